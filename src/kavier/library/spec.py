@@ -1,0 +1,72 @@
+"""Model and GPU specifications: the numbers the performance, power and cost models read.
+
+All fields are SI: parameters are counts, memory in bytes, bandwidth in bytes/s, throughput in
+FLOP/s, power in watts, prices in US dollars, embodied carbon in grams of CO2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A transformer LLM's architecture.
+
+    ``num_params`` is the exact total parameter count; ``num_active_params`` the parameters
+    touched per token (equal to ``num_params`` for dense models, the routed experts' share for
+    MoE). ``nominal_params`` is the rounded size in the model's name (8e9 for "8B"), which the
+    thesis used in its equations and which the thesis preset therefore uses too.
+    """
+
+    name: str
+    num_layers: int
+    hidden_size: int
+    num_attention_heads: int
+    num_kv_heads: int
+    head_dim: int
+    intermediate_size: int
+    vocab_size: int
+    num_params: float
+    num_active_params: float
+    nominal_params: float
+    num_experts: int = 1
+    num_experts_per_token: int = 1
+    max_context_tokens: int = 0
+    source: str = ""
+    aliases: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def is_moe(self) -> bool:
+        """True when the model routes tokens to a subset of experts."""
+        return self.num_experts > 1
+
+    def kv_bytes_per_token(self, bytes_per_value: float = 2.0) -> float:
+        """KV-cache bytes per token: 2 (K and V) x layers x KV heads x head size x bytes (thesis Eq. 4.1, GQA-aware)."""
+        return 2.0 * self.num_layers * self.num_kv_heads * self.head_dim * bytes_per_value
+
+
+@dataclass(frozen=True)
+class GpuSpec:
+    """An accelerator's datasheet numbers (dense FP16/BF16 tensor throughput, never the sparse figure)."""
+
+    name: str
+    flops_fp16: float  # FLOP/s, dense FP16/BF16 tensor
+    memory_bytes: float  # bytes
+    memory_bandwidth: float  # bytes/s
+    idle_power_w: float  # W
+    max_power_w: float  # W (TDP/TBP)
+    interconnect_bandwidth: float  # bytes/s, per GPU, one direction (NVLink/Infinity Fabric or PCIe)
+    price_per_hour_usd: float  # US$ per GPU-hour
+    embodied_co2_g: float  # g CO2e per GPU (manufacturing, incl. its share of the board)
+    flops_fp8: float = 0.0  # FLOP/s, dense; 0 when unsupported
+    flops_int8: float = 0.0  # OP/s, dense; 0 when unsupported
+    cores: int = 0  # CUDA cores / stream processors (OpenDC gpu_capacity = cores x clock)
+    boost_clock_mhz: float = 0.0  # MHz
+    source: str = ""
+    aliases: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def capacity_mhz(self) -> float:
+        """OpenDC GPU capacity in MHz: cores x boost clock (the thesis's convention)."""
+        return float(self.cores) * float(self.boost_clock_mhz)
