@@ -1,0 +1,5 @@
+"""``python -m kavier`` runs the CLI."""
+
+from kavier.cli import main
+
+main()

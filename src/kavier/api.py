@@ -1,0 +1,85 @@
+"""The Python entry points: ``simulate`` (in memory) and ``run_to_folder`` (the CLI's job)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from kavier.engine.simulator import run
+from kavier.io.sinks import FolderSink, MemorySink
+from kavier.scenario import Scenario, build_scenario
+from kavier.workload.memory import ColumnsSource
+
+
+@dataclass
+class Result:
+    """A run's outputs as objects: per-request table, time series, OpenDC tables and summary."""
+
+    scenario: Scenario
+    summary: dict[str, Any]
+    requests: pa.Table
+    timeseries: pa.Table
+    opendc_tasks: pa.Table | None = None
+    opendc_fragments: pa.Table | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _scenario(scenario: Scenario | str | Path | None, overrides: dict[str, Any]) -> Scenario:
+    if isinstance(scenario, Scenario):
+        return scenario.model_copy(update=overrides) if overrides else scenario
+    return build_scenario(scenario, overrides)
+
+
+def simulate(
+    scenario: Scenario | str | Path | None = None,
+    *,
+    requests: Mapping[str, Any] | pa.Table | None = None,
+    **overrides: Any,
+) -> Result:
+    """Run a scenario in memory, without touching the disk (besides reading a trace).
+
+    ``scenario`` is a :class:`Scenario`, a path to a scenario file, or None for the built-in
+    default; keyword arguments override its fields, e.g. ``simulate(llm="Llama-3-8B",
+    gpu="A10", trace="t.csv", kv_cache=False)``. ``requests`` gives the workload as columns
+    instead (``num_input_tokens``, ``num_output_tokens``, optional ``arrival_s``,
+    ``session_id``). OpenDC tables are kept only with ``opendc=True``.
+    """
+    if not isinstance(scenario, Scenario):
+        overrides.setdefault("opendc", False)
+    resolved = _scenario(scenario, overrides)
+    sink = MemorySink()
+    source = ColumnsSource(requests) if requests is not None else None
+    summary = run(resolved, sink, source=source)
+    return Result(
+        scenario=resolved,
+        summary=summary,
+        requests=sink.table("requests"),
+        timeseries=sink.table("timeseries"),
+        opendc_tasks=sink.table("opendc_tasks"),
+        opendc_fragments=sink.table("opendc_fragments"),
+    )
+
+
+def run_to_folder(
+    scenario: Scenario,
+    progress: Callable[[int, float], None] | None = None,
+    after: Callable[[Path, dict[str, Any]], None] | None = None,
+) -> tuple[Path, dict[str, Any]]:
+    """Run a scenario and write its outputs into ``scenario.output_folder`` atomically.
+
+    ``after(tmp_folder, summary)`` may add files (plots) before the folder is moved into place.
+    """
+    sink = FolderSink(scenario.output_folder)
+    try:
+        summary = run(scenario, sink, progress)
+        if after is not None:
+            after(sink.tmp, summary)
+        folder = sink.commit(scenario.to_json_dict(), summary)
+    except BaseException:
+        sink.abort()
+        raise
+    return folder, summary

@@ -1,0 +1,289 @@
+"""The ``kavier`` command: run, library, validate, plot.
+
+Every ``run`` option can also come from a scenario file; flags given on the command line
+override the file. The thesis's flag spellings (``--output_folder``, ``--kv_cache`` ...) are
+accepted beside the dashed ones.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from kavier.errors import KavierError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=False,
+    help="Kavier: simulate LLM inference (latency, throughput, caches) before you buy GPUs.",
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+SUMMARY_ROWS = [
+    ("requests", "num_requests", "{:,.0f}"),
+    ("model / GPU", None, None),
+    ("GPUs", "num_gpus", "{:,.0f}"),
+    ("simulated time", "simulated_time_s", "{:,.1f} s"),
+    ("GPU busy", "gpu_busy_s", "{:,.1f} s"),
+    ("prefill / decode", None, None),
+    ("tokens in / out", None, None),
+    ("throughput", "throughput_tokens_per_s", "{:,.1f} tok/s"),
+    ("TTFT mean / p50 / p99", None, None),
+    ("TPOT mean", "tpot_mean_s", "{:.4f} s"),
+    ("E2E mean / p99", None, None),
+    ("queue mean", "queue_mean_s", "{:,.3f} s"),
+    ("GPU utilisation mean", "gpu_utilization_mean", "{:.1%}"),
+    ("prefix-cache hit ratio", "prefix_cache_hit_ratio", "{:.2%}"),
+    ("prefix-cache evictions", "prefix_cache_evictions", "{:,.0f}"),
+    ("wall time", "wall_time_s", "{:.2f} s"),
+]
+
+
+def _fmt(summary: dict[str, Any], key: str, fmt: str) -> str:
+    value = summary.get(key)
+    return "n/a" if value is None else fmt.format(value)
+
+
+def summary_table(summary: dict[str, Any], title: str) -> Table:
+    """A two-column table of the headline metrics."""
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("metric", style="bold")
+    table.add_column("value", justify="right")
+    combos = {
+        "model / GPU": lambda s: f"{s.get('model')} / {s.get('gpu')}",
+        "prefill / decode": lambda s: f"{s['total_prefill_s']:,.1f} s / {s['total_decode_s']:,.1f} s",
+        "tokens in / out": lambda s: f"{s['input_tokens']:,} / {s['output_tokens']:,}",
+        "TTFT mean / p50 / p99": lambda s: " / ".join(
+            _fmt(s, k, "{:.3f}") for k in ("ttft_mean_s", "ttft_p50_s", "ttft_p99_s")
+        )
+        + " s",
+        "E2E mean / p99": lambda s: " / ".join(
+            _fmt(s, k, "{:.2f}") for k in ("e2e_mean_s", "e2e_p99_s")
+        )
+        + " s",
+    }
+    for label, key, fmt in SUMMARY_ROWS:
+        if key is None:
+            table.add_row(label, combos[label](summary))
+        elif key in summary:
+            table.add_row(label, _fmt(summary, key, fmt))
+    return table
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def run(
+    scenario_file: Annotated[
+        Path | None, typer.Argument(help="scenario file (TOML, YAML or JSON)", show_default=False)
+    ] = None,
+    trace: Annotated[str | None, typer.Option("--trace", help="trace file (CSV, parquet, JSONL)")] = None,
+    llm: Annotated[str | None, typer.Option("--llm", help="model name or HF config.json")] = None,
+    gpu: Annotated[str | None, typer.Option("--gpu", help="GPU name (see `kavier library`)")] = None,
+    gpus: Annotated[int | None, typer.Option("--gpus", help="independent GPUs")] = None,
+    output_folder: Annotated[
+        str | None, typer.Option("--output-folder", "--output_folder", "-o", help="output folder")
+    ] = None,
+    kv_cache: Annotated[str | None, typer.Option("--kv-cache", "--kv_cache", help="on|off")] = None,
+    prefix_len: Annotated[
+        int | None, typer.Option("--prefix-len", "--prefix_len", help="prefix tokens; 0 disables")
+    ] = None,
+    export_rate: Annotated[
+        float | None, typer.Option("--export-rate", "--export_rate", help="seconds per interval")
+    ] = None,
+    flush_size: Annotated[
+        int | None, typer.Option("--flush-size", "--flush_size", help="requests per chunk")
+    ] = None,
+    preset: Annotated[str | None, typer.Option("--preset", help="thesis")] = None,
+    prefix_cache_size: Annotated[
+        int | None, typer.Option("--prefix-cache-size", "--prefix_cache_size", help="prompts")
+    ] = None,
+    prefix_cache_scope: Annotated[
+        str | None, typer.Option("--prefix-cache-scope", "--prefix_cache_scope", help="session|global")
+    ] = None,
+    prefix_cache_policy: Annotated[
+        str | None,
+        typer.Option("--prefix-cache-policy", "--prefix_cache_policy", help="prefill|full"),
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="random seed")] = None,
+    workload: Annotated[
+        str | None, typer.Option("--workload", help="generator without --trace: chat|poisson|gamma")
+    ] = None,
+    num_requests: Annotated[int | None, typer.Option("--num-requests", help="for poisson/gamma")] = None,
+    rate: Annotated[float | None, typer.Option("--rate", help="requests/s for poisson/gamma")] = None,
+    input_tokens: Annotated[
+        str | None, typer.Option("--input-tokens", help="length: 512 | uniform:a:b | lognormal:mean=,cv=")
+    ] = None,
+    output_tokens: Annotated[str | None, typer.Option("--output-tokens", help="length spec")] = None,
+    num_sessions: Annotated[int | None, typer.Option("--num-sessions", help="chat sessions")] = None,
+    catalog: Annotated[str | None, typer.Option("--catalog", help="user TOML catalogue")] = None,
+    start_time: Annotated[
+        str | None, typer.Option("--start-time", help="ISO-8601 start, e.g. 2022-07-01T00:00:00Z")
+    ] = None,
+    opendc: Annotated[
+        bool | None, typer.Option("--opendc/--no-opendc", help="write opendc/ workload files")
+    ] = None,
+    plots: Annotated[bool | None, typer.Option("--plots/--no-plots", help="write PNG plots")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress or table")] = False,
+) -> None:
+    """Simulate a scenario and write its outputs into the output folder."""
+    from kavier.api import run_to_folder
+    from kavier.scenario import build_scenario
+
+    overrides = {
+        "trace": trace,
+        "llm": llm,
+        "gpu": gpu,
+        "gpus": gpus,
+        "output_folder": output_folder,
+        "kv_cache": kv_cache,
+        "prefix_len": prefix_len,
+        "export_rate": export_rate,
+        "flush_size": flush_size,
+        "preset": preset,
+        "prefix_cache_size": prefix_cache_size,
+        "prefix_cache_scope": prefix_cache_scope,
+        "prefix_cache_policy": prefix_cache_policy,
+        "seed": seed,
+        "workload": workload,
+        "num_requests": num_requests,
+        "rate": rate,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "num_sessions": num_sessions,
+        "catalog": catalog,
+        "start_time": start_time,
+        "opendc": opendc,
+        "plots": plots,
+    }
+    scenario = build_scenario(scenario_file, overrides)
+
+    def add_plots(folder: Path, summary: dict[str, Any]) -> None:
+        if scenario.plots:
+            from kavier.report.plots import write_plots
+
+            write_plots(folder)
+
+    if quiet:
+        folder, summary = run_to_folder(scenario, after=add_plots)
+    else:
+        with Progress(
+            TextColumn("[bold]simulating"),
+            BarColumn(),
+            TextColumn("{task.fields[done]:,} requests, {task.fields[sim]:,.0f} s simulated"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("run", total=None, done=0, sim=0.0)
+
+            def progress(done: int, sim_s: float) -> None:
+                bar.update(task, done=done, sim=sim_s)
+
+            folder, summary = run_to_folder(scenario, progress=progress, after=add_plots)
+        out.print(summary_table(summary, f"Kavier run ({scenario.preset} preset) -> {folder}"))
+
+
+@app.command()
+def library(
+    catalog: Annotated[str | None, typer.Option("--catalog", help="user TOML catalogue")] = None,
+    kind: Annotated[str, typer.Option("--kind", help="all|models|gpus")] = "all",
+) -> None:
+    """List the models and GPUs Kavier knows, with their key numbers."""
+    from kavier.library.catalog import gpu_rows, load_catalog, model_rows
+
+    cat = load_catalog(catalog)
+    if kind not in {"all", "models", "gpus"}:
+        _fail(f"--kind {kind!r}: use all, models or gpus")
+    for title, rows, wanted in (
+        ("Models", model_rows(cat), "models"),
+        ("GPUs", gpu_rows(cat), "gpus"),
+    ):
+        if kind not in ("all", wanted) or not rows:
+            continue
+        table = Table(title=title, title_justify="left")
+        columns = [c for c in rows[0] if c != "source"]
+        for col in columns:
+            table.add_column(col, justify="left" if col == "name" else "right")
+        for row in rows:
+            table.add_row(*[_cell(row[c]) for c in columns])
+        out.print(table)
+    out.print("Sources of every figure: kavier/library/data/*.toml ('source' of each entry).")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.0f}"
+    return str(value)
+
+
+@app.command()
+def validate(
+    experiment: Annotated[str, typer.Argument(help="thesis-a10")] = "thesis-a10",
+) -> None:
+    """Reproduce a published accuracy experiment and print simulated vs measured with the MAPE."""
+    from kavier.validate.thesis_a10 import EXPERIMENTS
+
+    if experiment not in EXPERIMENTS:
+        _fail(f"unknown experiment {experiment!r}; known: {', '.join(EXPERIMENTS)}")
+    report = EXPERIMENTS[experiment]()
+    for part in report.parts:
+        table = Table(title=part.title, title_justify="left")
+        for col in part.columns:
+            table.add_column(col, justify="right")
+        for row in part.rows:
+            table.add_row(*row)
+        out.print(table)
+        out.print(f"MAPE {part.name}: [bold]{part.mape_pct:.2f} %[/] ({part.note})")
+
+
+@app.command()
+def plot(
+    output: Annotated[Path, typer.Argument(help="a kavier run output folder")],
+    out_dir: Annotated[Path | None, typer.Option("--out", help="where to write PNGs")] = None,
+) -> None:
+    """Write PNG plots (latency CDFs, utilisation and queues, KV usage) for a run folder."""
+    from kavier.report.plots import write_plots
+
+    paths = write_plots(output, out_dir)
+    for path in paths:
+        out.print(str(path))
+
+
+def main() -> None:
+    """Console entry point: one-line errors for bad input, never a traceback."""
+    try:
+        app(standalone_mode=False)
+    except KavierError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted: no output folder was written")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            err.print("aborted")
+            sys.exit(130)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""Per-request records and per-request activity profiles of the sequential (thesis) execution.
+
+Column names and units follow the output contract in DESIGN.md (``requests.parquet``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from kavier.engine.sequential import SequentialTimes
+from kavier.workload.chunk import RequestChunk
+
+REQUEST_COLUMNS = (
+    "request_id",
+    "session_id",
+    "arrival_s",
+    "start_s",
+    "first_token_s",
+    "finish_s",
+    "num_input_tokens",
+    "num_output_tokens",
+    "cached_tokens",
+    "queue_s",
+    "prefill_s",
+    "decode_s",
+    "ttft_s",
+    "tpot_s",
+    "e2e_s",
+    "replica",
+    "preemptions",
+)
+
+
+@dataclass(frozen=True)
+class UtilizationProfile:
+    """The thesis's GPU utilisation over one request: ``edge`` during the first ``warmup_s``
+    and last ``cooldown_s`` seconds, ``busy`` in between (thesis Listing 4.3)."""
+
+    busy: float = 0.95
+    edge: float = 0.5
+    warmup_s: float = 0.2
+    cooldown_s: float = 0.2
+
+    def knots(self, duration_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Offsets (s) where the busy part starts and ends for each request duration."""
+        warm = np.minimum(self.warmup_s, duration_s)
+        cool_start = np.maximum(duration_s - self.cooldown_s, warm)
+        return warm, cool_start
+
+    def integral(
+        self, x_s: np.ndarray, duration_s: np.ndarray, warm: np.ndarray, cool: np.ndarray
+    ) -> np.ndarray:
+        """Utilisation x seconds accumulated from a request's start to offset ``x_s``."""
+        x = np.clip(x_s, 0.0, duration_s)
+        return (
+            self.edge * np.minimum(x, warm)
+            + self.busy * np.clip(x - warm, 0.0, cool - warm)
+            + self.edge * np.clip(x - cool, 0.0, duration_s - cool)
+        )
+
+
+def request_table(
+    chunk: RequestChunk, times: SequentialTimes, first_token_offset_s: float
+) -> dict[str, np.ndarray]:
+    """The contract's per-request columns for a processed chunk."""
+    arrival = chunk.arrival_s
+    start = times.start_s
+    prefill = times.prefill_s
+    decode = times.decode_s
+    n_out = chunk.num_output_tokens
+    finish = start + prefill + decode
+    produces = (n_out >= 1) & (decode > 0)
+    first_token = start + prefill + np.where(produces, np.minimum(first_token_offset_s, decode), 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpot = np.where(n_out >= 2, (finish - first_token) / np.maximum(n_out - 1, 1), np.nan)
+    cached = np.where(times.hit, chunk.num_input_tokens, 0).astype(np.int64)
+    return {
+        "request_id": chunk.request_id.astype(np.int64),
+        "session_id": chunk.session_id.astype(np.int64),
+        "arrival_s": arrival,
+        "start_s": start,
+        "first_token_s": first_token,
+        "finish_s": finish,
+        "num_input_tokens": chunk.num_input_tokens.astype(np.int64),
+        "num_output_tokens": n_out.astype(np.int64),
+        "cached_tokens": cached,
+        "queue_s": start - arrival,
+        "prefill_s": prefill,
+        "decode_s": decode,
+        "ttft_s": first_token - arrival,
+        "tpot_s": tpot,
+        "e2e_s": finish - arrival,
+        "replica": times.replica.astype(np.int32),
+        "preemptions": np.zeros(len(chunk), dtype=np.int32),
+    }
+
+
+def to_arrow(columns: dict[str, np.ndarray]) -> pa.Table:
+    """The request columns as an Arrow table in contract order."""
+    return pa.table({name: columns[name] for name in REQUEST_COLUMNS})
+
+
+def activity_segments(
+    rec: dict[str, np.ndarray],
+    profile: UtilizationProfile,
+    kv_bytes_per_token: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, tuple[np.ndarray, np.ndarray | None]]]:
+    """Split each GPU request into segments of constant utilisation and linear KV growth.
+
+    KV bytes grow from the cached tokens to the prompt during prefill and from the prompt to
+    prompt + output during decode; ``kv_bytes_per_token`` is 0 when the KV cache is off.
+    Returns ``(replica, t0, t1, {quantity: (value at t0, slope per s)})``.
+    """
+    gpu = (rec["replica"] >= 0) & ((rec["prefill_s"] + rec["decode_s"]) > 0)
+    start = rec["start_s"][gpu]
+    prefill = rec["prefill_s"][gpu]
+    decode = rec["decode_s"][gpu]
+    n_in = rec["num_input_tokens"][gpu].astype(np.float64)
+    n_out = rec["num_output_tokens"][gpu].astype(np.float64)
+    cached = rec["cached_tokens"][gpu].astype(np.float64)
+    replica = rec["replica"][gpu]
+    duration = prefill + decode
+    warm, cool = profile.knots(duration)
+    points = np.sort(
+        np.stack([np.zeros_like(duration), warm, cool, prefill, duration], axis=1), axis=1
+    )
+    o0 = points[:, :-1].ravel()
+    o1 = points[:, 1:].ravel()
+    k = points.shape[1] - 1
+    mid = 0.5 * (o0 + o1)
+    dur_r = np.repeat(duration, k)
+    warm_r, cool_r, pre_r = np.repeat(warm, k), np.repeat(cool, k), np.repeat(prefill, k)
+    util = np.where((mid < warm_r) | (mid >= cool_r), profile.edge, profile.busy)
+    in_prefill = mid < pre_r
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pre_rate = np.where(pre_r > 0, (np.repeat(n_in - cached, k)) / pre_r, 0.0)
+        dec_rate = np.where(
+            dur_r - pre_r > 0, np.repeat(n_out, k) / np.maximum(dur_r - pre_r, 1e-300), 0.0
+        )
+    tokens0 = np.where(
+        in_prefill,
+        np.repeat(cached, k) + pre_rate * o0,
+        np.repeat(n_in, k) + dec_rate * (o0 - pre_r),
+    )
+    slope = np.where(in_prefill, pre_rate, dec_rate)
+    base = np.repeat(start, k)
+    values = {
+        "gpu_utilization": (util, None),
+        "kv_used_bytes": (tokens0 * kv_bytes_per_token, slope * kv_bytes_per_token),
+    }
+    return np.repeat(replica, k), base + o0, base + o1, values
+
+
+def count_steps(rec: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Queue and running-count changes: waiting +1 at arrival, -1 at start; running +1 at
+    start, -1 at finish (GPU requests only)."""
+    gpu = rec["replica"] >= 0
+    arrival, start, finish = rec["arrival_s"][gpu], rec["start_s"][gpu], rec["finish_s"][gpu]
+    replica = rec["replica"][gpu]
+    n = arrival.shape[0]
+    ones, zeros = np.ones(n), np.zeros(n)
+    t = np.concatenate([arrival, start, finish])
+    rep = np.concatenate([replica, replica, replica])
+    deltas = {
+        "waiting": np.concatenate([ones, -ones, zeros]),
+        "running": np.concatenate([zeros, ones, -ones]),
+    }
+    return rep, t, deltas

@@ -1,0 +1,191 @@
+"""The simulation pipeline: workload chunks -> cluster -> records -> time series -> a sink.
+
+Pure core: takes a resolved scenario and a sink object and returns the summary; only the sink
+decides whether tables go to memory or to files.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from kavier.cache.prefix_thesis import ThesisPrefixCache, prefix_keys
+from kavier.engine.records import (
+    UtilizationProfile,
+    activity_segments,
+    count_steps,
+    request_table,
+    to_arrow,
+)
+from kavier.engine.sequential import SequentialCluster
+from kavier.engine.timeseries import TimeseriesBuilder
+from kavier.errors import ScenarioError
+from kavier.io.opendc import fragment_tables, tasks_table
+from kavier.library.catalog import load_catalog
+from kavier.library.spec import GpuSpec, ModelSpec
+from kavier.metrics import SummaryAccumulator
+from kavier.perf.thesis import ThesisPerfModel
+from kavier.scenario import Scenario
+from kavier.units import GIB, MIB
+from kavier.workload.build import workload_source
+from kavier.workload.source import WorkloadSource
+
+TIMESERIES_COLUMNS = (
+    "time_s",
+    "replica",
+    "gpu_utilization",
+    "kv_used_bytes",
+    "kv_capacity_bytes",
+    "running",
+    "waiting",
+)
+
+
+class Sink(Protocol):
+    """Where a run's tables go (memory or files)."""
+
+    def requests(self, table: pa.Table) -> None: ...
+    def timeseries(self, table: pa.Table) -> None: ...
+    def opendc_tasks(self, table: pa.Table) -> None: ...
+    def opendc_fragments(self, table: pa.Table) -> None: ...
+
+
+@dataclass(frozen=True)
+class System:
+    """The resolved hardware and model of a scenario."""
+
+    model: ModelSpec
+    gpu: GpuSpec
+    weight_bytes: float
+    kv_capacity_bytes: float
+
+
+def resolve_system(scenario: Scenario) -> System:
+    """Look the model and GPU up and check that the model fits (one-line error otherwise)."""
+    catalog = load_catalog(scenario.catalog)
+    model = catalog.model(scenario.llm)
+    gpu = catalog.gpu(scenario.gpu)
+    weights = 2.0 * model.num_params
+    usable = gpu.memory_bytes * scenario.gpu_memory_utilization
+    if weights > usable:
+        raise ScenarioError(
+            f"{model.name} needs {weights / GIB:.1f} GiB for its 16-bit weights but one "
+            f"{gpu.name} offers {usable / GIB:.1f} GiB at gpu_memory_utilization "
+            f"{scenario.gpu_memory_utilization}; choose a GPU with more memory (see `kavier library`)"
+        )
+    return System(model=model, gpu=gpu, weight_bytes=weights, kv_capacity_bytes=usable - weights)
+
+
+def run(
+    scenario: Scenario,
+    sink: Sink,
+    progress: Callable[[int, float], None] | None = None,
+    source: WorkloadSource | None = None,
+) -> dict[str, Any]:
+    """Simulate ``scenario``, streaming tables into ``sink``; returns the summary dict.
+
+    ``progress(requests_done, simulated_s)`` is called after every chunk. ``source`` replaces
+    the scenario's workload (e.g. requests given in memory).
+    """
+    wall_start = time.perf_counter()
+    system = resolve_system(scenario)
+    perf = ThesisPerfModel(
+        model=system.model,
+        gpu=system.gpu,
+        compute_efficiency=scenario.compute_efficiency,
+        memory_efficiency=scenario.memory_efficiency,
+        overhead_s=scenario.overhead_s,
+        kv_cache=scenario.kv_cache,
+    )
+    profile = UtilizationProfile(
+        busy=scenario.busy_utilization,
+        edge=scenario.edge_utilization,
+        warmup_s=scenario.warmup_s,
+        cooldown_s=scenario.cooldown_s,
+    )
+    use_cache = scenario.prefix_cache == "thesis" and scenario.prefix_len > 0
+    cache = ThesisPrefixCache(scenario.prefix_cache_size) if use_cache else None
+    cluster = SequentialCluster(scenario.gpus, cache, scenario.prefix_cache_policy)
+    kv_per_token = system.model.kv_bytes_per_token(2.0) if scenario.kv_cache else 0.0
+    series = TimeseriesBuilder(
+        scenario.gpus,
+        scenario.export_rate,
+        segment_quantities=("gpu_utilization", "kv_used_bytes"),
+        count_quantities=("running", "waiting"),
+        constants={"kv_capacity_bytes": np.full(scenario.gpus, system.kv_capacity_bytes)},
+    )
+    summary = SummaryAccumulator()
+    start_epoch_ms = int(round(scenario.start_time.timestamp() * 1000))
+    capacity_mhz = system.gpu.capacity_mhz
+    memory_mib = int(system.gpu.memory_bytes // MIB)
+    session_scope = scenario.prefix_cache_scope == "session"
+
+    util_integral = [0.0]  # GPU-seconds of utilisation, from the exported intervals
+
+    def emit_series(tables) -> None:
+        for table in tables:
+            util_integral[0] += pc.sum(table.column("gpu_utilization")).as_py() * scenario.export_rate
+            sink.timeseries(table.select(list(TIMESERIES_COLUMNS)))
+
+    if source is None:
+        source = workload_source(scenario)
+    for chunk in source.chunks(scenario.flush_size):
+        if len(chunk) == 0:
+            continue
+        keys = (
+            prefix_keys(chunk, scenario.prefix_len, session_scope)
+            if cache is not None
+            else [None] * len(chunk)
+        )
+        times = cluster.process(
+            chunk.arrival_s,
+            perf.prefill_s(chunk.num_input_tokens),
+            perf.decode_s(chunk.num_output_tokens),
+            keys,
+        )
+        rec = request_table(chunk, times, perf.first_token_offset_s())
+        summary.add(rec)
+        sink.requests(to_arrow(rec))
+        replica, t0, t1, values = activity_segments(rec, profile, kv_per_token)
+        series.add_segments(replica, t0, t1, values)
+        series.add_steps(*count_steps(rec))
+        emit_series(series.emit_until(float(chunk.arrival_s[-1])))
+        if scenario.opendc:
+            sink.opendc_tasks(tasks_table(rec, start_epoch_ms, capacity_mhz, memory_mib))
+            for table in fragment_tables(rec, scenario.export_rate, profile, capacity_mhz):
+                sink.opendc_fragments(table)
+        if progress is not None:
+            progress(summary.num_requests, summary.end_s)
+    emit_series(series.finish(summary.end_s))
+
+    result = summary.result()
+    if summary.num_requests == 0:
+        raise ScenarioError("the workload holds no requests; check the trace or generator settings")
+    result.update(
+        {
+            "prefix_cache_lookups": cache.lookups if cache else 0,
+            "prefix_cache_hits": cache.hits if cache else 0,
+            "prefix_cache_hit_ratio": (cache.hits / summary.num_requests) if cache else 0.0,
+            "prefix_cache_evictions": cache.evictions if cache else 0,
+            "num_gpus": scenario.gpus,
+            "gpu_utilization_mean": util_integral[0] / (scenario.gpus * summary.end_s)
+            if summary.end_s > 0
+            else 0.0,
+            "model": system.model.name,
+            "gpu": system.gpu.name,
+            "preset": scenario.preset,
+            "time_per_output_token_s": perf.time_per_token_s,
+            "kv_bytes_per_token": system.model.kv_bytes_per_token(2.0),
+            "kv_capacity_bytes": system.kv_capacity_bytes,
+            "weight_bytes": system.weight_bytes,
+        }
+    )
+    result["wall_time_s"] = time.perf_counter() - wall_start
+    return result
+

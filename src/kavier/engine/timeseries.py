@@ -1,0 +1,217 @@
+"""Turn per-replica activity into the per-interval time series (interval means, exact integrals).
+
+Replicas report *segments*: on ``[t0, t1)`` a quantity is ``v0 + slope * (t - t0)`` (constant
+utilisation, linearly growing KV bytes), and *count steps*: at time ``t`` the number of running
+or waiting requests changes by ``d``. Each exported value is the exact mean of its quantity over
+the interval, computed from integrals, so sums over intervals equal the integral over the run
+whatever the export rate. Intervals are emitted in time order as soon as no future event can
+change them, in bounded blocks, so memory follows the block size, not the run length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+MAX_ROWS_PER_BLOCK = 1 << 21
+
+
+def bin_integrals(
+    k0: int,
+    nbins: int,
+    dt: float,
+    t0: np.ndarray,
+    t1: np.ndarray,
+    v0: np.ndarray,
+    slope: np.ndarray | None,
+) -> np.ndarray:
+    """Integral of a piecewise-linear function over bins ``[(k0+j) dt, (k0+j+1) dt)``.
+
+    Segments must be sorted by ``t0`` and must not overlap; outside them the function is 0.
+    Returns an array of ``nbins`` integrals (quantity x seconds).
+    """
+    edges = (k0 + np.arange(nbins + 1, dtype=np.float64)) * dt
+    if t0.size == 0:
+        return np.zeros(nbins)
+    lo, hi = edges[0], edges[-1]
+    keep = (t1 > lo) & (t0 < hi)
+    if not keep.all():
+        t0, t1, v0 = t0[keep], t1[keep], v0[keep]
+        slope = None if slope is None else slope[keep]
+    if t0.size == 0:
+        return np.zeros(nbins)
+    length = t1 - t0
+    full = v0 * length if slope is None else (v0 + 0.5 * slope * length) * length
+    cum_before = np.concatenate(([0.0], np.cumsum(full)[:-1]))
+    first_edge = np.searchsorted(edges, t0, side="left")
+    counts = np.bincount(first_edge, minlength=nbins + 2)[: nbins + 1]
+    seg = np.cumsum(counts) - 1  # last segment starting at or before each edge
+    has = seg >= 0
+    seg_c = np.where(has, seg, 0)
+    u = np.clip(edges - t0[seg_c], 0.0, length[seg_c])
+    partial = v0[seg_c] * u
+    if slope is not None:
+        partial += 0.5 * slope[seg_c] * u * u
+    cumulative = np.where(has, cum_before[seg_c] + partial, 0.0)
+    return np.diff(cumulative)
+
+
+class TimeseriesBuilder:
+    """Accumulates replica activity and yields interval tables in time order.
+
+    ``segment_quantities`` name the piecewise-linear quantities (e.g. ``gpu_utilization``,
+    ``kv_used_bytes``); ``count_quantities`` the step counts (``running``, ``waiting``).
+    ``constants`` are per-replica columns written as they are (e.g. ``kv_capacity_bytes``).
+    """
+
+    def __init__(
+        self,
+        num_replicas: int,
+        export_rate_s: float,
+        segment_quantities: Sequence[str],
+        count_quantities: Sequence[str],
+        constants: dict[str, np.ndarray] | None = None,
+    ) -> None:
+        self.num_replicas = int(num_replicas)
+        self.dt = float(export_rate_s)
+        self.segment_quantities = list(segment_quantities)
+        self.count_quantities = list(count_quantities)
+        self.constants = {k: np.asarray(v, dtype=np.float64) for k, v in (constants or {}).items()}
+        self._segments: list[dict[str, np.ndarray]] = []
+        self._steps: list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []
+        self._levels = np.zeros((len(self.count_quantities), self.num_replicas))
+        self.bins_done = 0
+
+    def add_segments(
+        self,
+        replica: np.ndarray,
+        t0: np.ndarray,
+        t1: np.ndarray,
+        values: dict[str, tuple[np.ndarray, np.ndarray | None]],
+    ) -> None:
+        """Add segments ``[t0, t1)`` on ``replica`` with each quantity's ``(v0, slope)``."""
+        keep = t1 > t0
+        part = {"replica": replica[keep], "t0": t0[keep], "t1": t1[keep]}
+        for name in self.segment_quantities:
+            v0, slope = values[name]
+            part[name] = np.broadcast_to(v0, keep.shape)[keep].astype(np.float64)
+            part[name + "/slope"] = (
+                None if slope is None else np.broadcast_to(slope, keep.shape)[keep]
+            )
+        self._segments.append(part)
+
+    def add_steps(self, replica: np.ndarray, t: np.ndarray, deltas: dict[str, np.ndarray]) -> None:
+        """Add count changes at times ``t`` on ``replica`` (e.g. +1 running at start)."""
+        self._steps.append((replica, t, deltas))
+
+    # -- emission -------------------------------------------------------------------------
+
+    def emit_until(self, t_s: float) -> Iterator[pa.Table]:
+        """Yield every interval that ends at or before ``t_s`` and has not been yielded."""
+        k_end = int(np.floor(t_s / self.dt + 1e-9))
+        yield from self._emit(k_end)
+
+    def finish(self, end_s: float) -> Iterator[pa.Table]:
+        """Yield the remaining intervals up to the one holding ``end_s`` (at least one)."""
+        k_end = max(int(np.ceil(end_s / self.dt - 1e-9)), 1, self.bins_done)
+        yield from self._emit(k_end)
+
+    def _merged_segments(self) -> dict[str, np.ndarray | None]:
+        parts = self._segments
+        if not parts:
+            return {}
+        merged: dict[str, np.ndarray | None] = {}
+        for key in parts[0]:
+            arrays = [p[key] for p in parts]
+            if any(a is None for a in arrays):
+                merged[key] = None
+            else:
+                merged[key] = np.concatenate(arrays)
+        order = np.lexsort((merged["t0"], merged["replica"]))
+        return {k: (None if v is None else v[order]) for k, v in merged.items()}
+
+    def _count_segments(self, k_end: int) -> list[dict[str, np.ndarray]]:
+        """Convert steps before the emission edge into constant segments, per replica."""
+        edge_lo = self.bins_done * self.dt
+        edge_hi = k_end * self.dt
+        per_replica: list[dict[str, np.ndarray]] = []
+        if self._steps:
+            rep = np.concatenate([s[0] for s in self._steps])
+            t = np.concatenate([s[1] for s in self._steps])
+            deltas = {
+                q: np.concatenate([s[2][q] for s in self._steps]) for q in self.count_quantities
+            }
+        else:
+            rep = np.zeros(0, dtype=np.int64)
+            t = np.zeros(0)
+            deltas = {q: np.zeros(0) for q in self.count_quantities}
+        now = t < edge_hi
+        later = ~now
+        self._steps = [(rep[later], t[later], {q: d[later] for q, d in deltas.items()})]
+        rep, t = rep[now], t[now]
+        deltas = {q: d[now] for q, d in deltas.items()}
+        order = np.lexsort((t, rep))
+        rep, t = rep[order], t[order]
+        deltas = {q: d[order] for q, d in deltas.items()}
+        bounds = np.searchsorted(rep, np.arange(self.num_replicas + 1))
+        for r in range(self.num_replicas):
+            a, b = bounds[r], bounds[r + 1]
+            times = np.concatenate(([edge_lo], np.maximum(t[a:b], edge_lo), [edge_hi]))
+            seg = {"t0": times[:-1], "t1": times[1:]}
+            for qi, q in enumerate(self.count_quantities):
+                level = self._levels[qi, r] + np.concatenate(([0.0], np.cumsum(deltas[q][a:b])))
+                seg[q] = level
+                self._levels[qi, r] = level[-1]
+            per_replica.append(seg)
+        return per_replica
+
+    def _emit(self, k_end: int) -> Iterator[pa.Table]:
+        if k_end <= self.bins_done:
+            return
+        segs = self._merged_segments()
+        counts = self._count_segments(k_end)
+        reps = self.num_replicas
+        if segs:
+            bounds = np.searchsorted(segs["replica"], np.arange(reps + 1))
+        block = max(1, MAX_ROWS_PER_BLOCK // reps)
+        for k0 in range(self.bins_done, k_end, block):
+            nb = min(block, k_end - k0)
+            lo, hi = k0 * self.dt, (k0 + nb) * self.dt
+            columns: dict[str, np.ndarray] = {}
+            for q in self.segment_quantities + self.count_quantities:
+                columns[q] = np.empty((nb, reps))
+            for r in range(reps):
+                if segs:
+                    a, b = bounds[r], bounds[r + 1]
+                    t0, t1 = segs["t0"][a:b], segs["t1"][a:b]
+                    i0 = np.searchsorted(t1, lo, side="right")
+                    i1 = np.searchsorted(t0, hi, side="left")
+                    for q in self.segment_quantities:
+                        slope = segs[q + "/slope"]
+                        columns[q][:, r] = bin_integrals(
+                            k0, nb, self.dt, t0[i0:i1], t1[i0:i1], segs[q][a:b][i0:i1],
+                            None if slope is None else slope[a:b][i0:i1],
+                        )
+                else:
+                    for q in self.segment_quantities:
+                        columns[q][:, r] = 0.0
+                cs = counts[r]
+                for q in self.count_quantities:
+                    columns[q][:, r] = bin_integrals(k0, nb, self.dt, cs["t0"], cs["t1"], cs[q], None)
+            time_s = (k0 + np.arange(nb, dtype=np.float64)) * self.dt
+            table = {
+                "time_s": np.repeat(time_s, reps),
+                "replica": np.tile(np.arange(reps, dtype=np.int32), nb),
+            }
+            for q in self.segment_quantities + self.count_quantities:
+                table[q] = columns[q].ravel() / self.dt
+            for name, per_replica in self.constants.items():
+                table[name] = np.tile(np.broadcast_to(per_replica, (reps,)), nb)
+            yield pa.table(table)
+        self.bins_done = k_end
+        if segs:
+            edge = k_end * self.dt
+            keep = segs["t1"] > edge
+            self._segments = [{k: (None if v is None else v[keep]) for k, v in segs.items()}]

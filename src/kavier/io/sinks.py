@@ -1,0 +1,156 @@
+"""Sinks for a run's tables: in memory (the Python API) or an output folder written atomically.
+
+The folder sink writes into a hidden temporary folder beside the target and renames it into
+place only when everything, ``summary.json`` last, has been written; an interrupted run leaves
+no folder that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from kavier.errors import KavierError
+
+PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 1}
+RUN_MARKER = "scenario.json"
+
+
+class MemorySink:
+    """Keeps every table in memory; ``table(name)`` concatenates the pieces."""
+
+    def __init__(self) -> None:
+        self.parts: dict[str, list[pa.Table]] = {
+            "requests": [],
+            "timeseries": [],
+            "opendc_tasks": [],
+            "opendc_fragments": [],
+        }
+
+    def requests(self, table: pa.Table) -> None:
+        self.parts["requests"].append(table)
+
+    def timeseries(self, table: pa.Table) -> None:
+        self.parts["timeseries"].append(table)
+
+    def opendc_tasks(self, table: pa.Table) -> None:
+        self.parts["opendc_tasks"].append(table)
+
+    def opendc_fragments(self, table: pa.Table) -> None:
+        self.parts["opendc_fragments"].append(table)
+
+    def table(self, name: str) -> pa.Table | None:
+        """All pieces of one table, or None when nothing was produced."""
+        parts = self.parts[name]
+        return pa.concat_tables(parts).combine_chunks() if parts else None
+
+
+def json_safe(value: Any) -> Any:
+    """Replace NaN/inf (not valid JSON) with None, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON with sorted-free stable key order and a trailing newline."""
+    path.write_text(json.dumps(json_safe(data), indent=2) + "\n", encoding="utf-8")
+
+
+class FolderSink:
+    """Streams tables to parquet files in a temporary folder; ``commit`` moves it into place."""
+
+    FILES = {
+        "requests": "requests.parquet",
+        "timeseries": "timeseries.parquet",
+        "opendc_tasks": "opendc/tasks.parquet",
+        "opendc_fragments": "opendc/fragments.parquet",
+    }
+
+    def __init__(self, folder: str | Path) -> None:
+        self.target = Path(folder)
+        check_output_folder(self.target)
+        parent = self.target.parent if str(self.target.parent) else Path(".")
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise KavierError(f"cannot create output folder {self.target}: {exc.strerror}") from exc
+        self.tmp = parent / f".{self.target.name}.partial-{os.getpid()}"
+        if self.tmp.exists():
+            shutil.rmtree(self.tmp)
+        (self.tmp / "opendc").mkdir(parents=True)
+        self._writers: dict[str, pq.ParquetWriter] = {}
+
+    def _write(self, name: str, table: pa.Table) -> None:
+        writer = self._writers.get(name)
+        if writer is None:
+            writer = pq.ParquetWriter(self.tmp / self.FILES[name], table.schema, **PARQUET_OPTIONS)
+            self._writers[name] = writer
+        writer.write_table(table, row_group_size=1 << 20)
+
+    def requests(self, table: pa.Table) -> None:
+        self._write("requests", table)
+
+    def timeseries(self, table: pa.Table) -> None:
+        self._write("timeseries", table)
+
+    def opendc_tasks(self, table: pa.Table) -> None:
+        self._write("opendc_tasks", table)
+
+    def opendc_fragments(self, table: pa.Table) -> None:
+        self._write("opendc_fragments", table)
+
+    def path(self, relative: str) -> Path:
+        """Where a file goes inside the (temporary) run folder."""
+        return self.tmp / relative
+
+    def commit(self, scenario: dict[str, Any], summary: dict[str, Any]) -> Path:
+        """Close the files, write scenario.json and summary.json, and move the folder in place."""
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
+        if not any((self.tmp / "opendc").iterdir()):
+            (self.tmp / "opendc").rmdir()
+        write_json(self.tmp / RUN_MARKER, scenario)
+        write_json(self.tmp / "summary.json", summary)
+        if self.target.exists():
+            old = self.target.parent / f".{self.target.name}.old-{os.getpid()}"
+            os.replace(self.target, old)
+            os.replace(self.tmp, self.target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(self.tmp, self.target)
+        return self.target
+
+    def abort(self) -> None:
+        """Remove the temporary folder (after an error or an interrupt)."""
+        for writer in self._writers.values():
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001 - best effort while cleaning up
+                pass
+        self._writers.clear()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def check_output_folder(folder: Path) -> None:
+    """Refuse to replace a folder that is not empty and is not a previous Kavier run."""
+    if folder.exists():
+        if not folder.is_dir():
+            raise KavierError(f"output folder {folder} is a file; choose a folder path")
+        if any(folder.iterdir()) and not (folder / RUN_MARKER).exists():
+            raise KavierError(
+                f"output folder {folder} exists and is not a Kavier run folder; "
+                "choose an empty or new folder"
+            )

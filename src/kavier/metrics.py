@@ -1,0 +1,93 @@
+"""Run-level metrics (``summary.json``) accumulated chunk by chunk from request records.
+
+Keys carry their unit. Latency percentiles are exact (linear interpolation, numpy's default)
+over all requests that produce the metric; ``tpot`` covers requests with >= 2 output tokens.
+``prefix_cache_hit_ratio`` is hits per request, as the thesis defined it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+
+def _pct(values: np.ndarray, q: float) -> float:
+    return float(np.percentile(values, q)) if values.size else math.nan
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(values.mean()) if values.size else math.nan
+
+
+class SummaryAccumulator:
+    """Collects per-request columns (a few floats per request) and reduces them at the end."""
+
+    def __init__(self) -> None:
+        self._ttft: list[np.ndarray] = []
+        self._tpot: list[np.ndarray] = []
+        self._e2e: list[np.ndarray] = []
+        self._queue: list[np.ndarray] = []
+        self.num_requests = 0
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.cached_tokens = 0
+        self.total_prefill_s = 0.0
+        self.total_decode_s = 0.0
+        self.end_s = 0.0
+        self.edge_served = 0
+
+    def add(self, rec: dict[str, np.ndarray]) -> None:
+        """Fold one chunk of request records in."""
+        n = rec["request_id"].shape[0]
+        if n == 0:
+            return
+        self.num_requests += n
+        self.input_tokens += int(rec["num_input_tokens"].sum())
+        self.output_tokens += int(rec["num_output_tokens"].sum())
+        self.cached_tokens += int(rec["cached_tokens"].sum())
+        self.total_prefill_s += float(rec["prefill_s"].sum())
+        self.total_decode_s += float(rec["decode_s"].sum())
+        self.end_s = max(self.end_s, float(rec["finish_s"].max()))
+        self.edge_served += int((rec["replica"] < 0).sum())
+        produces = rec["num_output_tokens"] >= 1
+        self._ttft.append(rec["ttft_s"][produces])
+        tpot = rec["tpot_s"]
+        self._tpot.append(tpot[~np.isnan(tpot)])
+        self._e2e.append(rec["e2e_s"])
+        self._queue.append(rec["queue_s"])
+
+    def result(self) -> dict[str, Any]:
+        """The performance keys of summary.json."""
+        ttft = np.concatenate(self._ttft) if self._ttft else np.zeros(0)
+        tpot = np.concatenate(self._tpot) if self._tpot else np.zeros(0)
+        e2e = np.concatenate(self._e2e) if self._e2e else np.zeros(0)
+        queue = np.concatenate(self._queue) if self._queue else np.zeros(0)
+        sim = self.end_s
+        busy = self.total_prefill_s + self.total_decode_s
+        tokens = self.input_tokens + self.output_tokens
+        return {
+            "num_requests": self.num_requests,
+            "simulated_time_s": sim,
+            "gpu_busy_s": busy,
+            "total_prefill_s": self.total_prefill_s,
+            "total_decode_s": self.total_decode_s,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cached_tokens": self.cached_tokens,
+            "throughput_tokens_per_s": tokens / sim if sim > 0 else math.nan,
+            "ttft_mean_s": _mean(ttft),
+            "ttft_p50_s": _pct(ttft, 50),
+            "ttft_p90_s": _pct(ttft, 90),
+            "ttft_p99_s": _pct(ttft, 99),
+            "tpot_mean_s": _mean(tpot),
+            "tpot_p50_s": _pct(tpot, 50),
+            "tpot_p99_s": _pct(tpot, 99),
+            "e2e_mean_s": _mean(e2e),
+            "e2e_p50_s": _pct(e2e, 50),
+            "e2e_p99_s": _pct(e2e, 99),
+            "queue_mean_s": _mean(queue),
+            "queue_p99_s": _pct(queue, 99),
+            "requests_served_from_response_cache": self.edge_served,
+        }

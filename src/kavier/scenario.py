@@ -1,0 +1,175 @@
+"""What to simulate: the scenario model, presets, and loading from TOML, YAML or JSON files.
+
+A scenario is flat: every key is also a CLI flag (``prefix_len`` <-> ``--prefix-len``) and a
+sweep axis. Values are SI (seconds, tokens, requests/s); ``start_time`` is an ISO-8601 instant.
+Resolution order: preset defaults < scenario file < command-line flags.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from kavier.errors import ScenarioError
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The thesis prototype: one request at a time per GPU, thesis roofline model, thesis
+    # prefix cache (exact match on the first prefix_len tokens, capacity in prompts, LRU).
+    "thesis": {
+        "scheduler": "sequential",
+        "perf_model": "thesis",
+        "prefix_cache": "thesis",
+    },
+}
+DEFAULT_PRESET = "thesis"
+
+
+def _on_off(value: Any) -> Any:
+    """Accept on/off, true/false, yes/no and 1/0 for boolean switches."""
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in {"on", "true", "yes", "1"}:
+            return True
+        if lowered in {"off", "false", "no", "0"}:
+            return False
+    return value
+
+
+class Scenario(BaseModel):
+    """A fully described simulation: system, workload, models, caches and outputs."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    name: str = "default"
+    preset: Literal["thesis"] = DEFAULT_PRESET
+    scheduler: Literal["sequential"] = "sequential"
+    perf_model: Literal["thesis"] = "thesis"
+    prefix_cache: Literal["thesis", "off"] = "thesis"
+
+    # System.
+    llm: str = "Llama-3-8B"
+    gpu: str = "A10"
+    gpus: int = Field(1, ge=1, description="independent GPUs, each one request at a time")
+    catalog: str | None = Field(None, description="user TOML catalogue adding models/GPUs")
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+
+    # Workload: a trace file, or a generator.
+    trace: str | None = None
+    workload: Literal["chat", "poisson", "gamma"] = "chat"
+    num_requests: int = Field(1000, ge=1)
+    rate: float = Field(1.0, gt=0, description="requests/s for poisson/gamma")
+    arrival_cv: float = Field(1.0, gt=0, description="coefficient of variation for gamma")
+    input_tokens: str = "lognormal:mean=1000,cv=0.5"
+    output_tokens: str = "lognormal:mean=250,cv=0.6"
+    num_sessions: int = Field(100, ge=1)
+    session_rate: float | None = Field(None, gt=0, description="new chat sessions per second")
+    seed: int = 0
+
+    # Thesis performance model (DESIGN.md).
+    kv_cache: bool = True
+    compute_efficiency: float = Field(0.30, gt=0, le=1)
+    memory_efficiency: float = Field(0.60, gt=0, le=1)
+    overhead_s: float = Field(0.025, ge=0)
+    busy_utilization: float = Field(0.95, ge=0, le=1)
+    edge_utilization: float = Field(0.5, ge=0, le=1)
+    warmup_s: float = Field(0.2, ge=0)
+    cooldown_s: float = Field(0.2, ge=0)
+
+    # Thesis prefix cache.
+    prefix_len: int = Field(1024, ge=0, description="tokens that must match; 0 disables")
+    prefix_cache_size: int = Field(10, ge=1, description="capacity in prompts")
+    prefix_cache_scope: Literal["session", "global"] = "session"
+    prefix_cache_policy: Literal["prefill", "full"] = "prefill"
+
+    # Outputs.
+    output_folder: str = "kavier_output"
+    export_rate: float = Field(1.0, gt=0, description="seconds per timeseries interval/fragment")
+    flush_size: int = Field(10_000, ge=1, description="requests per streamed chunk")
+    start_time: datetime = datetime(2022, 1, 1, tzinfo=UTC)
+    opendc: bool = True
+    plots: bool = False
+
+    _on_off = field_validator("kv_cache", "opendc", "plots", mode="before")(_on_off)
+
+    @field_validator("start_time")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The scenario as plain JSON values, enough to rerun it exactly."""
+        return json.loads(self.model_dump_json())
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    """Read a TOML, YAML or JSON scenario file into a dict (one-line errors)."""
+    if not path.is_file():
+        raise ScenarioError(f"scenario file {path} does not exist")
+    suffix = path.suffix.lower()
+    try:
+        text = path.read_text(encoding="utf-8")
+        if suffix == ".toml":
+            data = tomllib.loads(text)
+        elif suffix in {".yaml", ".yml"}:
+            data = yaml.safe_load(text) or {}
+        elif suffix == ".json":
+            data = json.loads(text)
+        else:
+            raise ScenarioError(f"scenario file {path}: use .toml, .yaml/.yml or .json")
+    except (tomllib.TOMLDecodeError, yaml.YAMLError, json.JSONDecodeError, UnicodeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ScenarioError(f"scenario file {path} is not valid {suffix[1:]}: {first}") from exc
+    if not isinstance(data, dict):
+        raise ScenarioError(f"scenario file {path} must hold a table of keys")
+    # Allow grouping tables ([workload], [cache] ...) by flattening one level.
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update({k.replace("-", "_"): v for k, v in value.items()})
+        else:
+            flat[key.replace("-", "_")] = value
+    # Relative paths in a file are relative to the file.
+    for key in ("trace", "catalog"):
+        if isinstance(flat.get(key), str) and not Path(flat[key]).is_absolute():
+            candidate = path.parent / flat[key]
+            if candidate.exists():
+                flat[key] = str(candidate)
+    return flat
+
+
+def build_scenario(
+    file: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> Scenario:
+    """Resolve a scenario: preset defaults, then the file's keys, then ``overrides``."""
+    values: dict[str, Any] = {}
+    source = "scenario"
+    if file is not None:
+        values.update(_read_file(Path(file)))
+        source = str(file)
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    preset = values.get("preset", DEFAULT_PRESET)
+    if preset not in PRESETS:
+        raise ScenarioError(f"{source}: unknown preset {preset!r}; known: {', '.join(PRESETS)}")
+    merged = {**PRESETS[preset], **values}
+    try:
+        return Scenario(**merged)
+    except ValidationError as exc:
+        raise ScenarioError(_one_line(exc, source)) from exc
+
+
+def _one_line(exc: ValidationError, source: str) -> str:
+    """Condense a pydantic error into one line naming the field and what is allowed."""
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err.get("loc", ())) or "?"
+    msg = err.get("msg", "invalid value")
+    if err.get("type") == "extra_forbidden":
+        known = ", ".join(sorted(Scenario.model_fields))
+        return f"{source}: unknown key {field!r}; known keys: {known}"
+    value = err.get("input")
+    return f"{source}: {field} = {value!r}: {msg}"
