@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from kavier.scenario import Scenario
-from kavier.workload.generators import ChatSessionGenerator, OpenLoopGenerator
-from kavier.workload.lengths import parse_length
-from kavier.workload.readers import open_trace
 from kavier.workload.source import WorkloadSource
 
 
 def workload_source(scenario: Scenario) -> WorkloadSource:
     """The scenario's trace when it names one, else its generator (seeded by ``seed``)."""
+    from kavier.workload.generators import ChatSessionGenerator, OpenLoopGenerator
+    from kavier.workload.lengths import parse_length
+    from kavier.workload.readers import open_trace
+
     if scenario.trace:
         return open_trace(scenario.trace)
     if scenario.workload in ("poisson", "gamma"):
