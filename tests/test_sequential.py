@@ -10,8 +10,9 @@ from kavier.engine.sequential import EDGE_REPLICA, SequentialCluster
 
 def test_one_gpu_queues_fcfs():
     cluster = SequentialCluster(1)
-    t = cluster.process(np.array([0.0, 1.0, 10.0]), np.array([2.0, 2.0, 2.0]),
-                        np.array([3.0, 3.0, 3.0]), [None] * 3)
+    t = cluster.process(
+        np.array([0.0, 1.0, 10.0]), np.array([2.0, 2.0, 2.0]), np.array([3.0, 3.0, 3.0]), [None] * 3
+    )
     assert np.allclose(t.start_s, [0.0, 5.0, 10.0])
     assert t.replica.tolist() == [0, 0, 0]
 
@@ -27,8 +28,12 @@ def test_prefill_hit_skips_prefill_once_the_prefix_is_ready():
     cache = ThesisPrefixCache(10)
     cluster = SequentialCluster(2, cache, "prefill")
     # request 1 starts at 0.5 on GPU 1 while request 0's prefill (ends at 2.0) is still running
-    t = cluster.process(np.array([0.0, 0.5, 3.0]), np.array([2.0, 2.0, 2.0]),
-                        np.array([1.0, 1.0, 1.0]), ["k", "k", "k"])
+    t = cluster.process(
+        np.array([0.0, 0.5, 3.0]),
+        np.array([2.0, 2.0, 2.0]),
+        np.array([1.0, 1.0, 1.0]),
+        ["k", "k", "k"],
+    )
     assert t.hit.tolist() == [False, False, True]
     assert np.allclose(t.prefill_s, [2.0, 2.0, 0.0])
 
@@ -36,7 +41,9 @@ def test_prefill_hit_skips_prefill_once_the_prefix_is_ready():
 def test_full_policy_answers_repeats_at_arrival_without_a_gpu():
     cache = ThesisPrefixCache(10)
     cluster = SequentialCluster(1, cache, "full")
-    t = cluster.process(np.array([0.0, 1.0, 20.0]), np.full(3, 2.0), np.full(3, 5.0), ["k", "k", "k"])
+    t = cluster.process(
+        np.array([0.0, 1.0, 20.0]), np.full(3, 2.0), np.full(3, 5.0), ["k", "k", "k"]
+    )
     # request 1 arrives before request 0's response exists (t=7): it is processed normally
     assert t.hit.tolist() == [False, False, True]
     assert t.replica.tolist() == [0, 0, EDGE_REPLICA]
@@ -44,8 +51,10 @@ def test_full_policy_answers_repeats_at_arrival_without_a_gpu():
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.tuples(st.floats(0, 5), st.floats(0, 3), st.floats(0, 3)), min_size=1,
-                max_size=60), st.integers(1, 4))
+@given(
+    st.lists(st.tuples(st.floats(0, 5), st.floats(0, 3), st.floats(0, 3)), min_size=1, max_size=60),
+    st.integers(1, 4),
+)
 def test_invariants(rows, gpus):
     arrivals = np.cumsum([r[0] for r in rows])
     pre = np.array([r[1] for r in rows])
@@ -60,7 +69,10 @@ def test_invariants(rows, gpus):
     # work-conserving: nobody waits while a GPU is idle
     waited = t.start_s > arrivals + 1e-9
     for i in np.flatnonzero(waited):
-        busy = [(t.start_s[j] <= t.start_s[i] - 1e-12 < finish[j]) or
-                (t.start_s[j] < t.start_s[i] and finish[j] >= t.start_s[i] - 1e-9)
-                for j in range(i) if t.replica[j] == t.replica[i]]
+        busy = [
+            (t.start_s[j] <= t.start_s[i] - 1e-12 < finish[j])
+            or (t.start_s[j] < t.start_s[i] and finish[j] >= t.start_s[i] - 1e-9)
+            for j in range(i)
+            if t.replica[j] == t.replica[i]
+        ]
         assert any(busy)

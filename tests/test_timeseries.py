@@ -16,7 +16,9 @@ def test_bin_integrals_constant_segment_split_across_bins():
 
 def test_bin_integrals_linear_segment():
     # f(t) = t on [0, 2): integrals over [0,1) and [1,2) are 0.5 and 1.5
-    out = bin_integrals(0, 2, 1.0, np.array([0.0]), np.array([2.0]), np.array([0.0]), np.array([1.0]))
+    out = bin_integrals(
+        0, 2, 1.0, np.array([0.0]), np.array([2.0]), np.array([0.0]), np.array([1.0])
+    )
     assert np.allclose(out, [0.5, 1.5])
 
 
@@ -31,7 +33,9 @@ def test_bin_integrals_offset_block_and_gaps():
 
 
 segments = st.lists(
-    st.tuples(st.floats(0.001, 5.0), st.floats(0.0, 5.0), st.floats(0.0, 1.0), st.floats(-0.1, 0.1)),
+    st.tuples(
+        st.floats(0.001, 5.0), st.floats(0.0, 5.0), st.floats(0.0, 1.0), st.floats(-0.1, 0.1)
+    ),
     min_size=1,
     max_size=30,
 )
@@ -56,8 +60,11 @@ def test_total_integral_is_conserved_for_any_export_rate(raw, dt):
 def test_counts_are_interval_means_and_emission_is_incremental():
     b = TimeseriesBuilder(2, 1.0, [], ["running"], {"cap": np.array([5.0, 6.0])})
     # replica 0 runs one request on [0.5, 2.5); replica 1 on [1, 3)
-    b.add_steps(np.array([0, 0, 1, 1]), np.array([0.5, 2.5, 1.0, 3.0]),
-                {"running": np.array([1.0, -1.0, 1.0, -1.0])})
+    b.add_steps(
+        np.array([0, 0, 1, 1]),
+        np.array([0.5, 2.5, 1.0, 3.0]),
+        {"running": np.array([1.0, -1.0, 1.0, -1.0])},
+    )
     first = pa.concat_tables(list(b.emit_until(1.2)))  # bin [0,1) only
     rest = pa.concat_tables(list(b.finish(3.0)))
     table = pa.concat_tables([first, rest])

@@ -21,8 +21,11 @@ def test_measured_medians_match_the_shared_data(shared_data):
     assert rows == list(PREFILL_MEDIANS)
     with open(measurements / "a10_llama3_8b_vllm_decode_medians.csv") as f:
         rows = [
-            (int(r["requested_response_size"]), int(r["actual_median_response_size"]),
-             float(r["median_latency_s"]))
+            (
+                int(r["requested_response_size"]),
+                int(r["actual_median_response_size"]),
+                float(r["median_latency_s"]),
+            )
             for r in csv.DictReader(f)
         ]
     assert rows == list(DECODE_MEDIANS)

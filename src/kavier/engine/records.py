@@ -53,13 +53,18 @@ class UtilizationProfile:
     def integral(
         self, x_s: np.ndarray, duration_s: np.ndarray, warm: np.ndarray, cool: np.ndarray
     ) -> np.ndarray:
-        """Utilisation x seconds accumulated from a request's start to offset ``x_s``."""
-        x = np.clip(x_s, 0.0, duration_s)
-        return (
-            self.edge * np.minimum(x, warm)
-            + self.busy * np.clip(x - warm, 0.0, cool - warm)
-            + self.edge * np.clip(x - cool, 0.0, duration_s - cool)
-        )
+        """Utilisation x seconds accumulated from a request's start to offset ``x_s`` (>= 0).
+
+        ``edge * min(x, D) + (busy - edge) * clip(x - warm, 0, cool - warm)``: the edge level
+        throughout the request plus the extra of the busy part.
+        """
+        total = np.minimum(x_s, duration_s)
+        total *= self.edge
+        extra = np.subtract(x_s, warm)
+        np.clip(extra, 0.0, cool - warm, out=extra)
+        extra *= self.busy - self.edge
+        total += extra
+        return total
 
 
 def request_table(
@@ -73,7 +78,9 @@ def request_table(
     n_out = chunk.num_output_tokens
     finish = start + prefill + decode
     produces = (n_out >= 1) & (decode > 0)
-    first_token = start + prefill + np.where(produces, np.minimum(first_token_offset_s, decode), 0.0)
+    first_token = (
+        start + prefill + np.where(produces, np.minimum(first_token_offset_s, decode), 0.0)
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         tpot = np.where(n_out >= 2, (finish - first_token) / np.maximum(n_out - 1, 1), np.nan)
     cached = np.where(times.hit, chunk.num_input_tokens, 0).astype(np.int64)

@@ -130,7 +130,9 @@ def run(
 
     def emit_series(tables) -> None:
         for table in tables:
-            util_integral[0] += pc.sum(table.column("gpu_utilization")).as_py() * scenario.export_rate
+            util_integral[0] += (
+                pc.sum(table.column("gpu_utilization")).as_py() * scenario.export_rate
+            )
             sink.timeseries(table.select(list(TIMESERIES_COLUMNS)))
 
     if source is None:
@@ -188,4 +190,3 @@ def run(
     )
     result["wall_time_s"] = time.perf_counter() - wall_start
     return result
-

@@ -18,6 +18,87 @@ import pyarrow as pa
 MAX_ROWS_PER_BLOCK = 1 << 21
 
 
+class BinLocator:
+    """Where a set of sorted, non-overlapping segments falls among a block of bins.
+
+    Built once per (segment set, block of bins) and shared by every quantity on the segments.
+    A bin lying wholly inside one segment gets its mean in closed form (the value at its
+    midpoint); any other bin sums the pieces of the segments that start or end in it. Both are
+    local to the bin, so results do not depend on how the run was cut into blocks or chunks.
+    """
+
+    def __init__(self, k0: int, nbins: int, dt: float, t0: np.ndarray, t1: np.ndarray) -> None:
+        self.nbins = nbins
+        self.dt = dt
+        edges = (k0 + np.arange(nbins + 1, dtype=np.float64)) * dt
+        keep = (t1 > edges[0]) & (t0 < edges[-1])
+        self.keep = None if keep.all() else keep
+        if self.keep is not None:
+            t0, t1 = t0[keep], t1[keep]
+        self.empty = t0.size == 0
+        if self.empty:
+            return
+        self.t0 = t0
+        # Bins holding each segment's start and end.
+        first = np.clip(np.searchsorted(edges, t0, side="right") - 1, 0, nbins - 1)
+        last = np.clip(np.searchsorted(edges, t1, side="left") - 1, 0, nbins - 1)
+        self.first, self.last = first, last
+        self.first_a = np.maximum(t0, edges[first])
+        self.first_z = np.minimum(t1, edges[first + 1])
+        is_split = last > first
+        self.split = np.flatnonzero(is_split)
+        self.last_a = np.maximum(t0[self.split], edges[last[self.split]])
+        self.last_z = np.minimum(t1[self.split], edges[last[self.split] + 1])
+        # Pieces are summed in segment order (a segment's start piece, then its end piece), so
+        # a bin's sum has the same terms in the same order however the run was cut.
+        split_before = np.cumsum(is_split) - is_split
+        self.first_pos = np.arange(t0.size) + split_before
+        self.last_pos = self.first_pos[self.split] + 1
+        self.piece_bins = np.empty(t0.size + self.split.size, dtype=np.int64)
+        self.piece_bins[self.first_pos] = first
+        self.piece_bins[self.last_pos] = last[self.split]
+        # Bins wholly inside a segment: strictly between its first and last bin, or its first
+        # or last bin when the segment covers that bin entirely.
+        starts = np.searchsorted(edges, t0, side="left")  # first edge at or after t0
+        seg = np.cumsum(np.bincount(starts, minlength=nbins + 2)[: nbins + 1]) - 1
+        s0 = np.maximum(seg[:-1], 0)
+        inside = (seg[:-1] >= 0) & (seg[:-1] == seg[1:]) & (edges[1:] <= t1[s0])
+        inside &= edges[:-1] >= t0[s0]
+        self.inside = np.flatnonzero(inside)
+        self.inside_seg = s0[self.inside]
+        self.inside_offset = (
+            0.5 * (edges[self.inside] + edges[self.inside + 1]) - t0[self.inside_seg]
+        )
+
+    def means(self, v0: np.ndarray, slope: np.ndarray | None) -> np.ndarray:
+        """Mean of ``v0 + slope (t - t0)`` over each bin (0 outside the segments)."""
+        if self.empty:
+            return np.zeros(self.nbins)
+        if self.keep is not None:
+            v0 = v0[self.keep]
+            slope = None if slope is None else slope[self.keep]
+
+        def piece(a: np.ndarray, z: np.ndarray, idx: np.ndarray | None) -> np.ndarray:
+            v = v0 if idx is None else v0[idx]
+            if slope is None:
+                return (z - a) * v
+            t0 = self.t0 if idx is None else self.t0[idx]
+            sl = slope if idx is None else slope[idx]
+            return (z - a) * (v + sl * (0.5 * (a + z) - t0))
+
+        weights = np.empty(self.piece_bins.size)
+        weights[self.first_pos] = piece(self.first_a, self.first_z, None)
+        if self.split.size:
+            weights[self.last_pos] = piece(self.last_a, self.last_z, self.split)
+        mean = np.bincount(self.piece_bins, weights=weights, minlength=self.nbins)
+        mean /= self.dt
+        exact = v0[self.inside_seg]
+        if slope is not None:
+            exact = exact + slope[self.inside_seg] * self.inside_offset
+        mean[self.inside] = exact
+        return mean
+
+
 def bin_integrals(
     k0: int,
     nbins: int,
@@ -32,30 +113,7 @@ def bin_integrals(
     Segments must be sorted by ``t0`` and must not overlap; outside them the function is 0.
     Returns an array of ``nbins`` integrals (quantity x seconds).
     """
-    edges = (k0 + np.arange(nbins + 1, dtype=np.float64)) * dt
-    if t0.size == 0:
-        return np.zeros(nbins)
-    lo, hi = edges[0], edges[-1]
-    keep = (t1 > lo) & (t0 < hi)
-    if not keep.all():
-        t0, t1, v0 = t0[keep], t1[keep], v0[keep]
-        slope = None if slope is None else slope[keep]
-    if t0.size == 0:
-        return np.zeros(nbins)
-    length = t1 - t0
-    full = v0 * length if slope is None else (v0 + 0.5 * slope * length) * length
-    cum_before = np.concatenate(([0.0], np.cumsum(full)[:-1]))
-    first_edge = np.searchsorted(edges, t0, side="left")
-    counts = np.bincount(first_edge, minlength=nbins + 2)[: nbins + 1]
-    seg = np.cumsum(counts) - 1  # last segment starting at or before each edge
-    has = seg >= 0
-    seg_c = np.where(has, seg, 0)
-    u = np.clip(edges - t0[seg_c], 0.0, length[seg_c])
-    partial = v0[seg_c] * u
-    if slope is not None:
-        partial += 0.5 * slope[seg_c] * u * u
-    cumulative = np.where(has, cum_before[seg_c] + partial, 0.0)
-    return np.diff(cumulative)
+    return BinLocator(k0, nbins, dt, t0, t1).means(v0, slope) * dt
 
 
 class TimeseriesBuilder:
@@ -188,25 +246,28 @@ class TimeseriesBuilder:
                     t0, t1 = segs["t0"][a:b], segs["t1"][a:b]
                     i0 = np.searchsorted(t1, lo, side="right")
                     i1 = np.searchsorted(t0, hi, side="left")
+                    locator = BinLocator(k0, nb, self.dt, t0[i0:i1], t1[i0:i1])
                     for q in self.segment_quantities:
                         slope = segs[q + "/slope"]
-                        columns[q][:, r] = bin_integrals(
-                            k0, nb, self.dt, t0[i0:i1], t1[i0:i1], segs[q][a:b][i0:i1],
-                            None if slope is None else slope[a:b][i0:i1],
+                        columns[q][:, r] = locator.means(
+                            segs[q][a:b][i0:i1], None if slope is None else slope[a:b][i0:i1]
                         )
                 else:
                     for q in self.segment_quantities:
                         columns[q][:, r] = 0.0
                 cs = counts[r]
+                j0 = np.searchsorted(cs["t1"], lo, side="right")
+                j1 = np.searchsorted(cs["t0"], hi, side="left")
+                locator = BinLocator(k0, nb, self.dt, cs["t0"][j0:j1], cs["t1"][j0:j1])
                 for q in self.count_quantities:
-                    columns[q][:, r] = bin_integrals(k0, nb, self.dt, cs["t0"], cs["t1"], cs[q], None)
+                    columns[q][:, r] = locator.means(cs[q][j0:j1], None)
             time_s = (k0 + np.arange(nb, dtype=np.float64)) * self.dt
             table = {
                 "time_s": np.repeat(time_s, reps),
                 "replica": np.tile(np.arange(reps, dtype=np.int32), nb),
             }
             for q in self.segment_quantities + self.count_quantities:
-                table[q] = columns[q].ravel() / self.dt
+                table[q] = columns[q].ravel()
             for name, per_replica in self.constants.items():
                 table[name] = np.tile(np.broadcast_to(per_replica, (reps,)), nb)
             yield pa.table(table)

@@ -96,22 +96,32 @@ def fragment_tables(
         sl = slice(start_idx, stop)
         c = counts[sl]
         rows = int(c.sum())
-        owner = np.repeat(np.arange(stop - start_idx), c)
-        first_row = np.concatenate(([0], np.cumsum(c)[:-1]))
-        j = np.arange(rows) - first_row[owner]
+        owner = np.repeat(np.arange(stop - start_idx, dtype=np.int32), c)
+        first_row = np.cumsum(c) - c
+        j = np.arange(rows, dtype=np.int64)
+        j -= first_row[owner]
+        # Fragment bounds in ms: every fragment is frag_ms long but the last takes the rest.
         x0 = j * frag_ms
-        x1 = np.where(j == c[owner] - 1, total_ms[sl][owner], x0 + frag_ms)
+        last_end = np.cumsum(c) - 1
+        dur_ms = np.full(rows, frag_ms, dtype=np.int64)
+        dur_ms[last_end] = total_ms[sl] - x0[last_end]
         dur = busy[sl]
         warm, cool = profile.knots(dur)
         d_r, w_r, c_r = dur[owner], warm[owner], cool[owner]
-        g1 = profile.integral(x1 / 1000.0, d_r, w_r, c_r)
-        g0 = profile.integral(x0 / 1000.0, d_r, w_r, c_r)
-        usage = (g1 - g0) / ((x1 - x0) / 1000.0) * gpu_capacity_mhz
-        usage = np.where(on_gpu[sl][owner], usage, 0.0)
+        x0_s = x0 / 1000.0
+        x1_s = x0_s + dur_ms / 1000.0
+        usage = profile.integral(x1_s, d_r, w_r, c_r)
+        usage -= profile.integral(x0_s, d_r, w_r, c_r)
+        usage *= gpu_capacity_mhz * 1000.0
+        usage /= dur_ms
+        # Round away float noise (to 0.001 MHz) so equal usages are equal and encode compactly.
+        np.round(usage, 3, out=usage)
+        if not on_gpu[sl].all():
+            usage[~on_gpu[sl][owner]] = 0.0
         yield pa.table(
             {
                 "id": ids[sl][owner],
-                "duration": (x1 - x0).astype(np.int64),
+                "duration": dur_ms,
                 "cpu_usage": np.zeros(rows),
                 "gpu_usage": usage,
             },

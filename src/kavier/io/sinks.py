@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import queue
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,26 @@ import pyarrow.parquet as pq
 
 from kavier.errors import KavierError
 
-PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 1}
+# Snappy, and dictionary encoding only where a column has few distinct values: dictionary
+# building dominates the cost of writing long time series, and buys nothing on unique floats.
+PARQUET_OPTIONS: dict[str, Any] = {"compression": "snappy"}
+DICTIONARY_COLUMNS = {
+    "replica",
+    "session_id",
+    "preemptions",
+    "kv_capacity_bytes",
+    "carbon_intensity_g_per_kwh",
+    "cpu_count",
+    "cpu_capacity",
+    "mem_capacity",
+    "gpu_count",
+    "gpu_capacity",
+    "cpu_usage",
+    # OpenDC fragments: long runs of equal ids, durations and usages.
+    "id",
+    "duration",
+    "gpu_usage",
+}
 RUN_MARKER = "scenario.json"
 
 
@@ -91,13 +112,51 @@ class FolderSink:
             shutil.rmtree(self.tmp)
         (self.tmp / "opendc").mkdir(parents=True)
         self._writers: dict[str, pq.ParquetWriter] = {}
+        # One background thread encodes and writes while the simulation computes the next
+        # tables; the bounded queue keeps at most a few tables in flight.
+        self._queue: queue.Queue[tuple[str, pa.Table] | None] = queue.Queue(maxsize=4)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="kavier-writer", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._error is not None:
+                continue
+            name, table = item
+            try:
+                writer = self._writers.get(name)
+                if writer is None:
+                    dictionary = [c for c in table.column_names if c in DICTIONARY_COLUMNS]
+                    writer = pq.ParquetWriter(
+                        self.tmp / self.FILES[name],
+                        table.schema,
+                        use_dictionary=dictionary,
+                        **PARQUET_OPTIONS,
+                    )
+                    self._writers[name] = writer
+                writer.write_table(table, row_group_size=1 << 20)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                self._error = exc
 
     def _write(self, name: str, table: pa.Table) -> None:
-        writer = self._writers.get(name)
-        if writer is None:
-            writer = pq.ParquetWriter(self.tmp / self.FILES[name], table.schema, **PARQUET_OPTIONS)
-            self._writers[name] = writer
-        writer.write_table(table, row_group_size=1 << 20)
+        if self._error is not None:
+            self._raise()
+        self._queue.put((name, table))
+
+    def _raise(self) -> None:
+        exc = self._error
+        if isinstance(exc, OSError):
+            raise KavierError(f"cannot write into {self.target}: {exc.strerror or exc}") from exc
+        raise exc  # type: ignore[misc]
+
+    def _stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
 
     def requests(self, table: pa.Table) -> None:
         self._write("requests", table)
@@ -117,6 +176,9 @@ class FolderSink:
 
     def commit(self, scenario: dict[str, Any], summary: dict[str, Any]) -> Path:
         """Close the files, write scenario.json and summary.json, and move the folder in place."""
+        self._stop()
+        if self._error is not None:
+            self._raise()
         for writer in self._writers.values():
             writer.close()
         self._writers.clear()
@@ -135,6 +197,8 @@ class FolderSink:
 
     def abort(self) -> None:
         """Remove the temporary folder (after an error or an interrupt)."""
+        self._error = self._error or RuntimeError("aborted")
+        self._stop()
         for writer in self._writers.values():
             try:
                 writer.close()

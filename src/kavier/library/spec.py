@@ -56,7 +56,9 @@ class GpuSpec:
     memory_bandwidth: float  # bytes/s
     idle_power_w: float  # W
     max_power_w: float  # W (TDP/TBP)
-    interconnect_bandwidth: float  # bytes/s, per GPU, one direction (NVLink/Infinity Fabric or PCIe)
+    interconnect_bandwidth: (
+        float  # bytes/s, per GPU, one direction (NVLink/Infinity Fabric or PCIe)
+    )
     price_per_hour_usd: float  # US$ per GPU-hour
     embodied_co2_g: float  # g CO2e per GPU (manufacturing, incl. its share of the board)
     flops_fp8: float = 0.0  # FLOP/s, dense; 0 when unsupported

@@ -83,7 +83,7 @@ def thesis_a10(**overrides) -> Report:
     scenario.update(overrides)
     result = simulate(requests=requests, **scenario)
     table = result.requests
-    service = (table.column("prefill_s").to_numpy() + table.column("decode_s").to_numpy())
+    service = table.column("prefill_s").to_numpy() + table.column("decode_s").to_numpy()
     sim_prefill = table.column("prefill_s").to_numpy()[: sizes.size]
     sim_decode = service[sizes.size :]
     meas_prefill = np.array([m for _, m in PREFILL_MEDIANS])
