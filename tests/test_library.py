@@ -387,9 +387,7 @@ source = "made up for a test"
         ("[gpus.Z]\nsource = ''\n", "[gpus.Z] field 'source' must be a non-empty string"),
     ],
 )
-def test_malformed_user_catalogue_names_file_entry_field(
-    tmp_path: Path, text: str, needle: str
-) -> None:
+def test_malformed_user_catalogue_names_file_entry_field(tmp_path: Path, text: str, needle: str) -> None:
     path = tmp_path / "broken.toml"
     path.write_text(text)
     with pytest.raises(LibraryError) as err:

@@ -61,9 +61,7 @@ def _chunk(n_in, sessions, tokens=None, hashes=None, session_prefix=False):
 
 
 def test_token_keys_match_on_first_prefix_len_tokens_only():
-    chunk = _chunk(
-        [4, 4, 4, 1], [0, 1, 0, 0], tokens=[[1, 2, 3, 4], [1, 2, 9, 9], [1, 3, 3, 4], [1]]
-    )
+    chunk = _chunk([4, 4, 4, 1], [0, 1, 0, 0], tokens=[[1, 2, 3, 4], [1, 2, 9, 9], [1, 3, 3, 4], [1]])
     keys = prefix_keys(chunk, 2, session_scope=False)
     assert keys[0] == keys[1] != keys[2]
     assert keys[3] is None  # shorter than prefix_len

@@ -120,9 +120,7 @@ def test_opendc_tables(tmp_path):
     assert str(tasks.schema.field("id").type) == "int32"
     assert str(frags.schema.field("gpu_usage").type) == "double"
     reqs = pq.read_table(folder / "requests.parquet")
-    busy_ms = np.rint(
-        (reqs.column("prefill_s").to_numpy() + reqs.column("decode_s").to_numpy()) * 1000
-    )
+    busy_ms = np.rint((reqs.column("prefill_s").to_numpy() + reqs.column("decode_s").to_numpy()) * 1000)
     assert np.array_equal(tasks.column("duration").to_numpy(), np.maximum(busy_ms, 1))
     start_ms = 1640995200000  # 2022-01-01T00:00:00Z
     assert np.array_equal(
@@ -146,9 +144,7 @@ def test_opendc_tables(tmp_path):
 def test_same_scenario_same_bytes(tmp_path):
     outs = []
     for name in ("a", "b"):
-        s = kavier.build_scenario(
-            overrides={"num_sessions": 15, "output_folder": str(tmp_path / name)}
-        )
+        s = kavier.build_scenario(overrides={"num_sessions": 15, "output_folder": str(tmp_path / name)})
         folder, _ = kavier.run_to_folder(s)
         outs.append(folder)
     files = [

@@ -41,9 +41,7 @@ def test_prefill_hit_skips_prefill_once_the_prefix_is_ready():
 def test_full_policy_answers_repeats_at_arrival_without_a_gpu():
     cache = ThesisPrefixCache(10)
     cluster = SequentialCluster(1, cache, "full")
-    t = cluster.process(
-        np.array([0.0, 1.0, 20.0]), np.full(3, 2.0), np.full(3, 5.0), ["k", "k", "k"]
-    )
+    t = cluster.process(np.array([0.0, 1.0, 20.0]), np.full(3, 2.0), np.full(3, 5.0), ["k", "k", "k"])
     # request 1 arrives before request 0's response exists (t=7): it is processed normally
     assert t.hit.tolist() == [False, False, True]
     assert t.replica.tolist() == [0, 0, EDGE_REPLICA]

@@ -16,9 +16,7 @@ def test_bin_integrals_constant_segment_split_across_bins():
 
 def test_bin_integrals_linear_segment():
     # f(t) = t on [0, 2): integrals over [0,1) and [1,2) are 0.5 and 1.5
-    out = bin_integrals(
-        0, 2, 1.0, np.array([0.0]), np.array([2.0]), np.array([0.0]), np.array([1.0])
-    )
+    out = bin_integrals(0, 2, 1.0, np.array([0.0]), np.array([2.0]), np.array([0.0]), np.array([1.0]))
     assert np.allclose(out, [0.5, 1.5])
 
 
@@ -33,9 +31,7 @@ def test_bin_integrals_offset_block_and_gaps():
 
 
 segments = st.lists(
-    st.tuples(
-        st.floats(0.001, 5.0), st.floats(0.0, 5.0), st.floats(0.0, 1.0), st.floats(-0.1, 0.1)
-    ),
+    st.tuples(st.floats(0.001, 5.0), st.floats(0.0, 5.0), st.floats(0.0, 1.0), st.floats(-0.1, 0.1)),
     min_size=1,
     max_size=30,
 )

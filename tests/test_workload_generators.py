@@ -242,9 +242,7 @@ def test_chat_is_deterministic_and_chunk_size_independent() -> None:
 
 
 def test_chat_session_starts_and_think_times() -> None:
-    gen = ChatSessionGenerator(
-        num_sessions=3000, session_rate=2.0, turns="2", think_time_s=30.0, seed=1
-    )
+    gen = ChatSessionGenerator(num_sessions=3000, session_rate=2.0, turns="2", think_time_s=30.0, seed=1)
     chunk = concat_chunks(gen.chunks(4096))
     starts = np.sort(chunk.arrival_s[chunk.turn_id == 0])
     assert np.diff(starts).mean() == pytest.approx(0.5, rel=0.05)
@@ -259,9 +257,7 @@ def test_chat_max_turns_caps_sessions() -> None:
 
 
 def test_chat_shared_system_prompt_hash_ids() -> None:
-    gen = ChatSessionGenerator(
-        num_sessions=20, system_prompt_tokens=1100, shared_system_prompt=True, seed=3
-    )
+    gen = ChatSessionGenerator(num_sessions=20, system_prompt_tokens=1100, shared_system_prompt=True, seed=3)
     chunk = concat_chunks(gen.chunks(7))
     assert chunk.hash_ids is not None and not chunk.session_prefix
     lists = chunk.hash_ids.to_pylist()

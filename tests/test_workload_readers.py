@@ -81,9 +81,7 @@ def test_thesis_csv_with_token_lists_as_strings(tmp_path: Path) -> None:
 
 
 def test_thesis_csv_sessions_without_token_lists_share_prefixes(tmp_path: Path) -> None:
-    text = (
-        "session_id,turn_id,num_input_tokens,num_output_tokens,ts\n7,0,10,5,100.5\n7,1,20,5,101\n"
-    )
+    text = "session_id,turn_id,num_input_tokens,num_output_tokens,ts\n7,0,10,5,100.5\n7,1,20,5,101\n"
     _, chunk = read_all(write(tmp_path / "t.csv", text))
     assert chunk.session_id.tolist() == [7, 7]  # integer ids are kept
     assert chunk.turn_id.tolist() == [0, 1]
@@ -116,9 +114,7 @@ def test_thesis_parquet_with_list_columns(tmp_path: Path) -> None:
 def test_azure_csv_seven_digit_fractions(tmp_path: Path) -> None:
     source, chunk = read_all(write(tmp_path / "azure.txt", AZURE_CSV), chunk_size=2)
     assert source.name == "azure"
-    assert chunk.arrival_s.tolist() == pytest.approx(
-        [0.0, 4.314579, 4.541877, 60.0000001], abs=1e-9
-    )
+    assert chunk.arrival_s.tolist() == pytest.approx([0.0, 4.314579, 4.541877, 60.0000001], abs=1e-9)
     assert chunk.num_input_tokens.tolist() == [374, 396, 879, 91]
     assert chunk.num_output_tokens.tolist() == [44, 109, 0, 12]
     assert chunk.session_id.tolist() == [-1] * 4 and chunk.turn_id.tolist() == [-1] * 4
@@ -179,9 +175,7 @@ def test_any_format_in_any_container(tmp_path: Path) -> None:
 # --- streaming --------------------------------------------------------------------------------
 
 
-@settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(chunk_size=st.integers(1, 60))
 def test_chunks_concatenate_to_the_whole_trace(tmp_path: Path, chunk_size: int) -> None:
     path = tmp_path / "b.csv"
@@ -196,9 +190,7 @@ def test_chunks_concatenate_to_the_whole_trace(tmp_path: Path, chunk_size: int) 
         assert np.array_equal(getattr(joined, name), getattr(whole, name))
 
 
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     rows=st.lists(
         st.tuples(st.integers(0, 10_000), st.integers(0, 5000), st.integers(0, 500)),
@@ -301,9 +293,7 @@ def error_of(path: Path) -> str:
 def test_missing_empty_and_header_only_files(tmp_path: Path) -> None:
     assert "does not exist" in error_of(tmp_path / "nope.csv")
     assert "empty" in error_of(write(tmp_path / "empty.csv", "\n\n"))
-    assert "no rows" in error_of(
-        write(tmp_path / "h.csv", "ts,num_input_tokens,num_output_tokens\n")
-    )
+    assert "no rows" in error_of(write(tmp_path / "h.csv", "ts,num_input_tokens,num_output_tokens\n"))
     assert "directory" in error_of(tmp_path)
 
 
@@ -316,9 +306,7 @@ def test_unrecognised_format_lists_accepted_column_sets(tmp_path: Path) -> None:
 
 
 def test_missing_required_column(tmp_path: Path) -> None:
-    message = error_of(
-        write(tmp_path / "a.csv", "TIMESTAMP,ContextTokens\n2023-11-16 18:15:46,5\n")
-    )
+    message = error_of(write(tmp_path / "a.csv", "TIMESTAMP,ContextTokens\n2023-11-16 18:15:46,5\n"))
     assert "azure" in message and "'GeneratedTokens'" in message
 
 
@@ -368,9 +356,7 @@ def test_jsonl_errors_name_the_line(tmp_path: Path) -> None:
 
 
 def test_parquet_errors(tmp_path: Path) -> None:
-    pq.write_table(
-        pa.table({"num_input_tokens": [1, None], "num_output_tokens": [1, 1]}), tmp_path / "p"
-    )
+    pq.write_table(pa.table({"num_input_tokens": [1, None], "num_output_tokens": [1, 1]}), tmp_path / "p")
     message = error_of(tmp_path / "p")
     assert "row 2" in message and "num_input_tokens" in message
     corrupt = tmp_path / "c.parquet"

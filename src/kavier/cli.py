@@ -59,13 +59,10 @@ def summary_table(summary: dict[str, Any], title: str) -> Table:
     table.add_column("value", justify="right")
     combos = {
         "model / GPU": lambda s: f"{s.get('model')} / {s.get('gpu')}",
-        "prefill / decode": lambda s: (
-            f"{s['total_prefill_s']:,.1f} s / {s['total_decode_s']:,.1f} s"
-        ),
+        "prefill / decode": lambda s: f"{s['total_prefill_s']:,.1f} s / {s['total_decode_s']:,.1f} s",
         "tokens in / out": lambda s: f"{s['input_tokens']:,} / {s['output_tokens']:,}",
         "TTFT mean / p50 / p99": lambda s: (
-            " / ".join(_fmt(s, k, "{:.3f}") for k in ("ttft_mean_s", "ttft_p50_s", "ttft_p99_s"))
-            + " s"
+            " / ".join(_fmt(s, k, "{:.3f}") for k in ("ttft_mean_s", "ttft_p50_s", "ttft_p99_s")) + " s"
         ),
         "E2E mean / p99": lambda s: (
             " / ".join(_fmt(s, k, "{:.2f}") for k in ("e2e_mean_s", "e2e_p99_s")) + " s"
@@ -89,13 +86,9 @@ def run(
     scenario_file: Annotated[
         Path | None, typer.Argument(help="scenario file (TOML, YAML or JSON)", show_default=False)
     ] = None,
-    trace: Annotated[
-        str | None, typer.Option("--trace", help="trace file (CSV, parquet, JSONL)")
-    ] = None,
+    trace: Annotated[str | None, typer.Option("--trace", help="trace file (CSV, parquet, JSONL)")] = None,
     llm: Annotated[str | None, typer.Option("--llm", help="model name or HF config.json")] = None,
-    gpu: Annotated[
-        str | None, typer.Option("--gpu", help="GPU name (see `kavier library`)")
-    ] = None,
+    gpu: Annotated[str | None, typer.Option("--gpu", help="GPU name (see `kavier library`)")] = None,
     gpus: Annotated[int | None, typer.Option("--gpus", help="independent GPUs")] = None,
     output_folder: Annotated[
         str | None, typer.Option("--output-folder", "--output_folder", "-o", help="output folder")
@@ -126,22 +119,14 @@ def run(
     workload: Annotated[
         str | None, typer.Option("--workload", help="generator without --trace: chat|poisson|gamma")
     ] = None,
-    num_requests: Annotated[
-        int | None, typer.Option("--num-requests", help="for poisson/gamma")
-    ] = None,
-    rate: Annotated[
-        float | None, typer.Option("--rate", help="requests/s for poisson/gamma")
-    ] = None,
+    num_requests: Annotated[int | None, typer.Option("--num-requests", help="for poisson/gamma")] = None,
+    rate: Annotated[float | None, typer.Option("--rate", help="requests/s for poisson/gamma")] = None,
     input_tokens: Annotated[
         str | None,
         typer.Option("--input-tokens", help="length: 512 | uniform:a:b | lognormal:mean=,cv="),
     ] = None,
-    output_tokens: Annotated[
-        str | None, typer.Option("--output-tokens", help="length spec")
-    ] = None,
-    num_sessions: Annotated[
-        int | None, typer.Option("--num-sessions", help="chat sessions")
-    ] = None,
+    output_tokens: Annotated[str | None, typer.Option("--output-tokens", help="length spec")] = None,
+    num_sessions: Annotated[int | None, typer.Option("--num-sessions", help="chat sessions")] = None,
     catalog: Annotated[str | None, typer.Option("--catalog", help="user TOML catalogue")] = None,
     start_time: Annotated[
         str | None, typer.Option("--start-time", help="ISO-8601 start, e.g. 2022-07-01T00:00:00Z")
@@ -149,9 +134,7 @@ def run(
     opendc: Annotated[
         bool | None, typer.Option("--opendc/--no-opendc", help="write opendc/ workload files")
     ] = None,
-    plots: Annotated[
-        bool | None, typer.Option("--plots/--no-plots", help="write PNG plots")
-    ] = None,
+    plots: Annotated[bool | None, typer.Option("--plots/--no-plots", help="write PNG plots")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress or table")] = False,
 ) -> None:
     """Simulate a scenario and write its outputs into the output folder."""

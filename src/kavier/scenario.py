@@ -143,9 +143,7 @@ def _read_file(path: Path) -> dict[str, Any]:
     return flat
 
 
-def build_scenario(
-    file: str | Path | None = None, overrides: dict[str, Any] | None = None
-) -> Scenario:
+def build_scenario(file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Scenario:
     """Resolve a scenario: preset defaults, then the file's keys, then ``overrides``."""
     values: dict[str, Any] = {}
     source = "scenario"

@@ -78,9 +78,7 @@ def request_table(
     n_out = chunk.num_output_tokens
     finish = start + prefill + decode
     produces = (n_out >= 1) & (decode > 0)
-    first_token = (
-        start + prefill + np.where(produces, np.minimum(first_token_offset_s, decode), 0.0)
-    )
+    first_token = start + prefill + np.where(produces, np.minimum(first_token_offset_s, decode), 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         tpot = np.where(n_out >= 2, (finish - first_token) / np.maximum(n_out - 1, 1), np.nan)
     cached = np.where(times.hit, chunk.num_input_tokens, 0).astype(np.int64)
@@ -131,9 +129,7 @@ def activity_segments(
     replica = rec["replica"][gpu]
     duration = prefill + decode
     warm, cool = profile.knots(duration)
-    points = np.sort(
-        np.stack([np.zeros_like(duration), warm, cool, prefill, duration], axis=1), axis=1
-    )
+    points = np.sort(np.stack([np.zeros_like(duration), warm, cool, prefill, duration], axis=1), axis=1)
     o0 = points[:, :-1].ravel()
     o1 = points[:, 1:].ravel()
     k = points.shape[1] - 1
@@ -144,9 +140,7 @@ def activity_segments(
     in_prefill = mid < pre_r
     with np.errstate(invalid="ignore", divide="ignore"):
         pre_rate = np.where(pre_r > 0, (np.repeat(n_in - cached, k)) / pre_r, 0.0)
-        dec_rate = np.where(
-            dur_r - pre_r > 0, np.repeat(n_out, k) / np.maximum(dur_r - pre_r, 1e-300), 0.0
-        )
+        dec_rate = np.where(dur_r - pre_r > 0, np.repeat(n_out, k) / np.maximum(dur_r - pre_r, 1e-300), 0.0)
     tokens0 = np.where(
         in_prefill,
         np.repeat(cached, k) + pre_rate * o0,

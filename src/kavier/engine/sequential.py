@@ -70,14 +70,13 @@ class SequentialCluster:
         for i in range(n):
             a = arrivals[i]
             key = keys[i] if lookup is not None else None
-            if key is not None and full:
-                if lookup(key, a, inf):
-                    start[i] = a
-                    replica[i] = EDGE_REPLICA
-                    hit[i] = True
-                    pre_l[i] = 0.0
-                    dec_l[i] = 0.0
-                    continue
+            if key is not None and full and lookup(key, a, inf):
+                start[i] = a
+                replica[i] = EDGE_REPLICA
+                hit[i] = True
+                pre_l[i] = 0.0
+                dec_l[i] = 0.0
+                continue
             f, g = free[0]
             s = a if a > f else f
             p = pre_l[i]

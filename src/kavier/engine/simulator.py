@@ -130,9 +130,7 @@ def run(
 
     def emit_series(tables) -> None:
         for table in tables:
-            util_integral[0] += (
-                pc.sum(table.column("gpu_utilization")).as_py() * scenario.export_rate
-            )
+            util_integral[0] += pc.sum(table.column("gpu_utilization")).as_py() * scenario.export_rate
             sink.timeseries(table.select(list(TIMESERIES_COLUMNS)))
 
     if source is None:

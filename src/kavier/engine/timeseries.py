@@ -66,9 +66,7 @@ class BinLocator:
         inside &= edges[:-1] >= t0[s0]
         self.inside = np.flatnonzero(inside)
         self.inside_seg = s0[self.inside]
-        self.inside_offset = (
-            0.5 * (edges[self.inside] + edges[self.inside + 1]) - t0[self.inside_seg]
-        )
+        self.inside_offset = 0.5 * (edges[self.inside] + edges[self.inside + 1]) - t0[self.inside_seg]
 
     def means(self, v0: np.ndarray, slope: np.ndarray | None) -> np.ndarray:
         """Mean of ``v0 + slope (t - t0)`` over each bin (0 outside the segments)."""
@@ -155,9 +153,7 @@ class TimeseriesBuilder:
         for name in self.segment_quantities:
             v0, slope = values[name]
             part[name] = np.broadcast_to(v0, keep.shape)[keep].astype(np.float64)
-            part[name + "/slope"] = (
-                None if slope is None else np.broadcast_to(slope, keep.shape)[keep]
-            )
+            part[name + "/slope"] = None if slope is None else np.broadcast_to(slope, keep.shape)[keep]
         self._segments.append(part)
 
     def add_steps(self, replica: np.ndarray, t: np.ndarray, deltas: dict[str, np.ndarray]) -> None:
@@ -198,9 +194,7 @@ class TimeseriesBuilder:
         if self._steps:
             rep = np.concatenate([s[0] for s in self._steps])
             t = np.concatenate([s[1] for s in self._steps])
-            deltas = {
-                q: np.concatenate([s[2][q] for s in self._steps]) for q in self.count_quantities
-            }
+            deltas = {q: np.concatenate([s[2][q] for s in self._steps]) for q in self.count_quantities}
         else:
             rep = np.zeros(0, dtype=np.int64)
             t = np.zeros(0)

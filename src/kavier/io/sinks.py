@@ -7,6 +7,7 @@ no folder that looks complete.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -200,10 +201,8 @@ class FolderSink:
         self._error = self._error or RuntimeError("aborted")
         self._stop()
         for writer in self._writers.values():
-            try:
+            with contextlib.suppress(Exception):  # best effort while cleaning up
                 writer.close()
-            except Exception:  # noqa: BLE001 - best effort while cleaning up
-                pass
         self._writers.clear()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -215,6 +214,5 @@ def check_output_folder(folder: Path) -> None:
             raise KavierError(f"output folder {folder} is a file; choose a folder path")
         if any(folder.iterdir()) and not (folder / RUN_MARKER).exists():
             raise KavierError(
-                f"output folder {folder} exists and is not a Kavier run folder; "
-                "choose an empty or new folder"
+                f"output folder {folder} exists and is not a Kavier run folder; choose an empty or new folder"
             )

@@ -168,9 +168,7 @@ def _build_model(entry: _Entry) -> ModelSpec:
 def _build_gpu(entry: _Entry) -> GpuSpec:
     f = _fields(entry, "gpus", _GPU_KEYS)
     if f["idle_power_w"] > f["max_power_w"]:
-        raise LibraryError(
-            f"{entry.origin}: [gpus.{entry.name}] field 'idle_power_w' exceeds max_power_w"
-        )
+        raise LibraryError(f"{entry.origin}: [gpus.{entry.name}] field 'idle_power_w' exceeds max_power_w")
     return GpuSpec(
         name=entry.name,
         flops_fp16=f["fp16_dense_tflops"] * TERA,
@@ -200,8 +198,7 @@ def _index(entries: dict[str, _Entry], kind: str) -> dict[str, str]:
             other = index.setdefault(key, name)
             if other != name:
                 raise LibraryError(
-                    f"{entry.origin}: [{kind}.{name}] name or alias '{key}' is already used by "
-                    f"'{other}'"
+                    f"{entry.origin}: [{kind}.{name}] name or alias '{key}' is already used by '{other}'"
                 )
     return index
 
@@ -264,8 +261,7 @@ class Catalog:
         suggest = list(dict.fromkeys(index[k] for k in close))[:3]
         did_you_mean = f" (did you mean {', '.join(suggest)}?)" if suggest else ""
         return LibraryError(
-            f"unknown {what} '{name}'{did_you_mean}; known: {', '.join(names)} "
-            f"(see `kavier library`){hint}"
+            f"unknown {what} '{name}'{did_you_mean}; known: {', '.join(names)} (see `kavier library`){hint}"
         )
 
     def model(self, name_or_path: str) -> ModelSpec:

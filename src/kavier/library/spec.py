@@ -42,7 +42,10 @@ class ModelSpec:
         return self.num_experts > 1
 
     def kv_bytes_per_token(self, bytes_per_value: float = 2.0) -> float:
-        """KV-cache bytes per token: 2 (K and V) x layers x KV heads x head size x bytes (thesis Eq. 4.1, GQA-aware)."""
+        """KV-cache bytes per token: 2 (K, V) x layers x KV heads x head size x bytes.
+
+        Thesis Eq. 4.1, with the KV heads of grouped-query attention.
+        """
         return 2.0 * self.num_layers * self.num_kv_heads * self.head_dim * bytes_per_value
 
 
@@ -56,9 +59,7 @@ class GpuSpec:
     memory_bandwidth: float  # bytes/s
     idle_power_w: float  # W
     max_power_w: float  # W (TDP/TBP)
-    interconnect_bandwidth: (
-        float  # bytes/s, per GPU, one direction (NVLink/Infinity Fabric or PCIe)
-    )
+    interconnect_bandwidth: float  # bytes/s, per GPU, one direction (NVLink/Infinity Fabric or PCIe)
     price_per_hour_usd: float  # US$ per GPU-hour
     embodied_co2_g: float  # g CO2e per GPU (manufacturing, incl. its share of the board)
     flops_fp8: float = 0.0  # FLOP/s, dense; 0 when unsupported

@@ -45,17 +45,13 @@ class ThesisPerfModel:
     @property
     def prefill_s_per_token(self) -> float:
         """Compute-bound seconds per prompt token: 2N / (F * Ce)."""
-        return (
-            FLOP_PER_PARAM_PER_TOKEN * self.params / (self.gpu.flops_fp16 * self.compute_efficiency)
-        )
+        return FLOP_PER_PARAM_PER_TOKEN * self.params / (self.gpu.flops_fp16 * self.compute_efficiency)
 
     @property
     def time_per_token_s(self) -> float:
         """Roofline seconds per output token: max(2N/(F Ce), b N/(B Me))."""
         memory_bound = (
-            self.bytes_per_param
-            * self.params
-            / (self.gpu.memory_bandwidth * self.memory_efficiency)
+            self.bytes_per_param * self.params / (self.gpu.memory_bandwidth * self.memory_efficiency)
         )
         return max(self.prefill_s_per_token, memory_bound)
 

@@ -438,9 +438,7 @@ def _kv_usage_figure(ts: _TimeSeries) -> Figure:
     if finite_cap.size:
         same = np.allclose(finite_cap, finite_cap[0])
         label = "capacity" if same else "capacity (largest replica)"
-        axes[1].plot(
-            x, _steps(cap_line), drawstyle="steps-post", color="0.3", ls="--", lw=1.2, label=label
-        )
+        axes[1].plot(x, _steps(cap_line), drawstyle="steps-post", color="0.3", ls="--", lw=1.2, label=label)
     _ylim_from_zero(axes[1], np.concatenate([used_gib.ravel(), cap_line]), 1.08)
     axes[1].set_ylabel("KV used (GiB)")
     axes[1].set_title("KV cache used per GPU (dashed: capacity)", fontsize=11)
@@ -477,9 +475,7 @@ def _power_energy_co2_figure(ts: _TimeSeries) -> Figure:
     power[has_power == 0] = np.nan  # a gap, not a misleading 0 W
     finite_power = power[np.isfinite(power)]
     pdiv, punit = _scale(float(finite_power.max()) if finite_power.size else 0.0, _POWER_UNITS)
-    axes[0].plot(
-        _step_x(ts, div), _steps(power / pdiv), drawstyle="steps-post", color="tab:orange", lw=1.3
-    )
+    axes[0].plot(_step_x(ts, div), _steps(power / pdiv), drawstyle="steps-post", color="tab:orange", lw=1.3)
     axes[0].set_ylabel(f"Power ({punit})")
     _ylim_from_zero(axes[0], power / pdiv)
     axes[0].set_title("Total GPU power draw (sum over replicas)", fontsize=11)

@@ -134,9 +134,7 @@ class _Batch(NamedTuple):
     lines: np.ndarray | None  # JSONL: 1-based line number of each row
 
     def where(self, i: int) -> str:
-        return (
-            f"line {int(self.lines[i])}" if self.lines is not None else f"row {self.row0 + i + 1}"
-        )
+        return f"line {int(self.lines[i])}" if self.lines is not None else f"row {self.row0 + i + 1}"
 
 
 class _Piece(NamedTuple):
@@ -176,9 +174,7 @@ def open_trace(path: str | Path) -> TraceSource:
     elif text_head[:1] == b"{":
         backend = _JsonlBackend(path)
     elif text_head[:1] == b"[":
-        raise WorkloadError(
-            f"trace file {path} is a JSON array; write one JSON object per line (JSONL)"
-        )
+        raise WorkloadError(f"trace file {path} is a JSON array; write one JSON object per line (JSONL)")
     else:
         backend = _CsvBackend(path, head)
     fmt, roles = _detect(path, backend.column_names)
@@ -416,9 +412,7 @@ class _SessionCodes:
         return np.where(indices >= 0, lookup[np.maximum(indices, 0)] if len(lookup) else -1, -1)
 
 
-def _normalise(
-    path: Path, batch: _Batch, roles: dict[str, tuple[str, Kind]], ids: _SessionCodes
-) -> _Piece:
+def _normalise(path: Path, batch: _Batch, roles: dict[str, tuple[str, Kind]], ids: _SessionCodes) -> _Piece:
     """Validate and convert one batch's raw columns to numpy (errors name the row)."""
     cols = batch.columns
     arrival = _arrival_ns(path, batch, roles["arrival"]) if "arrival" in roles else None
@@ -490,9 +484,7 @@ def _whole(
 
 def _not_numeric(arr: pa.Array) -> pa.Array:
     floats = pc.cast(arr, pa.string())
-    return pc.invert(
-        pc.match_substring_regex(floats, r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
-    )
+    return pc.invert(pc.match_substring_regex(floats, r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"))
 
 
 def _arrival_ns(path: Path, batch: _Batch, spec: tuple[str, Kind]) -> np.ndarray:
@@ -505,9 +497,7 @@ def _arrival_ns(path: Path, batch: _Batch, spec: tuple[str, Kind]) -> np.ndarray
             arr = _parse_datetimes(path, batch, arr, column)
         if arr.null_count:
             bad = _first(arr.is_null())
-            raise WorkloadError(
-                f"{where}{batch.where(bad)}: column {column!r} is empty; give a timestamp"
-            )
+            raise WorkloadError(f"{where}{batch.where(bad)}: column {column!r} is empty; give a timestamp")
         return arr.cast(pa.timestamp("ns", tz=arr.type.tz)).cast(pa.int64()).to_numpy()
     if not (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
         try:
@@ -564,14 +554,11 @@ def _parse_datetimes(path: Path, batch: _Batch, arr: pa.Array, column: str) -> p
                 "timestamp like 2023-11-16 18:15:46.6805900; fix that row"
             )
     raise WorkloadError(
-        f"trace file {path}: column {column!r} mixes timestamps with and without UTC offsets; "
-        "use one style"
+        f"trace file {path}: column {column!r} mixes timestamps with and without UTC offsets; use one style"
     )
 
 
-def _ids_list(
-    path: Path, batch: _Batch, role: str, roles: dict[str, tuple[str, Kind]]
-) -> pa.ListArray:
+def _ids_list(path: Path, batch: _Batch, role: str, roles: dict[str, tuple[str, Kind]]) -> pa.ListArray:
     """A list-of-ints column (token ids or hash ids) as a compact list<int64> ListArray."""
     arr = batch.columns[role]
     column = roles[role][0]
@@ -837,9 +824,7 @@ class _JsonlBackend(_Backend):
         filled = [i for i, line in enumerate(block.split(b"\n")[:nlines]) if line.strip()]
         return line0 + np.asarray(filled[:rows], dtype=np.int64)
 
-    def _diagnose(
-        self, block: bytes, line0: int, types: dict[str, pa.DataType], exc: Exception
-    ) -> str:
+    def _diagnose(self, block: bytes, line0: int, types: dict[str, pa.DataType], exc: Exception) -> str:
         """Find the first bad line of a block that pyarrow refused (only after a failure)."""
         for offset, line in enumerate(block.split(b"\n")):
             if not line.strip():
@@ -885,9 +870,7 @@ def _json_fits(value: Any, typ: pa.DataType) -> bool:
     if pa.types.is_integer(typ):
         return isinstance(value, int) and not isinstance(value, bool)
     if pa.types.is_list(typ):
-        return isinstance(value, list) and all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value
-        )
+        return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
     return isinstance(value, str)
 
 
