@@ -76,6 +76,7 @@ def run_to_folder(
     sink = FolderSink(scenario.output_folder)
     try:
         summary = run(scenario, sink, progress)
+        sink.close()
         if after is not None:
             after(sink.tmp, summary)
         folder = sink.commit(scenario.to_json_dict(), summary)

@@ -24,8 +24,9 @@ app = typer.Typer(
     help="Kavier: simulate LLM inference (latency, throughput, caches) before you buy GPUs.",
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+# Wide tables when piped (rich would otherwise wrap at 80 columns and split names).
+out = Console(width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 1000)
 
 SUMMARY_ROWS = [
     ("requests", "num_requests", "{:,.0f}"),
@@ -98,7 +99,8 @@ def run(
         int | None, typer.Option("--prefix-len", "--prefix_len", help="prefix tokens; 0 disables")
     ] = None,
     export_rate: Annotated[
-        float | None, typer.Option("--export-rate", "--export_rate", help="seconds per interval")
+        str | None,
+        typer.Option("--export-rate", "--export_rate", help="seconds per interval (or 100ms, 1min)"),
     ] = None,
     flush_size: Annotated[
         int | None, typer.Option("--flush-size", "--flush_size", help="requests per chunk")
@@ -215,7 +217,7 @@ def library(
         table = Table(title=title, title_justify="left")
         columns = [c for c in rows[0] if c != "source"]
         for col in columns:
-            table.add_column(col, justify="left" if col == "name" else "right")
+            table.add_column(col, justify="left" if col == "name" else "right", no_wrap=col == "name")
         for row in rows:
             table.add_row(*[_cell(row[c]) for c in columns])
         out.print(table)
@@ -264,25 +266,13 @@ def plot(
 def main() -> None:
     """Console entry point: one-line errors for bad input, never a traceback."""
     try:
-        app(standalone_mode=False)
+        app()  # standalone: usage errors are printed by typer and exit 2
     except KavierError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted: no output folder was written")
         sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            err.print("aborted")
-            sys.exit(130)
-        raise
 
 
 if __name__ == "__main__":

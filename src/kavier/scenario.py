@@ -30,6 +30,29 @@ PRESETS: dict[str, dict[str, Any]] = {
 DEFAULT_PRESET = "thesis"
 
 
+DURATION_UNITS = {"ms": 1e-3, "s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: Any) -> Any:
+    """Seconds from a number or a string with a unit (``0.1``, ``"100ms"``, ``"5 min"``)."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        for unit in sorted(DURATION_UNITS, key=len, reverse=True):
+            if text.endswith(unit):
+                number = text[: -len(unit)].strip()
+                try:
+                    return float(number) * DURATION_UNITS[unit]
+                except ValueError:
+                    break
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a duration; give seconds (0.1) or a unit: ms, s, min, h"
+            ) from None
+    return value
+
+
 def _on_off(value: Any) -> Any:
     """Accept on/off, true/false, yes/no and 1/0 for boolean switches."""
     if isinstance(value, str):
@@ -96,6 +119,9 @@ class Scenario(BaseModel):
     plots: bool = False
 
     _on_off = field_validator("kv_cache", "opendc", "plots", mode="before")(_on_off)
+    _durations = field_validator("export_rate", "overhead_s", "warmup_s", "cooldown_s", mode="before")(
+        parse_duration
+    )
 
     @field_validator("start_time")
     @classmethod
@@ -158,16 +184,19 @@ def build_scenario(file: str | Path | None = None, overrides: dict[str, Any] | N
     try:
         return Scenario(**merged)
     except ValidationError as exc:
-        raise ScenarioError(_one_line(exc, source)) from exc
+        flags = {k for k, v in (overrides or {}).items() if v is not None}
+        raise ScenarioError(_one_line(exc, source, flags)) from exc
 
 
-def _one_line(exc: ValidationError, source: str) -> str:
-    """Condense a pydantic error into one line naming the field and what is allowed."""
+def _one_line(exc: ValidationError, source: str, flags: set[str]) -> str:
+    """Condense a pydantic error into one line naming the field (or flag) and what is allowed."""
     err = exc.errors()[0]
     field = ".".join(str(p) for p in err.get("loc", ())) or "?"
-    msg = err.get("msg", "invalid value")
+    msg = err.get("msg", "invalid value").removeprefix("Value error, ")
     if err.get("type") == "extra_forbidden":
         known = ", ".join(sorted(Scenario.model_fields))
         return f"{source}: unknown key {field!r}; known keys: {known}"
     value = err.get("input")
+    if field in flags:
+        return f"--{field.replace('_', '-')} {value}: {msg}"
     return f"{source}: {field} = {value!r}: {msg}"

@@ -175,16 +175,21 @@ class FolderSink:
         """Where a file goes inside the (temporary) run folder."""
         return self.tmp / relative
 
-    def commit(self, scenario: dict[str, Any], summary: dict[str, Any]) -> Path:
-        """Close the files, write scenario.json and summary.json, and move the folder in place."""
+    def close(self) -> None:
+        """Finish writing every parquet file (they become readable in the temporary folder)."""
         self._stop()
         if self._error is not None:
             self._raise()
         for writer in self._writers.values():
             writer.close()
         self._writers.clear()
-        if not any((self.tmp / "opendc").iterdir()):
-            (self.tmp / "opendc").rmdir()
+        opendc = self.tmp / "opendc"
+        if opendc.is_dir() and not any(opendc.iterdir()):
+            opendc.rmdir()
+
+    def commit(self, scenario: dict[str, Any], summary: dict[str, Any]) -> Path:
+        """Close the files, write scenario.json and summary.json, and move the folder in place."""
+        self.close()
         write_json(self.tmp / RUN_MARKER, scenario)
         write_json(self.tmp / "summary.json", summary)
         if self.target.exists():
