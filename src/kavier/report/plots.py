@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from kavier.errors import KavierError
 from kavier.units import GIB, J_PER_KWH
@@ -277,6 +277,13 @@ def _latency_cdf_figure(requests: dict[str, np.ndarray]) -> Figure:
         if positive.size and positive.max() / positive.min() > 100:
             ax.set_xscale("log")
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        else:
+            ax.ticklabel_format(axis="x", useOffset=False)
+            ax.xaxis.set_major_locator(MaxNLocator(5))
+            low, high = float(values.min()), float(values.max())
+            if high - low <= 1e-9 * max(abs(high), 1e-30):  # (almost) constant: show a window
+                pad = max(abs(high) * 0.05, 1e-6)
+                ax.set_xlim(low - pad, high + pad)
         ax.set_xlabel(f"{short} (s)")
         ax.set_ylim(0, 1.02)
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
