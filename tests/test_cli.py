@@ -224,7 +224,7 @@ def test_plots_flag_and_plot_command(tmp_path):
     res = kavier("run", "--num-sessions", 10, "-o", tmp_path / "o", "--plots", "-q")
     assert res.returncode == 0, res.stderr
     pngs = sorted(p.name for p in (tmp_path / "o" / "plots").glob("*.png"))
-    assert pngs == ["kv_usage.png", "latency_cdf.png", "utilization_queue.png"]
+    assert pngs == ["kv_usage.png", "latency_cdf.png", "power_energy_co2.png", "utilization_queue.png"]
     res = kavier("plot", tmp_path / "o", "--out", tmp_path / "p")
     assert res.returncode == 0, res.stderr
-    assert len(list((tmp_path / "p").glob("*.png"))) == 3
+    assert len(list((tmp_path / "p").glob("*.png"))) == 4

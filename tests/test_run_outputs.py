@@ -67,15 +67,18 @@ def _util_integral_expected(t):
 def test_timeseries_integrals_do_not_depend_on_export_rate(rate):
     r = kavier.simulate(requests=_requests(), prefix_len=0, export_rate=rate)
     ts = r.timeseries
-    util = pc.sum(ts.column("gpu_utilization")).as_py() * rate
-    assert util == pytest.approx(_util_integral_expected(r.requests), rel=1e-9)
-    running = pc.sum(ts.column("running")).as_py() * rate
-    busy = r.summary["gpu_busy_s"]
-    assert running == pytest.approx(busy, rel=1e-9)
-    waiting = pc.sum(ts.column("waiting")).as_py() * rate
-    assert waiting == pytest.approx(float(np.sum(r.requests.column("queue_s"))), rel=1e-9, abs=1e-9)
-    # intervals cover the whole run
-    assert ts.column("time_s").to_numpy()[-1] + rate >= r.summary["simulated_time_s"] - 1e-9
+    width = ts.column("interval_s").to_numpy()
+
+    def integral(name):
+        return float(np.sum(ts.column(name).to_numpy() * width))
+
+    assert integral("gpu_utilization") == pytest.approx(_util_integral_expected(r.requests), rel=1e-9)
+    assert integral("running") == pytest.approx(r.summary["gpu_busy_s"], rel=1e-9)
+    queued = float(np.sum(r.requests.column("queue_s")))
+    assert integral("waiting") == pytest.approx(queued, rel=1e-9, abs=1e-9)
+    # intervals tile the run exactly: [0, simulated_time_s]
+    assert float(np.sum(width)) == pytest.approx(r.summary["simulated_time_s"], rel=1e-12)
+    assert np.all(width[:-1] == rate)
 
 
 def test_kv_bytes_follow_tokens_in_context():
@@ -88,7 +91,8 @@ def test_kv_bytes_follow_tokens_in_context():
     decode = r.requests.column("decode_s")[0].as_py()
     # linear growth 0 -> 1000 over prefill, 1000 -> 1100 over decode
     expected = per_token * (1000 * prefill / 2 + (1000 + 50) * decode)
-    assert float(np.sum(kv)) * 0.001 == pytest.approx(expected, rel=1e-6)
+    width = r.timeseries.column("interval_s").to_numpy()
+    assert float(np.sum(kv * width)) == pytest.approx(expected, rel=1e-9)
     off = kavier.simulate(requests=req, prefix_len=0, kv_cache=False)
     assert pc.max(off.timeseries.column("kv_used_bytes")).as_py() == 0.0
     assert off.requests.column("decode_s")[0].as_py() == pytest.approx(100 * 101 / 2 * T_T)

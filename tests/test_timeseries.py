@@ -50,7 +50,9 @@ def test_total_integral_is_conserved_for_any_export_rate(raw, dt):
     builder = TimeseriesBuilder(1, dt, ["q"], [], {})
     builder.add_segments(np.zeros(t0.size, dtype=np.int64), t0, t1, {"q": (v0, slope)})
     table = pa.concat_tables(list(builder.finish(float(t1[-1]))))
-    assert np.isclose(table.column("q").to_numpy().sum() * dt, exact, rtol=1e-9, atol=1e-9)
+    width = table.column("interval_s").to_numpy()
+    assert np.isclose(np.sum(table.column("q").to_numpy() * width), exact, rtol=1e-9, atol=1e-9)
+    assert np.isclose(width.sum(), t1[-1], rtol=1e-12)
 
 
 def test_counts_are_interval_means_and_emission_is_incremental():

@@ -110,6 +110,29 @@ class Scenario(BaseModel):
     prefix_cache_scope: Literal["session", "global"] = "session"
     prefix_cache_policy: Literal["prefill", "full"] = "prefill"
 
+    # Power, energy and carbon.
+    power_model: Literal[
+        "activity", "constant", "linear", "square", "cubic", "sqrt", "mse", "asymptotic", "asymptotic-dvfs"
+    ] = "activity"
+    gpu_idle_w: float | None = Field(None, ge=0, description="W; default from the library")
+    gpu_max_w: float | None = Field(None, gt=0, description="W; default from the library")
+    power_calibration: float = Field(1.4, gt=0, description="mse exponent r")
+    power_asym_util: float = Field(0.3, gt=0, description="asymptotic models' a")
+    power_memory_weight: float = Field(0.5, ge=0, description="activity model's memory weight")
+    pue: float | str = Field(1.0, description="power usage effectiveness, or a series file")
+    carbon_intensity: float | None = Field(None, ge=0, description="gCO2/kWh, constant")
+    region: str | None = Field(None, description="grid region for an annual-average intensity")
+    carbon_trace: str | None = Field(None, description="OpenDC carbon trace (parquet/CSV)")
+    carbon_trace_wrap: bool = False
+
+    # Cost and embodied carbon.
+    gpu_price_per_hour: float | None = Field(None, ge=0, description="US$/GPU-hour; library default")
+    energy_price_per_kwh: float = Field(0.10, ge=0, description="US$/kWh of facility energy")
+    token_price_per_mtok: tuple[float, float] | None = Field(
+        None, description="US$ per million input and output tokens (revenue view)"
+    )
+    gpu_lifetime_years: float = Field(5.0, gt=0)
+
     # Outputs.
     output_folder: str = "kavier_output"
     export_rate: float = Field(1.0, gt=0, description="seconds per timeseries interval/fragment")
@@ -118,10 +141,35 @@ class Scenario(BaseModel):
     opendc: bool = True
     plots: bool = False
 
-    _on_off = field_validator("kv_cache", "opendc", "plots", mode="before")(_on_off)
+    _on_off = field_validator("kv_cache", "opendc", "plots", "carbon_trace_wrap", mode="before")(_on_off)
     _durations = field_validator("export_rate", "overhead_s", "warmup_s", "cooldown_s", mode="before")(
         parse_duration
     )
+
+    @field_validator("token_price_per_mtok", mode="before")
+    @classmethod
+    def _price_pair(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = [p for p in value.replace(";", ",").split(",") if p.strip()]
+            if len(parts) == 1:
+                parts = parts * 2
+            try:
+                return tuple(float(p) for p in parts)
+            except ValueError:
+                raise ValueError(f"{value!r}: give 'input,output' US$ per million tokens") from None
+        return value
+
+    @field_validator("pue", mode="before")
+    @classmethod
+    def _pue(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                return value  # a path to a PUE series
+        if isinstance(value, int | float) and value < 1.0:
+            raise ValueError(f"{value}: PUE is facility energy / IT energy, so >= 1.0")
+        return value
 
     @field_validator("start_time")
     @classmethod

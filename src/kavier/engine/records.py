@@ -108,25 +108,40 @@ def to_arrow(columns: dict[str, np.ndarray]) -> pa.Table:
     return pa.table({name: columns[name] for name in REQUEST_COLUMNS})
 
 
+@dataclass
+class Segments:
+    """Pieces of GPU activity: on ``[t0, t1)`` of ``replica``, utilisation ``util`` and KV
+    bytes ``kv0 + kv_slope (t - t0)``; ``row`` is the request's row in the chunk's records and
+    ``in_prefill`` tells the phase."""
+
+    replica: np.ndarray
+    t0: np.ndarray
+    t1: np.ndarray
+    util: np.ndarray
+    kv0: np.ndarray
+    kv_slope: np.ndarray
+    row: np.ndarray
+    in_prefill: np.ndarray
+
+
 def activity_segments(
     rec: dict[str, np.ndarray],
     profile: UtilizationProfile,
     kv_bytes_per_token: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, tuple[np.ndarray, np.ndarray | None]]]:
+) -> Segments:
     """Split each GPU request into segments of constant utilisation and linear KV growth.
 
     KV bytes grow from the cached tokens to the prompt during prefill and from the prompt to
     prompt + output during decode; ``kv_bytes_per_token`` is 0 when the KV cache is off.
-    Returns ``(replica, t0, t1, {quantity: (value at t0, slope per s)})``.
     """
-    gpu = (rec["replica"] >= 0) & ((rec["prefill_s"] + rec["decode_s"]) > 0)
-    start = rec["start_s"][gpu]
-    prefill = rec["prefill_s"][gpu]
-    decode = rec["decode_s"][gpu]
-    n_in = rec["num_input_tokens"][gpu].astype(np.float64)
-    n_out = rec["num_output_tokens"][gpu].astype(np.float64)
-    cached = rec["cached_tokens"][gpu].astype(np.float64)
-    replica = rec["replica"][gpu]
+    gpu_rows = np.flatnonzero((rec["replica"] >= 0) & ((rec["prefill_s"] + rec["decode_s"]) > 0))
+    start = rec["start_s"][gpu_rows]
+    prefill = rec["prefill_s"][gpu_rows]
+    decode = rec["decode_s"][gpu_rows]
+    n_in = rec["num_input_tokens"][gpu_rows].astype(np.float64)
+    n_out = rec["num_output_tokens"][gpu_rows].astype(np.float64)
+    cached = rec["cached_tokens"][gpu_rows].astype(np.float64)
+    replica = rec["replica"][gpu_rows]
     duration = prefill + decode
     warm, cool = profile.knots(duration)
     points = np.sort(np.stack([np.zeros_like(duration), warm, cool, prefill, duration], axis=1), axis=1)
@@ -148,11 +163,16 @@ def activity_segments(
     )
     slope = np.where(in_prefill, pre_rate, dec_rate)
     base = np.repeat(start, k)
-    values = {
-        "gpu_utilization": (util, None),
-        "kv_used_bytes": (tokens0 * kv_bytes_per_token, slope * kv_bytes_per_token),
-    }
-    return np.repeat(replica, k), base + o0, base + o1, values
+    return Segments(
+        replica=np.repeat(replica, k),
+        t0=base + o0,
+        t1=base + o1,
+        util=util,
+        kv0=tokens0 * kv_bytes_per_token,
+        kv_slope=slope * kv_bytes_per_token,
+        row=np.repeat(gpu_rows, k),
+        in_prefill=in_prefill,
+    )
 
 
 def count_steps(rec: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:

@@ -16,6 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from kavier.cache.prefix_thesis import ThesisPrefixCache, prefix_keys
+from kavier.efficiency.costs import cost_and_efficiency
+from kavier.energy.accounting import EnergyAccountant
+from kavier.energy.resolve import EnergySetup, energy_setup
 from kavier.engine.records import (
     UtilizationProfile,
     activity_segments,
@@ -32,7 +35,7 @@ from kavier.library.spec import GpuSpec, ModelSpec
 from kavier.metrics import SummaryAccumulator
 from kavier.perf.thesis import ThesisPerfModel
 from kavier.scenario import Scenario
-from kavier.units import GIB, MIB
+from kavier.units import GIB, J_PER_KWH, MIB
 from kavier.workload.build import workload_source
 from kavier.workload.source import WorkloadSource
 
@@ -44,6 +47,11 @@ TIMESERIES_COLUMNS = (
     "kv_capacity_bytes",
     "running",
     "waiting",
+    "power_w",
+    "energy_j",
+    "carbon_intensity_g_per_kwh",
+    "co2_g",
+    "interval_s",
 )
 
 
@@ -116,10 +124,16 @@ def run(
     series = TimeseriesBuilder(
         scenario.gpus,
         scenario.export_rate,
-        segment_quantities=("gpu_utilization", "kv_used_bytes"),
+        segment_quantities=("gpu_utilization", "kv_used_bytes", "power_excess_w"),
         count_quantities=("running", "waiting"),
         constants={"kv_capacity_bytes": np.full(scenario.gpus, system.kv_capacity_bytes)},
     )
+    energy = energy_setup(scenario, system.gpu)
+    power = energy.power
+    idle_w = power.idle_power_w
+    start_epoch_s = scenario.start_time.timestamp()
+    accountant = EnergyAccountant(scenario.gpus, idle_w, start_epoch_s, energy.intensity, energy.pue)
+    decode_c, decode_m = perf.decode_activity()
     summary = SummaryAccumulator()
     start_epoch_ms = int(round(scenario.start_time.timestamp() * 1000))
     capacity_mhz = system.gpu.capacity_mhz
@@ -130,7 +144,10 @@ def run(
 
     def emit_series(tables) -> None:
         for table in tables:
-            util_integral[0] += pc.sum(table.column("gpu_utilization")).as_py() * scenario.export_rate
+            check_series_coverage(energy, scenario, start_epoch_s, table)
+            width = table.column("interval_s")
+            util_integral[0] += pc.sum(pc.multiply(table.column("gpu_utilization"), width)).as_py()
+            table = accountant.augment(table)
             sink.timeseries(table.select(list(TIMESERIES_COLUMNS)))
 
     if source is None:
@@ -152,8 +169,21 @@ def run(
         rec = request_table(chunk, times, perf.first_token_offset_s())
         summary.add(rec)
         sink.requests(to_arrow(rec))
-        replica, t0, t1, values = activity_segments(rec, profile, kv_per_token)
-        series.add_segments(replica, t0, t1, values)
+        seg = activity_segments(rec, profile, kv_per_token)
+        pre_c, pre_m = perf.prefill_activity(rec["num_input_tokens"][seg.row])
+        compute = np.where(seg.in_prefill, pre_c, decode_c)
+        memory = np.where(seg.in_prefill, pre_m, decode_m)
+        excess = power.power_w(seg.util, compute, memory) - idle_w
+        series.add_segments(
+            seg.replica,
+            seg.t0,
+            seg.t1,
+            {
+                "gpu_utilization": (seg.util, None),
+                "kv_used_bytes": (seg.kv0, seg.kv_slope),
+                "power_excess_w": (excess, None),
+            },
+        )
         series.add_steps(*count_steps(rec))
         emit_series(series.emit_until(float(chunk.arrival_s[-1])))
         if scenario.opendc:
@@ -186,5 +216,74 @@ def run(
             "weight_bytes": system.weight_bytes,
         }
     )
+    result.update(energy_summary(scenario, system, summary, accountant, energy))
     result["wall_time_s"] = time.perf_counter() - wall_start
     return result
+
+
+def check_series_coverage(
+    energy: EnergySetup, scenario: Scenario, start_epoch_s: float, table: pa.Table
+) -> None:
+    """A carbon trace or PUE series must cover every exported interval (unless wrapped)."""
+    series_given = (scenario.carbon_trace and not scenario.carbon_trace_wrap) or isinstance(scenario.pue, str)
+    if table.num_rows == 0 or not series_given:
+        return
+    from kavier.energy.carbon import check_coverage
+
+    end = table.column("time_s")[-1].as_py() + table.column("interval_s")[-1].as_py()
+    begin = table.column("time_s")[0].as_py()
+    if scenario.carbon_trace and not scenario.carbon_trace_wrap:
+        trace = scenario.carbon_trace
+        check_coverage(energy.intensity, start_epoch_s + begin, start_epoch_s + end, "carbon trace", trace)
+    if isinstance(scenario.pue, str):
+        check_coverage(energy.pue, start_epoch_s + begin, start_epoch_s + end, "PUE series", scenario.pue)
+
+
+def energy_summary(
+    scenario: Scenario,
+    system: System,
+    summary: SummaryAccumulator,
+    accountant: EnergyAccountant,
+    energy: EnergySetup,
+) -> dict[str, Any]:
+    """Power, energy, carbon, cost and efficiency keys of summary.json."""
+    price = (
+        system.gpu.price_per_hour_usd if scenario.gpu_price_per_hour is None else scenario.gpu_price_per_hour
+    )
+    out: dict[str, Any] = {
+        "power_model": energy.power.name,
+        "gpu_idle_w": energy.power.idle_w,
+        "gpu_max_w": energy.power.max_w,
+        "energy_it_j": accountant.energy_it_j,
+        "energy_facility_j": accountant.energy_facility_j,
+        "energy_it_kwh": accountant.energy_it_j / J_PER_KWH,
+        "energy_facility_kwh": accountant.energy_facility_j / J_PER_KWH,
+        "avg_power_w": accountant.avg_power_w,
+        "peak_power_w": accountant.peak_power_w,
+        "pue_mean": accountant.energy_facility_j / accountant.energy_it_j if accountant.energy_it_j else 1.0,
+        "co2_operational_g": accountant.co2_g,
+        "carbon_intensity_mean_g_per_kwh": (
+            accountant.co2_g / (accountant.energy_facility_j / J_PER_KWH)
+            if accountant.energy_facility_j
+            else 0.0
+        ),
+        "carbon_intensity_source": energy.intensity_source,
+        "pue_source": energy.pue_source,
+    }
+    out.update(
+        cost_and_efficiency(
+            num_gpus=scenario.gpus,
+            simulated_time_s=summary.end_s,
+            input_tokens=summary.input_tokens,
+            output_tokens=summary.output_tokens,
+            energy_it_j=accountant.energy_it_j,
+            energy_facility_j=accountant.energy_facility_j,
+            co2_operational_g=accountant.co2_g,
+            gpu_price_per_hour=price,
+            energy_price_per_kwh=scenario.energy_price_per_kwh,
+            embodied_co2_g_per_gpu=system.gpu.embodied_co2_g,
+            gpu_lifetime_years=scenario.gpu_lifetime_years,
+            token_price_per_mtok=scenario.token_price_per_mtok,
+        )
+    )
+    return out

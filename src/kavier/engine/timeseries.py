@@ -177,9 +177,13 @@ class TimeseriesBuilder:
         yield from self._emit(k_end)
 
     def finish(self, end_s: float) -> Iterator[pa.Table]:
-        """Yield the remaining intervals up to the one holding ``end_s`` (at least one)."""
+        """Yield the remaining intervals up to the one holding ``end_s`` (at least one).
+
+        The run ends at ``end_s``: the last interval is cut there (its ``interval_s`` is shorter
+        and its means are over the part inside the run).
+        """
         k_end = max(int(np.ceil(end_s / self.dt - 1e-9)), 1, self.bins_done)
-        yield from self._emit(k_end)
+        yield from self._emit(k_end, end_s)
 
     def _merged_segments(self) -> dict[str, np.ndarray | None]:
         parts = self._segments
@@ -228,7 +232,7 @@ class TimeseriesBuilder:
             per_replica.append(seg)
         return per_replica
 
-    def _emit(self, k_end: int) -> Iterator[pa.Table]:
+    def _emit(self, k_end: int, end_s: float | None = None) -> Iterator[pa.Table]:
         if k_end <= self.bins_done:
             return
         segs = self._merged_segments()
@@ -265,9 +269,17 @@ class TimeseriesBuilder:
                 for q in self.count_quantities:
                     columns[q][:, r] = locator.means(cs[q][j0:j1], None)
             time_s = (k0 + np.arange(nb, dtype=np.float64)) * self.dt
+            interval = np.full(nb, self.dt)
+            if end_s is not None and k0 + nb == k_end:
+                last = end_s - time_s[-1]
+                if 0.0 < last < self.dt:
+                    interval[-1] = last
+                    for q in self.segment_quantities + self.count_quantities:
+                        columns[q][-1, :] *= self.dt / last
             table = {
                 "time_s": np.repeat(time_s, reps),
                 "replica": np.tile(np.arange(reps, dtype=np.int32), nb),
+                "interval_s": np.repeat(interval, reps),
             }
             for q in self.segment_quantities + self.count_quantities:
                 table[q] = columns[q].ravel()

@@ -67,6 +67,23 @@ class ThesisPerfModel:
             return n * self.time_per_token_s
         return n * (n + 1.0) / 2.0 * self.time_per_token_s
 
+    @property
+    def weights_read_s(self) -> float:
+        """Seconds to stream the weights once at the achievable bandwidth: b N / (B Me)."""
+        return self.bytes_per_param * self.params / (self.gpu.memory_bandwidth * self.memory_efficiency)
+
+    def prefill_activity(self, num_input_tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Fractions of prefill time the tensor cores and the memory system are busy."""
+        n = np.asarray(num_input_tokens, dtype=np.float64)
+        total = self.prefill_s(n)
+        compute = n * self.prefill_s_per_token
+        return np.minimum(1.0, compute / total), np.minimum(1.0, self.weights_read_s / total)
+
+    def decode_activity(self) -> tuple[float, float]:
+        """Fractions of a decode step the tensor cores and the memory system are busy."""
+        step = self.time_per_token_s
+        return min(1.0, self.prefill_s_per_token / step), min(1.0, self.weights_read_s / step)
+
     def first_token_offset_s(self) -> float:
         """Seconds from the end of prefill to the first output token (one decode step)."""
         return self.time_per_token_s

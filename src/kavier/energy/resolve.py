@@ -1,0 +1,65 @@
+"""Choose a scenario's power model, grid carbon intensity and PUE."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kavier.energy.accounting import ConstantSeries, IntervalSeries
+from kavier.energy.power import PowerModel
+from kavier.library.spec import GpuSpec
+from kavier.scenario import Scenario
+
+# World average grid carbon intensity 2023 (Ember, Global Electricity Review 2024), the
+# default when a scenario names no intensity, region or trace.
+WORLD_INTENSITY_G_PER_KWH = 480.0
+WORLD_SOURCE = "world average 2023, Ember Global Electricity Review 2024 (default)"
+
+
+@dataclass
+class EnergySetup:
+    """The power model and the carbon and PUE series of a run, with a description of each."""
+
+    power: PowerModel
+    intensity: IntervalSeries
+    intensity_source: str
+    pue: IntervalSeries
+    pue_source: str
+
+
+def power_model(scenario: Scenario, gpu: GpuSpec) -> PowerModel:
+    """The scenario's power model with the GPU's idle and maximum power unless overridden."""
+    return PowerModel(
+        name=scenario.power_model,
+        idle_w=gpu.idle_power_w if scenario.gpu_idle_w is None else scenario.gpu_idle_w,
+        max_w=gpu.max_power_w if scenario.gpu_max_w is None else scenario.gpu_max_w,
+        calibration=scenario.power_calibration,
+        asym_util=scenario.power_asym_util,
+        memory_weight=scenario.power_memory_weight,
+        busy_utilization=scenario.busy_utilization,
+    )
+
+
+def energy_setup(scenario: Scenario, gpu: GpuSpec) -> EnergySetup:
+    """Resolve power, intensity (trace > constant > region > world average) and PUE."""
+    if scenario.carbon_trace or scenario.region or isinstance(scenario.pue, str):
+        from kavier.energy import carbon
+    if scenario.carbon_trace:
+        intensity = carbon.load_carbon_trace(scenario.carbon_trace, wrap=scenario.carbon_trace_wrap)
+        source = f"carbon trace {scenario.carbon_trace}"
+    elif scenario.carbon_intensity is not None:
+        intensity = ConstantSeries(scenario.carbon_intensity)
+        source = f"constant {scenario.carbon_intensity:g} gCO2/kWh"
+    elif scenario.region:
+        region = carbon.region_intensity(scenario.region)
+        intensity = ConstantSeries(region.g_per_kwh)
+        source = f"region {region.code}: {region.g_per_kwh:g} gCO2/kWh ({region.year}, {region.source})"
+    else:
+        intensity = ConstantSeries(WORLD_INTENSITY_G_PER_KWH)
+        source = f"{WORLD_INTENSITY_G_PER_KWH:g} gCO2/kWh, {WORLD_SOURCE}"
+    if isinstance(scenario.pue, str):
+        pue: IntervalSeries = carbon.load_pue_series(scenario.pue)
+        pue_source = f"PUE series {scenario.pue}"
+    else:
+        pue = ConstantSeries(scenario.pue)
+        pue_source = f"constant {scenario.pue:g}"
+    return EnergySetup(power_model(scenario, gpu), intensity, source, pue, pue_source)
