@@ -44,6 +44,11 @@ SUMMARY_ROWS = [
     ("GPU utilisation mean", "gpu_utilization_mean", "{:.1%}"),
     ("prefix-cache hit ratio", "prefix_cache_hit_ratio", "{:.2%}"),
     ("prefix-cache evictions", "prefix_cache_evictions", "{:,.0f}"),
+    ("energy (facility)", "energy_facility_kwh", "{:,.3f} kWh"),
+    ("power avg / peak", None, None),
+    ("CO2 operational / embodied", None, None),
+    ("cost GPU / energy / total", None, None),
+    ("per Mtoken", None, None),
     ("wall time", "wall_time_s", "{:.2f} s"),
 ]
 
@@ -68,10 +73,23 @@ def summary_table(summary: dict[str, Any], title: str) -> Table:
         "E2E mean / p99": lambda s: (
             " / ".join(_fmt(s, k, "{:.2f}") for k in ("e2e_mean_s", "e2e_p99_s")) + " s"
         ),
+        "power avg / peak": lambda s: f"{s['avg_power_w']:,.0f} / {s['peak_power_w']:,.0f} W",
+        "CO2 operational / embodied": lambda s: (
+            f"{s['co2_operational_g']:,.1f} / {s['co2_embodied_g']:,.1f} g"
+        ),
+        "cost GPU / energy / total": lambda s: (
+            f"${s['cost_gpu_usd']:,.2f} / ${s['cost_energy_usd']:,.2f} / ${s['cost_total_usd']:,.2f}"
+        ),
+        "per Mtoken": lambda s: (
+            f"${s['usd_per_mtok']:,.3f}, {s['wh_per_mtok']:,.1f} Wh, {s['gco2_per_mtok']:,.1f} gCO2"
+        ),
     }
     for label, key, fmt in SUMMARY_ROWS:
         if key is None:
-            table.add_row(label, combos[label](summary))
+            try:
+                table.add_row(label, combos[label](summary))
+            except (KeyError, TypeError, ValueError):
+                continue
         elif key in summary:
             table.add_row(label, _fmt(summary, key, fmt))
     return table
@@ -137,6 +155,44 @@ def run(
         bool | None, typer.Option("--opendc/--no-opendc", help="write opendc/ workload files")
     ] = None,
     plots: Annotated[bool | None, typer.Option("--plots/--no-plots", help="write PNG plots")] = None,
+    power_model: Annotated[
+        str | None,
+        typer.Option(
+            "--power-model",
+            help="activity|linear|square|cubic|sqrt|mse|asymptotic|asymptotic-dvfs|constant",
+        ),
+    ] = None,
+    gpu_idle_w: Annotated[float | None, typer.Option("--gpu-idle-w", help="W per GPU")] = None,
+    gpu_max_w: Annotated[float | None, typer.Option("--gpu-max-w", help="W per GPU")] = None,
+    power_calibration: Annotated[
+        float | None, typer.Option("--power-calibration", help="mse exponent r")
+    ] = None,
+    power_asym_util: Annotated[
+        float | None, typer.Option("--power-asym-util", help="asymptotic models' a")
+    ] = None,
+    pue: Annotated[str | None, typer.Option("--pue", help="PUE (>= 1) or a PUE series file")] = None,
+    carbon_intensity: Annotated[
+        float | None, typer.Option("--carbon-intensity", help="gCO2/kWh, constant")
+    ] = None,
+    region: Annotated[str | None, typer.Option("--region", help="grid region, e.g. NL")] = None,
+    carbon_trace: Annotated[
+        str | None, typer.Option("--carbon-trace", help="OpenDC carbon trace (parquet/CSV)")
+    ] = None,
+    carbon_trace_wrap: Annotated[
+        bool | None, typer.Option("--carbon-trace-wrap", help="repeat the trace to cover the run")
+    ] = None,
+    gpu_price_per_hour: Annotated[
+        float | None, typer.Option("--gpu-price-per-hour", help="US$ per GPU-hour")
+    ] = None,
+    energy_price_per_kwh: Annotated[
+        float | None, typer.Option("--energy-price-per-kwh", help="US$ per kWh (facility)")
+    ] = None,
+    token_price_per_mtok: Annotated[
+        str | None, typer.Option("--token-price-per-mtok", help="IN,OUT US$ per million tokens")
+    ] = None,
+    gpu_lifetime_years: Annotated[
+        float | None, typer.Option("--gpu-lifetime-years", help="embodied-CO2 amortisation")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress or table")] = False,
 ) -> None:
     """Simulate a scenario and write its outputs into the output folder."""
@@ -168,6 +224,20 @@ def run(
         "start_time": start_time,
         "opendc": opendc,
         "plots": plots,
+        "power_model": power_model,
+        "gpu_idle_w": gpu_idle_w,
+        "gpu_max_w": gpu_max_w,
+        "power_calibration": power_calibration,
+        "power_asym_util": power_asym_util,
+        "pue": pue,
+        "carbon_intensity": carbon_intensity,
+        "region": region,
+        "carbon_trace": carbon_trace,
+        "carbon_trace_wrap": carbon_trace_wrap,
+        "gpu_price_per_hour": gpu_price_per_hour,
+        "energy_price_per_kwh": energy_price_per_kwh,
+        "token_price_per_mtok": token_price_per_mtok,
+        "gpu_lifetime_years": gpu_lifetime_years,
     }
     scenario = build_scenario(scenario_file, overrides)
 
