@@ -98,9 +98,10 @@ def main() -> int:
         )
     errors = np.array(errors)
     print(f"\nruns: {len(measured)}, samples: {sum(r['samples'] for r in measured)}")
+    measured_mean = np.array([r["util_mean"] for r in measured])
     print(
-        f"mean utilisation while busy: measured {np.mean([r['util_mean'] for r in measured]):.1%}, "
-        f"simulated {np.mean([m + e for m, e in zip([r['util_mean'] for r in measured], errors, strict=True)]):.1%}"
+        f"mean utilisation while busy: measured {measured_mean.mean():.1%}, "
+        f"simulated {(measured_mean + errors).mean():.1%}"
     )
     print(
         f"mean absolute error of per-run mean utilisation: {np.mean(np.abs(errors)) * 100:.2f} points "
