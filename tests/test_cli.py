@@ -228,3 +228,52 @@ def test_plots_flag_and_plot_command(tmp_path):
     res = kavier("plot", tmp_path / "o", "--out", tmp_path / "p")
     assert res.returncode == 0, res.stderr
     assert len(list((tmp_path / "p").glob("*.png"))) == 4
+
+
+def test_compare_prints_ratios(tmp_path):
+    for name, prefix in (("a", 0), ("b", 1024)):
+        assert (
+            kavier(
+                "run", "--num-sessions", 10, "--prefix-len", prefix, "-o", tmp_path / name, "-q"
+            ).returncode
+            == 0
+        )
+    res = kavier("compare", tmp_path / "a", tmp_path / "b")
+    assert res.returncode == 0, res.stderr
+    assert "R_f" in res.stdout and "R_s" in res.stdout and "b / a" in res.stdout
+    assert "summary.json" in _one_line_error(kavier("compare", tmp_path / "a", tmp_path / "nothing"))
+
+
+def test_energy_flags(tmp_path):
+    res = kavier(
+        "run",
+        "--num-sessions",
+        5,
+        "-o",
+        tmp_path / "o",
+        "-q",
+        "--power-model",
+        "sqrt",
+        "--gpu-idle-w",
+        20,
+        "--gpu-max-w",
+        140,
+        "--pue",
+        1.4,
+        "--region",
+        "FR",
+        "--gpu-price-per-hour",
+        2,
+        "--energy-price-per-kwh",
+        0.3,
+        "--token-price-per-mtok",
+        "1,3",
+        "--gpu-lifetime-years",
+        3,
+    )
+    assert res.returncode == 0, res.stderr
+    s = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert s["power_model"] == "sqrt" and s["gpu_idle_w"] == 20 and s["gpu_max_w"] == 140
+    assert s["energy_facility_j"] == pytest.approx(1.4 * s["energy_it_j"])
+    assert s["gpu_price_per_hour_usd"] == 2 and "revenue_usd" in s
+    assert "region" in _one_line_error(kavier("run", "--region", "Atlantis", "-o", tmp_path / "x"))

@@ -120,3 +120,108 @@ def test_pue_below_one_is_rejected():
 
     with pytest.raises(ScenarioError, match="PUE"):
         kavier.build_scenario(overrides={"pue": 0.9})
+
+
+def test_region_and_default_intensity():
+    nl = _one_request(region="NL").summary
+    from kavier.energy.carbon import region_intensity
+
+    expected = region_intensity("NL").g_per_kwh
+    assert nl["carbon_intensity_mean_g_per_kwh"] == pytest.approx(expected)
+    default = _one_request().summary
+    assert default["carbon_intensity_mean_g_per_kwh"] == pytest.approx(480.0)
+
+
+def _write_trace(path, start_ms, values, step_ms=3_600_000):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    stamps = start_ms + np.arange(len(values), dtype=np.int64) * step_ms
+    pq.write_table(pa.table({"timestamp": stamps, "carbon_intensity": np.asarray(values, float)}), path)
+
+
+def test_carbon_trace_is_aligned_to_start_time_and_integrated_per_interval(tmp_path):
+    trace = tmp_path / "c.parquet"
+    start_ms = 1656633600000  # 2022-07-01T00:00:00Z
+    _write_trace(trace, start_ms, [100.0, 300.0, 500.0])
+    # one long request spanning the first two hours: 40,000 output tokens at 44.4 ms
+    req = {"num_input_tokens": [10], "num_output_tokens": [120_000], "arrival_s": [0.0]}
+    r = kavier.simulate(
+        requests=req,
+        prefix_len=0,
+        carbon_trace=str(trace),
+        export_rate=600.0,
+        start_time="2022-07-01T00:00:00Z",
+        power_model="constant",
+    )
+    ts = r.timeseries
+    t = ts.column("time_s").to_numpy()
+    intensity = ts.column("carbon_intensity_g_per_kwh").to_numpy()
+    assert np.allclose(intensity[t < 3600], 100.0, rtol=1e-9)
+    assert np.allclose(intensity[(t >= 3600) & (t < 7200)], 300.0, rtol=1e-9)
+    energy = ts.column("energy_j").to_numpy()
+    assert r.summary["co2_operational_g"] == pytest.approx(np.sum(energy * intensity) / 3.6e6)
+
+
+def test_carbon_trace_must_cover_the_run_unless_wrapped(tmp_path):
+    from kavier.errors import ScenarioError
+
+    trace = tmp_path / "c.parquet"
+    _write_trace(trace, 1656633600000, [100.0, 300.0])
+    req = {"num_input_tokens": [10], "num_output_tokens": [200_000], "arrival_s": [0.0]}
+    with pytest.raises(ScenarioError, match="carbon-trace-wrap"):
+        kavier.simulate(
+            requests=req, prefix_len=0, carbon_trace=str(trace), start_time="2022-07-01T00:00:00Z"
+        )
+    wrapped = kavier.simulate(
+        requests=req,
+        prefix_len=0,
+        carbon_trace=str(trace),
+        carbon_trace_wrap=True,
+        start_time="2022-07-01T00:00:00Z",
+        export_rate=3600.0,
+    )
+    intensity = wrapped.timeseries.column("carbon_intensity_g_per_kwh").to_numpy()
+    assert np.allclose(intensity[:3], [100.0, 300.0, 100.0], rtol=1e-9)
+
+
+def test_real_opendc_trace_nl(shared_data):
+    trace = shared_data / "carbon" / "opendc_2022_NL.parquet"
+    r = _one_request(carbon_trace=str(trace), start_time="2022-03-01T12:00:00Z")
+    assert 50 < r.summary["carbon_intensity_mean_g_per_kwh"] < 800
+
+
+def test_opendc_bundle_and_compare(tmp_path):
+    import json
+
+    from kavier.report.compare import compare
+
+    folders = []
+    for name, prefix in (("base", 0), ("cached", 1024)):
+        s = kavier.build_scenario(
+            overrides={
+                "num_sessions": 12,
+                "prefix_len": prefix,
+                "power_model": "mse",
+                "output_folder": str(tmp_path / name),
+            }
+        )
+        folder, _ = kavier.run_to_folder(s)
+        folders.append(folder)
+    topo = json.loads((folders[0] / "opendc" / "topology.json").read_text())
+    host = topo["clusters"][0]["hosts"][0]
+    assert host["gpuPowerModel"]["modelType"] == "mse"
+    assert host["gpuPowerModel"]["idlePower"] == load_a10().idle_power_w
+    experiment = json.loads((folders[0] / "opendc" / "experiment.json").read_text())
+    assert experiment["topologies"][0]["pathToFile"] == "opendc/topology.json"
+    assert (folders[0] / "opendc" / "carbon.parquet").is_file()
+    result = compare(folders)
+    base, cached = result.summaries
+    assert result.ratio("usd_per_mtok", 1) == pytest.approx(cached["usd_per_mtok"] / base["usd_per_mtok"])
+    assert result.ratio("gco2_per_mtok", 1) < 1.0  # caching saves prefill energy
+
+
+def load_a10():
+    from kavier.library.catalog import load_catalog
+
+    return load_catalog().gpu("A10")

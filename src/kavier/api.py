@@ -77,6 +77,10 @@ def run_to_folder(
     try:
         summary = run(scenario, sink, progress)
         sink.close()
+        if scenario.opendc:
+            from kavier.io.opendc_bundle import write_opendc_bundle
+
+            write_opendc_bundle(sink.tmp, scenario, summary)
         if after is not None:
             after(sink.tmp, summary)
         folder = sink.commit(scenario.to_json_dict(), summary)

@@ -321,6 +321,37 @@ def validate(
 
 
 @app.command()
+def compare(
+    outputs: Annotated[
+        list[Path], typer.Argument(help="two or more run folders; the first is the reference")
+    ],
+) -> None:
+    """Compare runs side by side, with ratios to the first (the thesis's R_f and R_s)."""
+    from kavier.report.compare import THESIS_RATIOS
+    from kavier.report.compare import compare as compare_runs
+
+    result = compare_runs(outputs)
+    table = Table(title="Kavier runs compared (ratios to the first)", title_justify="left")
+    table.add_column("metric", style="bold")
+    for name in result.names:
+        table.add_column(name, justify="right")
+    for i in range(1, len(result.names)):
+        table.add_column(f"{result.names[i]} / {result.names[0]}", justify="right")
+    for key, label, values in result.rows:
+        cells = [_cell(v) if v is not None else "n/a" for v in values]
+        ratios = [result.ratio(key, i) for i in range(1, len(values))]
+        cells += ["n/a" if r is None else f"{r:.3f}" for r in ratios]
+        table.add_row(label, *cells)
+    out.print(table)
+    for name, key, meaning in THESIS_RATIOS:
+        values = [result.ratio(key, i) for i in range(1, len(result.names))]
+        shown = ", ".join(
+            f"{result.names[i + 1]}: {'n/a' if v is None else f'{v:.4f}'}" for i, v in enumerate(values)
+        )
+        out.print(f"[bold]{name}[/] ({meaning}): {shown}")
+
+
+@app.command()
 def plot(
     output: Annotated[Path, typer.Argument(help="a kavier run output folder")],
     out_dir: Annotated[Path | None, typer.Option("--out", help="where to write PNGs")] = None,

@@ -150,6 +150,7 @@ def run(
             table = accountant.augment(table)
             sink.timeseries(table.select(list(TIMESERIES_COLUMNS)))
 
+    saved = [0.0, 0.0]  # prefill and decode GPU-seconds the caches saved
     if source is None:
         source = workload_source(scenario)
     for chunk in source.chunks(scenario.flush_size):
@@ -160,12 +161,11 @@ def run(
             if cache is not None
             else [None] * len(chunk)
         )
-        times = cluster.process(
-            chunk.arrival_s,
-            perf.prefill_s(chunk.num_input_tokens),
-            perf.decode_s(chunk.num_output_tokens),
-            keys,
-        )
+        full_prefill = perf.prefill_s(chunk.num_input_tokens)
+        full_decode = perf.decode_s(chunk.num_output_tokens)
+        times = cluster.process(chunk.arrival_s, full_prefill, full_decode, keys)
+        saved[0] += float(np.sum(full_prefill - times.prefill_s))
+        saved[1] += float(np.sum(full_decode - times.decode_s))
         rec = request_table(chunk, times, perf.first_token_offset_s())
         summary.add(rec)
         sink.requests(to_arrow(rec))
@@ -217,6 +217,7 @@ def run(
         }
     )
     result.update(energy_summary(scenario, system, summary, accountant, energy))
+    result.update(thesis_efficiency(result, saved[0], saved[1]))
     result["wall_time_s"] = time.perf_counter() - wall_start
     return result
 
@@ -287,3 +288,25 @@ def energy_summary(
         )
     )
     return out
+
+
+def thesis_efficiency(
+    result: dict[str, Any], saved_prefill_s: float, saved_decode_s: float
+) -> dict[str, Any]:
+    """The thesis's efficiency ``E = C (dT_P + dT_D) / (T_P + T_D)`` for cost, energy and CO2.
+
+    ``T_P``/``T_D`` are the prefill/decode GPU-seconds the run would have needed without its
+    caches (spent + saved), ``dT_P``/``dT_D`` the seconds the caches saved, and ``C`` the run's
+    cost, energy or CO2 per million tokens; ``E`` is then the part of ``C`` the caches saved,
+    in the same unit (see docs/thesis_metrics.md for why this reading).
+    """
+    total = result["total_prefill_s"] + result["total_decode_s"] + saved_prefill_s + saved_decode_s
+    share = (saved_prefill_s + saved_decode_s) / total if total > 0 else 0.0
+    return {
+        "saved_prefill_s": saved_prefill_s,
+        "saved_decode_s": saved_decode_s,
+        "cache_saved_share": share,
+        "thesis_e_cost_usd_per_mtok": result["usd_per_mtok"] * share,
+        "thesis_e_energy_wh_per_mtok": result["wh_per_mtok"] * share,
+        "thesis_e_co2_g_per_mtok": result["gco2_per_mtok"] * share,
+    }

@@ -51,6 +51,14 @@ class Comparison:
         return other / base
 
 
+THESIS_RATIOS: tuple[tuple[str, str, str], ...] = (
+    # (name, summary key, meaning): value of a run per token over the reference's per token.
+    ("R_f", "usd_per_mtok", "financial: cost per token vs the reference (< 1 is cheaper)"),
+    ("R_s", "gco2_per_mtok", "sustainability: CO2 per token vs the reference (< 1 is greener)"),
+    ("R_e", "wh_per_mtok", "energy per token vs the reference"),
+)
+
+
 def load_summary(folder: str | Path) -> dict[str, Any]:
     """A run folder's summary.json (one-line error when it is not a run folder)."""
     path = Path(folder) / "summary.json"
