@@ -270,17 +270,19 @@ def run(
 @app.command()
 def library(
     catalog: Annotated[str | None, typer.Option("--catalog", help="user TOML catalogue")] = None,
-    kind: Annotated[str, typer.Option("--kind", help="all|models|gpus")] = "all",
+    kind: Annotated[str, typer.Option("--kind", help="all|models|gpus|regions")] = "all",
 ) -> None:
     """List the models and GPUs Kavier knows, with their key numbers."""
+    from kavier.energy.carbon import region_rows
     from kavier.library.catalog import gpu_rows, load_catalog, model_rows
 
     cat = load_catalog(catalog)
-    if kind not in {"all", "models", "gpus"}:
-        _fail(f"--kind {kind!r}: use all, models or gpus")
+    if kind not in {"all", "models", "gpus", "regions"}:
+        _fail(f"--kind {kind!r}: use all, models, gpus or regions")
     for title, rows, wanted in (
         ("Models", model_rows(cat), "models"),
         ("GPUs", gpu_rows(cat), "gpus"),
+        ("Grid regions (annual mean carbon intensity)", region_rows(), "regions"),
     ):
         if kind not in ("all", wanted) or not rows:
             continue
