@@ -1,0 +1,91 @@
+"""Closed-form arithmetic for runs of decode iterations whose cost grows linearly per step.
+
+In a decode-only run every sequence adds one token per step, so each step's compute and memory
+seconds are linear in the step index ``j``: ``c(j) = c0 + c1 j`` and ``m(j) = m0 + m1 j``, and the
+step lasts ``t(j) = max(c(j), m(j)) + k``. Sums over ``k`` steps and the step at which a time is
+crossed follow in closed form (at most one crossover between the compute- and memory-bound parts).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+def _sum_linear(a: float, b: float, j0: int, j1: int) -> float:
+    """Sum of ``a + b j`` over integers ``j0 <= j < j1``."""
+    n = j1 - j0
+    if n <= 0:
+        return 0.0
+    return a * n + b * (j0 + j1 - 1) * n / 2.0
+
+
+@dataclass(frozen=True)
+class LinearRun:
+    """A run of decode steps with linear compute/memory seconds and a constant extra."""
+
+    c0: float
+    c1: float
+    m0: float
+    m1: float
+    extra: float
+
+    def total(self, steps: int) -> float:
+        """Seconds taken by the first ``steps`` steps."""
+        return sum(_sum_linear(a, b, j0, j1) for j0, j1, a, b in self._ranges(steps))
+
+    def _ranges(self, steps: int) -> list[tuple[int, int, float, float]]:
+        out: list[tuple[int, int, float, float]] = []
+        a_c, a_m = self.c0 + self.extra, self.m0 + self.extra
+        if steps <= 0:
+            return out
+        if self.c1 == self.m1:
+            a, b = (a_c, self.c1) if a_c >= a_m else (a_m, self.m1)
+            return [(0, steps, a, b)]
+        cross = (self.m0 - self.c0) / (self.c1 - self.m1)
+        split = min(max(math.ceil(cross), 0), steps)
+        # j < cross: the regime that dominates at j = 0 when cross > 0.
+        if self.c0 >= self.m0:
+            before, after = (a_c, self.c1), (a_m, self.m1)
+        else:
+            before, after = (a_m, self.m1), (a_c, self.c1)
+        if split > 0:
+            out.append((0, split, *before))
+        if split < steps:
+            lo = split
+            # after the crossover the other regime dominates (if cross <= 0 it is the max from 0)
+            a, b = after if split > 0 or cross > 0 else before
+            if cross <= 0:
+                a, b = (a_c, self.c1) if self.c1 > self.m1 else (a_m, self.m1)
+            out.append((lo, steps, a, b))
+        return out
+
+    def compute_sum(self, steps: int) -> float:
+        """Seconds of compute over the first ``steps`` steps."""
+        return _sum_linear(self.c0, self.c1, 0, steps)
+
+    def memory_sum(self, steps: int) -> float:
+        """Seconds of memory traffic over the first ``steps`` steps."""
+        return _sum_linear(self.m0, self.m1, 0, steps)
+
+    def steps_until(self, seconds: float, max_steps: int) -> int:
+        """Smallest ``k`` (1..max_steps) whose cumulative time reaches ``seconds``."""
+        if seconds <= 0:
+            return 1
+        done = 0.0
+        for j0, j1, a, b in self._ranges(max_steps):
+            span = _sum_linear(a, b, j0, j1)
+            if done + span < seconds:
+                done += span
+                continue
+            # solve sum_{j0 <= j < j0+n} (a + b j) >= seconds - done for the smallest n
+            need = seconds - done
+            lo, hi = 1, j1 - j0
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if _sum_linear(a, b, j0, j0 + mid) >= need - 1e-15:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            return j0 + lo
+        return max_steps
