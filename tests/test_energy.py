@@ -42,7 +42,7 @@ def test_activity_model_prefill_vs_decode_like_a_measured_h100():
 
 def _one_request(**kw):
     req = {"num_input_tokens": [1000], "num_output_tokens": [100], "arrival_s": [0.0]}
-    return kavier.simulate(requests=req, prefix_len=0, gpu_idle_w=IDLE, gpu_max_w=MAX, **kw)
+    return kavier.simulate(requests=req, preset="thesis", prefix_len=0, gpu_idle_w=IDLE, gpu_max_w=MAX, **kw)
 
 
 def test_one_request_energy_by_hand():
@@ -148,6 +148,7 @@ def test_carbon_trace_is_aligned_to_start_time_and_integrated_per_interval(tmp_p
     req = {"num_input_tokens": [10], "num_output_tokens": [120_000], "arrival_s": [0.0]}
     r = kavier.simulate(
         requests=req,
+        preset="thesis",
         prefix_len=0,
         carbon_trace=str(trace),
         export_rate=600.0,
@@ -171,10 +172,15 @@ def test_carbon_trace_must_cover_the_run_unless_wrapped(tmp_path):
     req = {"num_input_tokens": [10], "num_output_tokens": [200_000], "arrival_s": [0.0]}
     with pytest.raises(ScenarioError, match="carbon-trace-wrap"):
         kavier.simulate(
-            requests=req, prefix_len=0, carbon_trace=str(trace), start_time="2022-07-01T00:00:00Z"
+            requests=req,
+            preset="thesis",
+            prefix_len=0,
+            carbon_trace=str(trace),
+            start_time="2022-07-01T00:00:00Z",
         )
     wrapped = kavier.simulate(
         requests=req,
+        preset="thesis",
         prefix_len=0,
         carbon_trace=str(trace),
         carbon_trace_wrap=True,
@@ -200,6 +206,7 @@ def test_opendc_bundle_and_compare(tmp_path):
     for name, prefix in (("base", 0), ("cached", 1024)):
         s = kavier.build_scenario(
             overrides={
+                "preset": "thesis",
                 "num_sessions": 12,
                 "prefix_len": prefix,
                 "power_model": "mse",

@@ -14,6 +14,11 @@ from kavier.engine.simulator import TIMESERIES_COLUMNS
 T_T = 2 * 8e9 / (600e9 * 0.6)  # thesis time per output token, Llama-3-8B on A10
 
 
+def thesis_simulate(**kw):
+    """These tests pin the thesis preset's exact formulas."""
+    return kavier.simulate(preset="thesis", **kw)
+
+
 def _requests(n=40, seed=1, gap=5.0):
     rng = np.random.default_rng(seed)
     return {
@@ -24,7 +29,7 @@ def _requests(n=40, seed=1, gap=5.0):
 
 
 def test_contract_columns_and_per_request_identities():
-    r = kavier.simulate(requests=_requests(), prefix_len=0)
+    r = thesis_simulate(requests=_requests(), prefix_len=0)
     t = r.requests
     assert tuple(t.column_names) == REQUEST_COLUMNS
     assert tuple(r.timeseries.column_names) == TIMESERIES_COLUMNS
@@ -46,10 +51,10 @@ def test_contract_columns_and_per_request_identities():
 
 
 def test_queueing_appears_when_arrivals_outpace_service():
-    fast = kavier.simulate(requests=_requests(gap=0.5), prefix_len=0).summary
+    fast = thesis_simulate(requests=_requests(gap=0.5), prefix_len=0).summary
     spaced = _requests()
     spaced["arrival_s"] = np.arange(40) * 100.0  # longer than any request's service
-    slow = kavier.simulate(requests=spaced, prefix_len=0).summary
+    slow = thesis_simulate(requests=spaced, prefix_len=0).summary
     assert fast["queue_mean_s"] > 10.0
     assert slow["queue_mean_s"] == 0.0
 
@@ -65,7 +70,7 @@ def _util_integral_expected(t):
 
 @pytest.mark.parametrize("rate", [0.01, 0.37, 1.0, 60.0])
 def test_timeseries_integrals_do_not_depend_on_export_rate(rate):
-    r = kavier.simulate(requests=_requests(), prefix_len=0, export_rate=rate)
+    r = thesis_simulate(requests=_requests(), prefix_len=0, export_rate=rate)
     ts = r.timeseries
     width = ts.column("interval_s").to_numpy()
 
@@ -83,7 +88,7 @@ def test_timeseries_integrals_do_not_depend_on_export_rate(rate):
 
 def test_kv_bytes_follow_tokens_in_context():
     req = {"num_input_tokens": [1000], "num_output_tokens": [100], "arrival_s": [0.0]}
-    r = kavier.simulate(requests=req, prefix_len=0, export_rate=0.001)
+    r = thesis_simulate(requests=req, prefix_len=0, export_rate=0.001)
     kv = r.timeseries.column("kv_used_bytes").to_numpy()
     per_token = 128 * 1024
     assert kv.max() == pytest.approx(1100 * per_token, rel=1e-3)
@@ -93,20 +98,20 @@ def test_kv_bytes_follow_tokens_in_context():
     expected = per_token * (1000 * prefill / 2 + (1000 + 50) * decode)
     width = r.timeseries.column("interval_s").to_numpy()
     assert float(np.sum(kv * width)) == pytest.approx(expected, rel=1e-9)
-    off = kavier.simulate(requests=req, prefix_len=0, kv_cache=False)
+    off = thesis_simulate(requests=req, prefix_len=0, kv_cache=False)
     assert pc.max(off.timeseries.column("kv_used_bytes")).as_py() == 0.0
     assert off.requests.column("decode_s")[0].as_py() == pytest.approx(100 * 101 / 2 * T_T)
 
 
 def test_chunking_does_not_change_results():
-    a = kavier.simulate(requests=_requests(200), flush_size=7, prefix_len=0)
-    b = kavier.simulate(requests=_requests(200), flush_size=1000, prefix_len=0)
+    a = thesis_simulate(requests=_requests(200), flush_size=7, prefix_len=0)
+    b = thesis_simulate(requests=_requests(200), flush_size=1000, prefix_len=0)
     assert a.requests.equals(b.requests)
     assert a.timeseries.equals(b.timeseries)
 
 
 def test_multi_gpu_balances_and_keeps_one_request_per_gpu():
-    r = kavier.simulate(requests=_requests(300, gap=0.2), gpus=3, prefix_len=0)
+    r = thesis_simulate(requests=_requests(300, gap=0.2), gpus=3, prefix_len=0)
     replica = r.requests.column("replica").to_numpy()
     assert set(replica) == {0, 1, 2}
     running = r.timeseries.column("running").to_numpy()
@@ -115,7 +120,12 @@ def test_multi_gpu_balances_and_keeps_one_request_per_gpu():
 
 def test_opendc_tables(tmp_path):
     scenario = kavier.build_scenario(
-        overrides={"num_sessions": 10, "export_rate": 0.25, "output_folder": str(tmp_path / "o")}
+        overrides={
+            "preset": "thesis",
+            "num_sessions": 10,
+            "export_rate": 0.25,
+            "output_folder": str(tmp_path / "o"),
+        }
     )
     folder, summary = kavier.run_to_folder(scenario)
     tasks = pq.read_table(folder / "opendc" / "tasks.parquet")
@@ -148,7 +158,9 @@ def test_opendc_tables(tmp_path):
 def test_same_scenario_same_bytes(tmp_path):
     outs = []
     for name in ("a", "b"):
-        s = kavier.build_scenario(overrides={"num_sessions": 15, "output_folder": str(tmp_path / name)})
+        s = kavier.build_scenario(
+            overrides={"preset": "thesis", "num_sessions": 15, "output_folder": str(tmp_path / name)}
+        )
         folder, _ = kavier.run_to_folder(s)
         outs.append(folder)
     files = [
@@ -170,7 +182,9 @@ def test_same_scenario_same_bytes(tmp_path):
 
 
 def test_scenario_json_reruns_the_run(tmp_path):
-    s = kavier.build_scenario(overrides={"num_sessions": 8, "output_folder": str(tmp_path / "a")})
+    s = kavier.build_scenario(
+        overrides={"preset": "thesis", "num_sessions": 8, "output_folder": str(tmp_path / "a")}
+    )
     folder, first = kavier.run_to_folder(s)
     again = kavier.build_scenario(folder / "scenario.json", {"output_folder": str(tmp_path / "b")})
     _, second = kavier.run_to_folder(again)
@@ -185,7 +199,7 @@ def test_prefix_cache_summary_and_cached_tokens():
         "arrival_s": [0.0, 100.0, 200.0, 300.0],
         "session_id": [1, 1, 1, 1],
     }
-    r = kavier.simulate(requests=req, prefix_len=1024, prefix_cache_size=4)
+    r = thesis_simulate(requests=req, prefix_len=1024, prefix_cache_size=4)
     assert r.summary["prefix_cache_hits"] == 2
     assert r.summary["prefix_cache_hit_ratio"] == pytest.approx(2 / 4)
     assert r.requests.column("cached_tokens").to_pylist() == [0, 2500, 3000, 0]

@@ -29,6 +29,7 @@ class SummaryAccumulator:
         self._tpot: list[np.ndarray] = []
         self._e2e: list[np.ndarray] = []
         self._queue: list[np.ndarray] = []
+        self._good: list[np.ndarray] = []  # (ttft, tpot) pairs for goodput
         self.num_requests = 0
         self.input_tokens = 0
         self.output_tokens = 0
@@ -57,6 +58,25 @@ class SummaryAccumulator:
         self._tpot.append(tpot[~np.isnan(tpot)])
         self._e2e.append(rec["e2e_s"])
         self._queue.append(rec["queue_s"])
+        self._good.append(np.stack([np.where(produces, rec["ttft_s"], 0.0), np.nan_to_num(tpot, nan=0.0)]))
+
+    def serving_metrics(self, slo_ttft: float | None, slo_tpot: float | None) -> dict[str, Any]:
+        """Throughputs per second of simulated time and goodput under the SLOs (if given)."""
+        sim = self.end_s
+        rate = (lambda x: x / sim) if sim > 0 else (lambda x: math.nan)
+        pairs = np.concatenate(self._good, axis=1) if self._good else np.zeros((2, 0))
+        ok = np.ones(pairs.shape[1], dtype=bool)
+        if slo_ttft is not None:
+            ok &= pairs[0] <= slo_ttft
+        if slo_tpot is not None:
+            ok &= pairs[1] <= slo_tpot
+        return {
+            "output_throughput_tokens_per_s": rate(self.output_tokens),
+            "input_throughput_tokens_per_s": rate(self.input_tokens),
+            "requests_per_s": rate(self.num_requests),
+            "goodput_requests_per_s": rate(int(ok.sum())),
+            "slo_attainment": float(ok.mean()) if ok.size else math.nan,
+        }
 
     def result(self) -> dict[str, Any]:
         """The performance keys of summary.json."""
@@ -86,6 +106,7 @@ class SummaryAccumulator:
             "tpot_p99_s": _pct(tpot, 99),
             "e2e_mean_s": _mean(e2e),
             "e2e_p50_s": _pct(e2e, 50),
+            "e2e_p90_s": _pct(e2e, 90),
             "e2e_p99_s": _pct(e2e, 99),
             "queue_mean_s": _mean(queue),
             "queue_p99_s": _pct(queue, 99),

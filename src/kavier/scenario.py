@@ -19,6 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from kavier.errors import ScenarioError
 
 PRESETS: dict[str, dict[str, Any]] = {
+    # Real serving: continuous batching with a paged KV cache on each replica, the batched
+    # roofline performance model, many replicas behind a router.
+    "serving": {
+        "scheduler": "continuous",
+        "perf_model": "serving",
+        "prefix_cache": "off",
+    },
     # The thesis prototype: one request at a time per GPU, thesis roofline model, thesis
     # prefix cache (exact match on the first prefix_len tokens, capacity in prompts, LRU).
     "thesis": {
@@ -27,7 +34,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "prefix_cache": "thesis",
     },
 }
-DEFAULT_PRESET = "thesis"
+DEFAULT_PRESET = "serving"
 
 
 DURATION_UNITS = {"ms": 1e-3, "s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0}
@@ -70,10 +77,10 @@ class Scenario(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     name: str = "default"
-    preset: Literal["thesis"] = DEFAULT_PRESET
-    scheduler: Literal["sequential"] = "sequential"
-    perf_model: Literal["thesis"] = "thesis"
-    prefix_cache: Literal["thesis", "off"] = "thesis"
+    preset: Literal["serving", "thesis"] = DEFAULT_PRESET
+    scheduler: Literal["continuous", "static", "sequential"] = "continuous"
+    perf_model: Literal["serving", "thesis"] = "serving"
+    prefix_cache: Literal["thesis", "off"] = "off"
 
     # System.
     llm: str = "Llama-3-8B"
@@ -82,9 +89,35 @@ class Scenario(BaseModel):
     catalog: str | None = Field(None, description="user TOML catalogue adding models/GPUs")
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
 
+    # Serving engine (preset serving).
+    replicas: int | None = Field(None, ge=1, description="model replicas; default gpus / (tp x pp)")
+    router: Literal["round_robin", "random", "least_outstanding", "least_kv", "session_affinity"] = (
+        "least_outstanding"
+    )
+    max_num_seqs: int = Field(256, ge=1)
+    max_batched_tokens: int = Field(8192, ge=1)
+    chunked_prefill: bool = True
+    block_size: int = Field(16, ge=1, description="tokens per KV block")
+    tp: int = Field(1, ge=1, description="tensor-parallel GPUs per replica")
+    pp: int = Field(1, ge=1, description="pipeline stages per replica")
+    weight_dtype: Literal["bf16", "fp16", "fp8", "int8", "int4"] = "bf16"
+    kv_dtype: Literal["bf16", "fp16", "fp8", "int8"] = "bf16"
+    activation_reserve_gib: float = Field(1.0, ge=0, description="GiB per GPU kept for activations")
+    iteration_overhead_s: float = Field(0.0, ge=0, description="s per engine iteration")
+    comm_efficiency: float = Field(0.7, gt=0, le=1, description="achieved / peak interconnect bandwidth")
+    context_terms: bool = Field(True, description="attention FLOPs and KV reads in the serving model")
+    perf_profile: str | None = Field(None, description="calibrated constants (kavier calibrate)")
+    replica_groups: list[dict[str, Any]] | None = Field(
+        None, description="heterogeneous replicas: [{count, gpu, llm, tp, pp, weight_dtype}, ...]"
+    )
+    slo_ttft: float | None = Field(None, gt=0, description="s, for goodput")
+    slo_tpot: float | None = Field(None, gt=0, description="s, for goodput")
+    concurrency: int = Field(8, ge=1, description="closed-loop clients")
+    think_time_s: float = Field(0.0, ge=0, description="closed-loop think time between requests")
+
     # Workload: a trace file, or a generator.
     trace: str | None = None
-    workload: Literal["chat", "poisson", "gamma"] = "chat"
+    workload: Literal["chat", "poisson", "gamma", "closed-loop"] = "chat"
     num_requests: int = Field(1000, ge=1)
     rate: float = Field(1.0, gt=0, description="requests/s for poisson/gamma")
     arrival_cv: float = Field(1.0, gt=0, description="coefficient of variation for gamma")
@@ -141,7 +174,9 @@ class Scenario(BaseModel):
     opendc: bool = True
     plots: bool = False
 
-    _on_off = field_validator("kv_cache", "opendc", "plots", "carbon_trace_wrap", mode="before")(_on_off)
+    _on_off = field_validator(
+        "kv_cache", "opendc", "plots", "carbon_trace_wrap", "chunked_prefill", "context_terms", mode="before"
+    )(_on_off)
     _durations = field_validator("export_rate", "overhead_s", "warmup_s", "cooldown_s", mode="before")(
         parse_duration
     )
@@ -175,6 +210,15 @@ class Scenario(BaseModel):
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
         return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    @property
+    def num_replicas(self) -> int:
+        """Replicas of the serving engine (groups add up)."""
+        if self.replica_groups:
+            return sum(int(g.get("count", 1)) for g in self.replica_groups)
+        if self.replicas is not None:
+            return self.replicas
+        return max(1, self.gpus // (self.tp * self.pp))
 
     def to_json_dict(self) -> dict[str, Any]:
         """The scenario as plain JSON values, enough to rerun it exactly."""

@@ -328,6 +328,7 @@ class ServingReplica:
     def _start_run(self, decodes: list[Seq]) -> float:
         bs = self.cfg.block_size
         steps = min(s.n_out - s.generated for s in decodes)
+
         # the KV cache limits the run: find the largest k whose new blocks fit
         def blocks_needed(k: int) -> int:
             return sum(max(0, -(-(s.kv + k) // bs) - s.blocks) for s in decodes)
@@ -406,7 +407,9 @@ class ServingReplica:
         done = [s for s in self.running if s.generated >= s.n_out and s.prefilled >= s.prompt_len]
         if not done:
             return
-        self.running = [s for s in self.running if not (s.generated >= s.n_out and s.prefilled >= s.prompt_len)]
+        self.running = [
+            s for s in self.running if not (s.generated >= s.n_out and s.prefilled >= s.prompt_len)
+        ]
         for s in done:
             self.free_blocks += s.blocks
             s.blocks = 0

@@ -101,6 +101,15 @@ def run(
     ``progress(requests_done, simulated_s)`` is called after every chunk. ``source`` replaces
     the scenario's workload (e.g. requests given in memory).
     """
+    if scenario.perf_model == "serving":
+        from kavier.engine.serving_sim import run_serving
+
+        return run_serving(scenario, sink, progress, source)
+    if scenario.scheduler != "sequential":
+        raise ScenarioError(
+            f"scheduler {scenario.scheduler!r} needs the serving performance model; the thesis model runs "
+            "one request at a time (use --preset serving, or --scheduler sequential)"
+        )
     wall_start = time.perf_counter()
     system = resolve_system(scenario)
     perf = ThesisPerfModel(

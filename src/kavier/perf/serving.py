@@ -101,8 +101,10 @@ class ServingPerfModel:
     def _moe_split(self) -> None:
         m = self.model
         if m.is_moe and m.num_experts > m.num_experts_per_token:
-            expert_total = (m.num_params - m.num_active_params) * m.num_experts / (
-                m.num_experts - m.num_experts_per_token
+            expert_total = (
+                (m.num_params - m.num_active_params)
+                * m.num_experts
+                / (m.num_experts - m.num_experts_per_token)
             )
             self.expert_params = expert_total
             self.shared_params = m.num_params - expert_total
