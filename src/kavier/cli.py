@@ -32,6 +32,10 @@ SUMMARY_ROWS = [
     ("requests", "num_requests", "{:,.0f}"),
     ("model / GPU", None, None),
     ("GPUs", "num_gpus", "{:,.0f}"),
+    ("replicas", "num_replicas", "{:,.0f}"),
+    ("mean batch size", "mean_batch_size", "{:,.1f}"),
+    ("preemptions", "preemptions", "{:,.0f}"),
+    ("goodput", "goodput_requests_per_s", "{:,.3f} req/s"),
     ("simulated time", "simulated_time_s", "{:,.1f} s"),
     ("GPU busy", "gpu_busy_s", "{:,.1f} s"),
     ("prefill / decode", None, None),
@@ -123,7 +127,7 @@ def run(
     flush_size: Annotated[
         int | None, typer.Option("--flush-size", "--flush_size", help="requests per chunk")
     ] = None,
-    preset: Annotated[str | None, typer.Option("--preset", help="thesis")] = None,
+    preset: Annotated[str | None, typer.Option("--preset", help="serving (default) | thesis")] = None,
     prefix_cache_size: Annotated[
         int | None, typer.Option("--prefix-cache-size", "--prefix_cache_size", help="prompts")
     ] = None,
@@ -137,7 +141,8 @@ def run(
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="random seed")] = None,
     workload: Annotated[
-        str | None, typer.Option("--workload", help="generator without --trace: chat|poisson|gamma")
+        str | None,
+        typer.Option("--workload", help="generator without --trace: chat|poisson|gamma|closed-loop"),
     ] = None,
     num_requests: Annotated[int | None, typer.Option("--num-requests", help="for poisson/gamma")] = None,
     rate: Annotated[float | None, typer.Option("--rate", help="requests/s for poisson/gamma")] = None,
@@ -193,6 +198,35 @@ def run(
     gpu_lifetime_years: Annotated[
         float | None, typer.Option("--gpu-lifetime-years", help="embodied-CO2 amortisation")
     ] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="continuous|static|sequential")] = None,
+    replicas: Annotated[int | None, typer.Option("--replicas", help="model replicas")] = None,
+    router: Annotated[
+        str | None,
+        typer.Option("--router", help="round_robin|random|least_outstanding|least_kv|session_affinity"),
+    ] = None,
+    max_num_seqs: Annotated[int | None, typer.Option("--max-num-seqs", help="sequences per batch")] = None,
+    max_batched_tokens: Annotated[
+        int | None, typer.Option("--max-batched-tokens", help="tokens per iteration")
+    ] = None,
+    chunked_prefill: Annotated[str | None, typer.Option("--chunked-prefill", help="on|off")] = None,
+    block_size: Annotated[int | None, typer.Option("--block-size", help="tokens per KV block")] = None,
+    gpu_memory_utilization: Annotated[
+        float | None, typer.Option("--gpu-memory-utilization", help="fraction of GPU memory used")
+    ] = None,
+    tp: Annotated[int | None, typer.Option("--tp", help="tensor-parallel GPUs per replica")] = None,
+    pp: Annotated[int | None, typer.Option("--pp", help="pipeline stages per replica")] = None,
+    weight_dtype: Annotated[
+        str | None, typer.Option("--weight-dtype", help="bf16|fp16|fp8|int8|int4")
+    ] = None,
+    kv_dtype: Annotated[str | None, typer.Option("--kv-dtype", help="bf16|fp16|fp8|int8")] = None,
+    perf_profile: Annotated[
+        str | None, typer.Option("--perf-profile", help="calibrated constants (kavier calibrate)")
+    ] = None,
+    slo_ttft: Annotated[str | None, typer.Option("--slo-ttft", help="TTFT SLO, s")] = None,
+    slo_tpot: Annotated[str | None, typer.Option("--slo-tpot", help="TPOT SLO, s")] = None,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", help="closed-loop clients")] = None,
+    think_time: Annotated[str | None, typer.Option("--think-time", help="closed-loop think time, s")] = None,
+    arrival_cv: Annotated[float | None, typer.Option("--arrival-cv", help="gamma arrivals' CV")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress or table")] = False,
 ) -> None:
     """Simulate a scenario and write its outputs into the output folder."""
@@ -238,6 +272,24 @@ def run(
         "energy_price_per_kwh": energy_price_per_kwh,
         "token_price_per_mtok": token_price_per_mtok,
         "gpu_lifetime_years": gpu_lifetime_years,
+        "scheduler": scheduler,
+        "replicas": replicas,
+        "router": router,
+        "max_num_seqs": max_num_seqs,
+        "max_batched_tokens": max_batched_tokens,
+        "chunked_prefill": chunked_prefill,
+        "block_size": block_size,
+        "gpu_memory_utilization": gpu_memory_utilization,
+        "tp": tp,
+        "pp": pp,
+        "weight_dtype": weight_dtype,
+        "kv_dtype": kv_dtype,
+        "perf_profile": perf_profile,
+        "slo_ttft": slo_ttft,
+        "slo_tpot": slo_tpot,
+        "concurrency": concurrency,
+        "think_time_s": think_time,
+        "arrival_cv": arrival_cv,
     }
     scenario = build_scenario(scenario_file, overrides)
 

@@ -32,7 +32,17 @@ class LinearRun:
 
     def total(self, steps: int) -> float:
         """Seconds taken by the first ``steps`` steps."""
-        return sum(_sum_linear(a, b, j0, j1) for j0, j1, a, b in self._ranges(steps))
+        a_c, a_m = self.c0 + self.extra, self.m0 + self.extra
+        if self.c1 == self.m1 or steps <= 1:
+            # one regime (or a single step): the larger line at j = 0 stays larger
+            if a_c >= a_m and (self.c1 >= self.m1 or steps <= 1):
+                return _sum_linear(a_c, self.c1, 0, steps)
+            if a_m >= a_c and (self.m1 >= self.c1 or steps <= 1):
+                return _sum_linear(a_m, self.m1, 0, steps)
+        total = 0.0
+        for j0, j1, a, b in self._ranges(steps):
+            total += _sum_linear(a, b, j0, j1)
+        return total
 
     def _ranges(self, steps: int) -> list[tuple[int, int, float, float]]:
         out: list[tuple[int, int, float, float]] = []

@@ -91,6 +91,7 @@ class PendingRun:
     steps: int
     run: LinearRun
     seqs: list[Seq]
+    end: float
 
 
 class ServingReplica:
@@ -176,7 +177,7 @@ class ServingReplica:
     def pending_end(self) -> float:
         """When the pending run would end."""
         p = self.pending
-        return p.start + p.run.total(p.steps) if p is not None else self.now
+        return p.end if p is not None else self.now
 
     def step(self) -> float | None:
         """Finish what is pending and schedule the next iteration or run; its end, or None if idle."""
@@ -300,7 +301,6 @@ class ServingReplica:
         return chunk
 
     def _iteration(self, decodes: list[Seq], chunks: list[tuple[Seq, int]]) -> float:
-        bs = self.cfg.block_size
         p_tokens = sum(c for _, c in chunks)
         pairs = sum(c * (s.prefilled + (c + 1) / 2.0) for s, c in chunks)
         p_ctx = sum(s.prefilled for s, _ in chunks)
@@ -342,14 +342,11 @@ class ServingReplica:
                 else:
                     hi = mid - 1
             steps = lo
-        d = len(decodes)
-        ctx0 = sum(s.kv + 1 for s in decodes)
-        a = self.perf.iteration(0, 0, 0, d, ctx0)
-        b = self.perf.iteration(0, 0, 0, d, ctx0 + d)
-        extra = a.time_s - max(a.compute_s, a.memory_s)
-        run = LinearRun(a.compute_s, b.compute_s - a.compute_s, a.memory_s, b.memory_s - a.memory_s, extra)
-        self.pending = PendingRun(start=self.now, steps=steps, run=run, seqs=decodes)
-        return self.now + run.total(steps)
+        ctx0 = sum(s.kv for s in decodes) + len(decodes)
+        run = self.perf.decode_line(len(decodes), ctx0)
+        end = self.now + run.total(steps)
+        self.pending = PendingRun(start=self.now, steps=steps, run=run, seqs=decodes, end=end)
+        return end
 
     def _cut_run(self, t: float) -> None:
         p = self.pending
@@ -361,7 +358,7 @@ class ServingReplica:
         self.pending = None
         bs = self.cfg.block_size
         t0 = p.start
-        t1 = p.start + p.run.total(k)
+        t1 = p.end if k == p.steps else p.start + p.run.total(k)
         kv0 = sum(s.kv for s in self.running)
         for s in p.seqs:
             s.kv += k
@@ -388,6 +385,8 @@ class ServingReplica:
         iterations: int = 1,
     ) -> None:
         span = t1 - t0
+        if self.free_blocks < 0:  # invariant: blocks in use never exceed the cache
+            raise AssertionError(f"replica {self.index}: KV blocks over capacity")
         self.busy_s += span
         self.prefill_s += span * prefill_share
         self.decode_s += span * (1.0 - prefill_share)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from kavier.engine.linear_run import LinearRun
 from kavier.errors import ScenarioError
 from kavier.library.spec import GpuSpec, ModelSpec
 
@@ -169,6 +170,21 @@ class ServingPerfModel:
         if prefill_tokens > 0:
             time += self.p.prefill_overhead_s
         return IterationCost(compute, memory, time)
+
+    def decode_line(self, seqs: int, context0: float) -> LinearRun:
+        """Decode-only steps of ``seqs`` sequences whose total context starts at ``context0``
+        (and grows by ``seqs`` per step), as linear compute/memory seconds per step."""
+        flops = 2.0 * self.model.num_active_params * seqs
+        c0 = flops / self._compute_rate
+        m0 = self.weight_bytes_read(seqs) / self._memory_rate
+        c1 = m1 = 0.0
+        if self.p.context_terms:
+            c0 += self.attn_flops_per_pair * context0 / self._compute_rate
+            c1 = self.attn_flops_per_pair * seqs / self._compute_rate
+            m0 += self.kv_bytes_per_token * context0 / self._memory_rate
+            m1 = self.kv_bytes_per_token * seqs / self._memory_rate
+        extra = self._comm_s(seqs) + self.p.iteration_overhead_s
+        return LinearRun(c0, c1, m0, m1, extra)
 
     def decode_run(self, seqs: int, context0: float, steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per-step (compute, memory, time) of ``steps`` decode-only iterations of ``seqs``
