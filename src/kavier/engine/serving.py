@@ -16,6 +16,7 @@ changes, not with output tokens.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import deque
 from dataclasses import dataclass, field
@@ -29,7 +30,12 @@ NAN = float("nan")
 
 @dataclass(slots=True)
 class Seq:
-    """A request inside a replica (token counts; times in seconds)."""
+    """A request inside a replica (token counts; times in seconds).
+
+    While decoding, a sequence's KV tokens and generated tokens advance with the replica's decode
+    step counter ``G``: ``kv = kv_base + (G - g_base)``, ``generated = gen_base + (G - g_base)``;
+    so one decode step costs O(1) bookkeeping, not O(batch).
+    """
 
     row: int
     request_id: int
@@ -40,14 +46,17 @@ class Seq:
     cached: int = 0
     prompt_len: int = 0  # tokens to prefill: the prompt, or prompt + generated after preemption
     prefilled: int = 0
-    kv: int = 0  # tokens whose KV is stored
-    generated: int = 0
-    blocks: int = 0
+    generated: int = 0  # while prefilling; see gen_base while decoding
+    blocks: int = 0  # while prefilling; decoding sequences hold ceil(kv / block) blocks
+    decoding: bool = False
+    kv_base: int = 0
+    gen_base: int = 0
+    g_base: int = 0
+    epoch: int = 0  # bumps on preemption (lazy deletion from the finish heap)
     start: float = NAN
     first_token: float = NAN
     finish: float = NAN
     preemptions: int = 0
-    prefill_gpu_s: float = 0.0
 
 
 @dataclass
@@ -90,7 +99,7 @@ class PendingRun:
     start: float
     steps: int
     run: LinearRun
-    seqs: list[Seq]
+    seqs: int
     end: float
 
 
@@ -109,12 +118,21 @@ class ServingReplica:
         self.index = index
         self.perf = perf
         self.cfg = config
+        self.bs = config.block_size
         self.total_blocks = int(total_blocks)
         self.free_blocks = int(total_blocks)
         self.gpus = gpus
         self.on_finish = on_finish
         self.waiting: deque[Seq] = deque()
-        self.running: list[Seq] = []
+        self.running: dict[int, Seq] = {}  # admission order; the last is the newest
+        self.prefilling: list[Seq] = []
+        # decoding aggregates
+        self.G = 0
+        self.n_decoding = 0
+        self.kv_offset_sum = 0  # sum of (kv_base - g_base) over decoding sequences
+        self.phase_counts = [0] * self.bs  # decoding sequences by (kv_base - g_base) mod block
+        self.finish_heap: list[tuple[int, int, int, Seq]] = []  # (finish step, order, epoch, seq)
+        self._order = 0
         self.now = 0.0
         self.pending: PendingRun | None = None
         self.log = ActivityLog()
@@ -124,12 +142,13 @@ class ServingReplica:
         self.iterations = 0
         self.batch_sum = 0.0
         self.preemptions = 0
-        self.static_batch_open = True
         self._levels = (0, 0)
-        if config.scheduler == "sequential":
-            self.max_seqs = 1
-        else:
-            self.max_seqs = config.max_num_seqs
+        self.max_seqs = 1 if config.scheduler == "sequential" else config.max_num_seqs
+        if config.max_batched_tokens < min(self.max_seqs, 1 << 30) and config.scheduler == "continuous":
+            raise ScenarioError(
+                f"max_batched_tokens ({config.max_batched_tokens}) must be >= max_num_seqs "
+                f"({config.max_num_seqs}): every running sequence decodes one token per iteration"
+            )
 
     # -- load, for routers ------------------------------------------------------------------
 
@@ -144,26 +163,81 @@ class ServingReplica:
         return 1.0 - self.free_blocks / self.total_blocks if self.total_blocks else 1.0
 
     @property
-    def idle(self) -> bool:
-        """Nothing running, waiting or pending."""
-        return not self.running and not self.waiting and self.pending is None
+    def pending_end(self) -> float:
+        """When the pending run would end."""
+        p = self.pending
+        return p.end if p is not None else self.now
+
+    # -- decoding bookkeeping -------------------------------------------------------------------
+
+    def _kv(self, s: Seq) -> int:
+        return s.kv_base + self.G - s.g_base if s.decoding else s.prefilled
+
+    def _generated(self, s: Seq) -> int:
+        return s.gen_base + self.G - s.g_base if s.decoding else s.generated
+
+    def _start_decoding(self, s: Seq) -> None:
+        s.decoding = True
+        s.kv_base = s.prompt_len
+        s.gen_base = s.generated
+        s.g_base = self.G
+        offset = s.kv_base - s.g_base
+        self.n_decoding += 1
+        self.kv_offset_sum += offset
+        self.phase_counts[offset % self.bs] += 1
+        self._order += 1
+        heapq.heappush(self.finish_heap, (self.G + s.n_out - s.gen_base, self._order, s.epoch, s))
+
+    def _stop_decoding(self, s: Seq) -> None:
+        """Freeze a decoding sequence's counters (on finish or preemption)."""
+        kv, gen = self._kv(s), self._generated(s)
+        offset = s.kv_base - s.g_base
+        self.n_decoding -= 1
+        self.kv_offset_sum -= offset
+        self.phase_counts[offset % self.bs] -= 1
+        s.decoding = False
+        s.prefilled = kv
+        s.generated = gen
+        s.blocks = -(-kv // self.bs)
+
+    def _decode_kv_sum(self) -> int:
+        return self.kv_offset_sum + self.n_decoding * self.G
+
+    def _blocks_needed(self, steps: int) -> int:
+        """New blocks the decoding sequences need over the next ``steps`` decode steps."""
+        bs, g = self.bs, self.G
+        total = 0
+        for phase, count in enumerate(self.phase_counts):
+            if count:
+                # steps j in [0, steps) with (phase + g + j) % bs == 0
+                first = (-(phase + g)) % bs
+                if first < steps:
+                    total += count * ((steps - 1 - first) // bs + 1)
+        return total
+
+    def _min_remaining(self) -> int:
+        heap = self.finish_heap
+        while heap and (heap[0][2] != heap[0][3].epoch or not heap[0][3].decoding):
+            heapq.heappop(heap)
+        return heap[0][0] - self.G if heap else 0
 
     # -- entry points ---------------------------------------------------------------------------
 
     def enqueue(self, seq: Seq, t: float) -> bool:
         """Add an arriving request at time ``t``; True when the replica must be woken at ``now``."""
-        need = math.ceil((seq.n_in + seq.n_out) / self.cfg.block_size)
+        need = -(-(seq.n_in + seq.n_out) // self.bs)
         if need > self.total_blocks:
             raise ScenarioError(
                 f"request {seq.request_id} needs {seq.n_in + seq.n_out} tokens of KV cache but replica "
-                f"{self.index} holds {self.total_blocks * self.cfg.block_size}; raise "
+                f"{self.index} holds {self.total_blocks * self.bs}; raise "
                 "--gpu-memory-utilization, use --tp, a GPU with more memory, or shorter requests"
             )
         seq.prompt_len = seq.n_in
         seq.prefilled = seq.cached
         woke = False
-        if self.pending is not None and t < self.pending_end:
-            self._cut_run(t)
+        if self.pending is not None and t < self.pending.end:
+            p = self.pending
+            self._apply_run(p.run.steps_until(t - p.start, p.steps))
             woke = True
         was_idle = not self.running and not self.waiting and self.pending is None
         self.waiting.append(seq)
@@ -172,12 +246,6 @@ class ServingReplica:
             self.now = max(self.now, t)
             woke = True
         return woke
-
-    @property
-    def pending_end(self) -> float:
-        """When the pending run would end."""
-        p = self.pending
-        return p.end if p is not None else self.now
 
     def step(self) -> float | None:
         """Finish what is pending and schedule the next iteration or run; its end, or None if idle."""
@@ -195,29 +263,31 @@ class ServingReplica:
             self.log.step_waiting.append(levels[1] - self._levels[1])
             self._levels = levels
 
-    def _preempt_newest(self) -> Seq:
-        victim = self.running.pop()
+    def _preempt_newest(self) -> None:
+        rid = next(reversed(self.running))
+        victim = self.running.pop(rid)
+        if victim.decoding:
+            self._stop_decoding(victim)
+        else:
+            self.prefilling.remove(victim)
         self.free_blocks += victim.blocks
         victim.blocks = 0
         victim.prompt_len = victim.n_in + victim.generated
         victim.prefilled = 0
-        victim.kv = 0
+        victim.epoch += 1
         victim.preemptions += 1
         self.preemptions += 1
         self.waiting.appendleft(victim)
-        return victim
 
     def _can_admit(self, forming: bool) -> bool:
-        """Whether the scheduler may admit the next waiting request now."""
         if not self.waiting or len(self.running) >= self.max_seqs:
             return False
-        # static/sequential batches run to completion: admit only while forming a batch
         return self.cfg.scheduler == "continuous" or forming
 
     def _admit(self, budget: int, forming: bool, chunks: list[tuple[Seq, int]], has_decodes: bool) -> int:
         """Admit waiting requests FCFS into ``chunks`` within ``budget`` tokens; returns the rest."""
         cfg = self.cfg
-        bs = cfg.block_size
+        bs = self.bs
         while budget > 0 and self._can_admit(forming):
             s = self.waiting[0]
             remaining = s.prompt_len - s.prefilled
@@ -235,7 +305,8 @@ class ServingReplica:
             if chunk <= 0:
                 break
             self.waiting.popleft()
-            self.running.append(s)
+            self.running[s.request_id] = s
+            self.prefilling.append(s)
             if math.isnan(s.start):
                 s.start = self.now
             chunks.append((s, chunk))
@@ -244,51 +315,42 @@ class ServingReplica:
 
     def _schedule(self) -> float | None:
         cfg = self.cfg
-        bs = cfg.block_size
         forming = not self.running
         # Decoding sequences need a block for the token they add: preempt the newest if short.
-        while True:
-            decodes = [s for s in self.running if s.prefilled >= s.prompt_len]
-            need = sum(max(0, -(-(s.kv + 1) // bs) - s.blocks) for s in decodes)
-            if need <= self.free_blocks:
-                break
+        while self.n_decoding and self._blocks_needed(1) > self.free_blocks:
             self._preempt_newest()
-        for s in decodes:  # reserve those blocks before prefills take any
-            grow = -(-(s.kv + 1) // bs) - s.blocks
-            if grow > 0:
-                s.blocks += grow
-                self.free_blocks -= grow
         chunks: list[tuple[Seq, int]] = []
+        decode_now = self.n_decoding > 0
         if cfg.scheduler == "continuous" and not cfg.chunked_prefill:
             # without chunked prefill, prefills go first in iterations of their own (vLLM v0)
             self._admit(cfg.max_batched_tokens, forming, chunks, has_decodes=False)
             if chunks:
                 self._record_levels(self.now)
-                return self._iteration([], chunks)
+                return self._iteration(False, chunks)
         else:
-            decodes = decodes[: cfg.max_batched_tokens]
-            budget = cfg.max_batched_tokens - len(decodes)
-            for s in self.running:
-                if s.prefilled < s.prompt_len and budget > 0:
-                    chunk = self._fit_chunk(s, min(s.prompt_len - s.prefilled, budget))
-                    if chunk > 0:
-                        chunks.append((s, chunk))
-                        budget -= chunk
-            self._admit(budget, forming, chunks, has_decodes=bool(decodes))
+            if decode_now:
+                self.free_blocks -= self._blocks_needed(1)  # reserve before prefills take any
+            budget = cfg.max_batched_tokens - self.n_decoding
+            for s in self.prefilling:
+                if budget <= 0:
+                    break
+                chunk = self._fit_chunk(s, min(s.prompt_len - s.prefilled, budget))
+                if chunk > 0:
+                    chunks.append((s, chunk))
+                    budget -= chunk
+            self._admit(budget, forming, chunks, has_decodes=decode_now)
+            if decode_now:
+                self.free_blocks += self._blocks_needed(1)  # given back; taken again when applied
         self._record_levels(self.now)
-        if not decodes and not chunks:
+        if not decode_now and not chunks:
             return None
-        if (
-            not chunks
-            and len(decodes) == len(self.running)
-            and min(s.n_out - s.generated for s in decodes) >= 2
-        ):
-            return self._start_run(decodes)
-        return self._iteration(decodes, chunks)
+        if not chunks and not self.prefilling and self._min_remaining() >= 2:
+            return self._start_run()
+        return self._iteration(decode_now, chunks)
 
     def _fit_chunk(self, s: Seq, chunk: int) -> int:
         """Shrink a prefill chunk to the free KV blocks; allocate them."""
-        bs = self.cfg.block_size
+        bs = self.bs
         have = s.blocks * bs - s.prefilled
         extra_blocks = max(0, -(-(chunk - have) // bs))
         if extra_blocks > self.free_blocks:
@@ -300,77 +362,66 @@ class ServingReplica:
         self.free_blocks -= extra_blocks
         return chunk
 
-    def _iteration(self, decodes: list[Seq], chunks: list[tuple[Seq, int]]) -> float:
-        p_tokens = sum(c for _, c in chunks)
-        pairs = sum(c * (s.prefilled + (c + 1) / 2.0) for s, c in chunks)
-        p_ctx = sum(s.prefilled for s, _ in chunks)
-        d_ctx = sum(s.kv + 1 for s in decodes)
-        cost = self.perf.iteration(p_tokens, pairs, p_ctx, len(decodes), d_ctx)
+    def _iteration(self, decode_now: bool, chunks: list[tuple[Seq, int]]) -> float:
+        d = self.n_decoding if decode_now else 0
+        p_tokens = 0
+        pairs = 0.0
+        p_ctx = 0
+        for s, c in chunks:
+            p_tokens += c
+            pairs += c * (s.prefilled + (c + 1) / 2.0)
+            p_ctx += s.prefilled
+        d_ctx = self._decode_kv_sum() + d if d else 0
+        cost = self.perf.iteration(p_tokens, pairs, p_ctx, d, d_ctx)
         t0, t1 = self.now, self.now + cost.time_s
-        kv0 = sum(s.kv for s in self.running)
-        for s in decodes:
-            s.kv += 1
-            s.generated += 1
-        prefill_share = p_tokens / (p_tokens + len(decodes))
+        kv0 = self._decode_kv_sum() + sum(s.prefilled for s in self.prefilling)
+        if d:
+            self.free_blocks -= self._blocks_needed(1)
+            self.G += 1
+        prefill_share = p_tokens / (p_tokens + d)
         for s, c in chunks:
             s.prefilled += c
-            s.kv = s.prefilled
-            s.prefill_gpu_s += cost.time_s * c / (p_tokens + len(decodes))
-            if s.prefilled >= s.prompt_len and s.generated < s.n_out:
-                s.generated += 1
-                if math.isnan(s.first_token):
-                    s.first_token = t1
-        self._account(t0, t1, kv0, cost.compute_s, cost.memory_s, p_tokens + len(decodes), prefill_share)
+            if s.prefilled >= s.prompt_len:
+                self.prefilling.remove(s)
+                if s.generated < s.n_out:
+                    s.generated += 1
+                    if math.isnan(s.first_token):
+                        s.first_token = t1
+                self._start_decoding(s)
         self.now = t1
+        self._account(t0, t1, kv0, cost.compute_s, cost.memory_s, p_tokens + d, prefill_share)
         self._finish_done(t1)
         return t1
 
-    def _start_run(self, decodes: list[Seq]) -> float:
-        bs = self.cfg.block_size
-        steps = min(s.n_out - s.generated for s in decodes)
-
-        # the KV cache limits the run: find the largest k whose new blocks fit
-        def blocks_needed(k: int) -> int:
-            return sum(max(0, -(-(s.kv + k) // bs) - s.blocks) for s in decodes)
-
-        if blocks_needed(steps) > self.free_blocks:
+    def _start_run(self) -> float:
+        steps = self._min_remaining()
+        if self._blocks_needed(steps) > self.free_blocks:
             lo, hi = 1, steps
             while lo < hi:
                 mid = (lo + hi + 1) // 2
-                if blocks_needed(mid) <= self.free_blocks:
+                if self._blocks_needed(mid) <= self.free_blocks:
                     lo = mid
                 else:
                     hi = mid - 1
             steps = lo
-        ctx0 = sum(s.kv for s in decodes) + len(decodes)
-        run = self.perf.decode_line(len(decodes), ctx0)
+        d = self.n_decoding
+        run = self.perf.decode_line(d, self._decode_kv_sum() + d)
         end = self.now + run.total(steps)
-        self.pending = PendingRun(start=self.now, steps=steps, run=run, seqs=decodes, end=end)
+        self.pending = PendingRun(start=self.now, steps=steps, run=run, seqs=d, end=end)
         return end
-
-    def _cut_run(self, t: float) -> None:
-        p = self.pending
-        k = p.run.steps_until(t - p.start, p.steps)
-        self._apply_run(k)
 
     def _apply_run(self, k: int) -> None:
         p = self.pending
         self.pending = None
-        bs = self.cfg.block_size
         t0 = p.start
         t1 = p.end if k == p.steps else p.start + p.run.total(k)
-        kv0 = sum(s.kv for s in self.running)
-        for s in p.seqs:
-            s.kv += k
-            s.generated += k
-            need = -(-s.kv // bs)
-            if need > s.blocks:
-                self.free_blocks -= need - s.blocks
-                s.blocks = need
-        self._account(
-            t0, t1, kv0, p.run.compute_sum(k), p.run.memory_sum(k), float(len(p.seqs)), 0.0, iterations=k
-        )
+        kv0 = self._decode_kv_sum()
+        self.free_blocks -= self._blocks_needed(k)
+        self.G += k
         self.now = t1
+        self._account(
+            t0, t1, kv0, p.run.compute_sum(k), p.run.memory_sum(k), float(p.seqs), 0.0, iterations=k
+        )
         self._finish_done(t1)
 
     def _account(
@@ -396,24 +447,39 @@ class ServingReplica:
         log.t0.append(t0)
         log.t1.append(t1)
         log.kv0.append(kv0)
-        log.kv1.append(sum(s.kv for s in self.running))
+        log.kv1.append(self._decode_kv_sum() + sum(s.prefilled for s in self.prefilling))
         log.compute_s.append(compute_s)
         log.memory_s.append(memory_s)
         log.tokens.append(tokens)
         log.blocks.append(self.total_blocks - self.free_blocks)
 
     def _finish_done(self, t: float) -> None:
-        done = [s for s in self.running if s.generated >= s.n_out and s.prefilled >= s.prompt_len]
+        done: list[Seq] = []
+        heap = self.finish_heap
+        while heap:
+            step, _, epoch, s = heap[0]
+            if epoch != s.epoch or not s.decoding:
+                heapq.heappop(heap)
+                continue
+            if step > self.G:
+                break
+            heapq.heappop(heap)
+            done.append(s)
+        for s in list(self.prefilling):  # prompts with no output finish at their prefill
+            if s.prefilled >= s.prompt_len and s.n_out == 0:
+                done.append(s)
         if not done:
             return
-        self.running = [
-            s for s in self.running if not (s.generated >= s.n_out and s.prefilled >= s.prompt_len)
-        ]
         for s in done:
+            if s.decoding:
+                self._stop_decoding(s)
+            elif s in self.prefilling:
+                self.prefilling.remove(s)
+            del self.running[s.request_id]
             self.free_blocks += s.blocks
             s.blocks = 0
             s.finish = t
-            if math.isnan(s.first_token) and s.n_out == 0:
+            if math.isnan(s.first_token):
                 s.first_token = t
             self.on_finish(s, self)
         self._record_levels(t)
