@@ -49,12 +49,8 @@ class LeastOutstanding:
         pass
 
     def pick(self, request: Any, replicas: Sequence[Any]) -> int:
-        best, best_load = 0, None
-        for i, replica in enumerate(replicas):
-            load = replica.outstanding
-            if best_load is None or load < best_load:
-                best, best_load = i, load
-        return best
+        loads = [replica.outstanding for replica in replicas]
+        return loads.index(min(loads))
 
 
 class LeastKv:

@@ -143,6 +143,7 @@ class ServingReplica:
         self.batch_sum = 0.0
         self.preemptions = 0
         self._levels = (0, 0)
+        self.outstanding = 0  # requests running or waiting here (routers read it)
         self.max_seqs = 1 if config.scheduler == "sequential" else config.max_num_seqs
         if config.max_batched_tokens < min(self.max_seqs, 1 << 30) and config.scheduler == "continuous":
             raise ScenarioError(
@@ -151,11 +152,6 @@ class ServingReplica:
             )
 
     # -- load, for routers ------------------------------------------------------------------
-
-    @property
-    def outstanding(self) -> int:
-        """Requests running or waiting here."""
-        return len(self.running) + len(self.waiting)
 
     @property
     def kv_fraction(self) -> float:
@@ -204,15 +200,21 @@ class ServingReplica:
         return self.kv_offset_sum + self.n_decoding * self.G
 
     def _blocks_needed(self, steps: int) -> int:
-        """New blocks the decoding sequences need over the next ``steps`` decode steps."""
-        bs, g = self.bs, self.G
-        total = 0
-        for phase, count in enumerate(self.phase_counts):
-            if count:
-                # steps j in [0, steps) with (phase + g + j) % bs == 0
-                first = (-(phase + g)) % bs
-                if first < steps:
-                    total += count * ((steps - 1 - first) // bs + 1)
+        """New blocks the decoding sequences need over the next ``steps`` decode steps.
+
+        A sequence of phase ``p`` (its KV length minus ``G``, mod the block size) needs a block
+        at each step ``j`` with ``(p + G + j) % block == 0``: ``steps // block`` times, plus one
+        when the first such step falls in the remainder, a cyclic range of phases.
+        """
+        bs, pc = self.bs, self.phase_counts
+        p0 = (-self.G) % bs
+        if steps == 1:
+            return pc[p0]
+        full, rem = divmod(steps, bs)
+        total = self.n_decoding * full
+        if rem:
+            lo = p0 - rem + 1
+            total += sum(pc[lo : p0 + 1]) if lo >= 0 else sum(pc[lo % bs :]) + sum(pc[: p0 + 1])
         return total
 
     def _min_remaining(self) -> int:
@@ -241,6 +243,7 @@ class ServingReplica:
             woke = True
         was_idle = not self.running and not self.waiting and self.pending is None
         self.waiting.append(seq)
+        self.outstanding += 1
         self._record_levels(t)
         if was_idle:
             self.now = max(self.now, t)
@@ -476,6 +479,7 @@ class ServingReplica:
             elif s in self.prefilling:
                 self.prefilling.remove(s)
             del self.running[s.request_id]
+            self.outstanding -= 1
             self.free_blocks += s.blocks
             s.blocks = 0
             s.finish = t

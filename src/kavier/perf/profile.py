@@ -1,0 +1,190 @@
+"""Calibrated serving constants in a small TOML file (what ``kavier calibrate`` writes).
+
+The file holds the constants of :class:`~kavier.perf.serving.ServingPerfParams` as top-level
+keys and, optionally, a ``[meta]`` table that says where they came from::
+
+    # Kavier serving profile: calibrated constants of the serving performance model
+    compute_efficiency = 0.52
+    memory_efficiency = 0.81
+    prefill_overhead_s = 0.021
+    iteration_overhead_s = 0.0093
+    comm_efficiency = 0.7
+    comm_latency_s = 6.1e-05
+
+    [meta]
+    model = "Llama-2-70B"
+    gpu = "A100-80GB"
+    tp = [2, 4, 8]
+    source = "splitwise.csv"
+    fit_rows = "batch_size<=8"
+    rows_fit = 270
+    ...
+
+:func:`load_profile` starts from a base :class:`ServingPerfParams` and replaces the fields the
+file gives; the ``[meta]`` table is free-form and is ignored when loading. Efficiencies must lie in
+``(0, 1]``; overheads and latencies are seconds and must be ``>= 0`` (0 switches the term off,
+which is the default of ``iteration_overhead_s``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import tomllib
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from kavier.errors import ScenarioError
+from kavier.perf.serving import ServingPerfParams
+
+__all__ = ["PROFILE_KEYS", "load_profile", "profile_text", "write_profile"]
+
+# key -> kind: "eff" = efficiency in (0, 1]; "sec" = seconds >= 0; "bool" = true/false.
+PROFILE_KEYS: dict[str, str] = {
+    "compute_efficiency": "eff",
+    "memory_efficiency": "eff",
+    "prefill_overhead_s": "sec",
+    "iteration_overhead_s": "sec",
+    "comm_efficiency": "eff",
+    "comm_latency_s": "sec",
+    "context_terms": "bool",
+}
+_META = "meta"
+
+
+def _check_value(path: Path | str, key: str, value: Any) -> float | bool:
+    where = f"{path}: field '{key}'"
+    kind = PROFILE_KEYS[key]
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ScenarioError(f"{where} must be true or false, got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ScenarioError(f"{where} must be a finite number, got {value!r}")
+    value = float(value)
+    if kind == "eff" and not 0.0 < value <= 1.0:
+        raise ScenarioError(f"{where} must be an efficiency in (0, 1], got {value!r}")
+    if kind == "sec" and value < 0.0:
+        raise ScenarioError(f"{where} must be seconds >= 0, got {value!r}")
+    return value
+
+
+def load_profile(path: Path | str, base: ServingPerfParams | None = None) -> ServingPerfParams:
+    """``base`` (default: the built-in constants) with the fields the profile at ``path`` gives."""
+    base = base or ServingPerfParams()
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: profile file not found (write one with `kavier calibrate`)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise ScenarioError(f"{path}: cannot read the profile file ({reason})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = " ".join(str(exc).split())
+        raise ScenarioError(f"{path}: not a valid TOML profile ({msg})") from None
+    known = set(PROFILE_KEYS)
+    changes: dict[str, float | bool] = {}
+    for key, value in data.items():
+        if key == _META:
+            if not isinstance(value, dict):
+                raise ScenarioError(f"{path}: '{_META}' must be a table ([meta]), got {value!r}")
+            continue
+        if key not in known:
+            raise ScenarioError(
+                f"{path}: unknown field '{key}' (expected one of: {', '.join(PROFILE_KEYS)}, [{_META}])"
+            )
+        changes[key] = _check_value(path, key, value)
+    return replace(base, **changes)
+
+
+def _toml_scalar(value: Any, where: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        text = repr(value)
+        return text if any(c in text for c in ".eE") else text + ".0"
+    if isinstance(value, str | Path):
+        return json.dumps(str(value), ensure_ascii=False)  # JSON string escapes are valid TOML
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_scalar(v, where) for v in value) + "]"
+    raise ScenarioError(f"profile metadata '{where}' has a value TOML cannot hold: {value!r}")
+
+
+def _toml_key(key: str) -> str:
+    key = str(key)
+    if key and all(c.isalnum() or c in "_-" for c in key):
+        return key
+    return json.dumps(key, ensure_ascii=False)
+
+
+def _table_lines(prefix: str, table: dict[str, Any]) -> list[str]:
+    lines = [f"[{prefix}]"]
+    subtables = []
+    for key, value in table.items():
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            subtables.append((key, value))
+            continue
+        lines.append(f"{_toml_key(key)} = {_toml_scalar(value, f'{prefix}.{key}')}")
+    for key, value in subtables:
+        lines.append("")
+        lines.extend(_table_lines(f"{prefix}.{_toml_key(key)}", value))
+    return lines
+
+
+def profile_text(params: ServingPerfParams, meta: dict[str, Any] | None = None) -> str:
+    """The TOML text :func:`write_profile` writes."""
+    lines = ["# Kavier serving profile: calibrated constants of the serving performance model"]
+    lines.append("# (load with kavier.perf.profile.load_profile; [meta] says where they came from)")
+    for key, kind in PROFILE_KEYS.items():
+        value = getattr(params, key)
+        lines.append(f"{key} = {_toml_scalar(bool(value) if kind == 'bool' else float(value), key)}")
+    if meta:
+        lines.append("")
+        lines.extend(_table_lines(_META, dict(meta)))
+    return "\n".join(lines) + "\n"
+
+
+def write_profile(path: Path | str, params: ServingPerfParams, meta: dict[str, Any] | None = None) -> Path:
+    """Write ``params`` (and ``meta`` as the ``[meta]`` table) to ``path`` atomically.
+
+    ``meta`` values may be strings, numbers, booleans, lists of those, or nested dicts (written
+    as sub-tables); ``None`` values are left out. The text goes to a temporary file in the same
+    folder, which then replaces ``path``, so a reader never sees half a profile.
+    """
+    text = profile_text(params, meta)
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    tmp_name = None
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp_name, target)
+        tmp_name = None
+    except OSError as exc:
+        raise ScenarioError(
+            f"{path}: cannot write the profile ({exc.strerror or type(exc).__name__})"
+        ) from None
+    finally:
+        if tmp_name is not None:
+            try:
+                os.unlink(tmp_name)
+            except OSError:
+                pass
+    return target
