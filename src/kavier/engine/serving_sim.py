@@ -319,6 +319,7 @@ def run_serving(
                 heapq.heappush(injected, (nxt[0], nxt[1], nxt[2], nxt[3], -1, client))
     head = next(stream, None)
     processed = 0
+    fired = 0
     clock = 0.0
     while True:
         t_stream = head[0] if head is not None else math.inf
@@ -332,6 +333,7 @@ def run_serving(
             if v != version[r]:
                 continue
             clock = t
+            fired += 1
             fire(t, r)
         else:
             clock = t_arrival
@@ -356,7 +358,12 @@ def run_serving(
     emit(series.finish(summary.end_s))
     if summary.num_requests == 0:
         raise ScenarioError("the workload holds no requests; check the trace or generator settings")
-    return serving_summary(scenario, plans, replicas, summary, accountant, energy, util_integral, wall_start)
+    result = serving_summary(scenario, plans, replicas, summary, accountant, energy, util_integral, wall_start)
+    result["engine_events"] = fired + processed
+    wall = result["wall_time_s"]
+    result["events_per_wall_s"] = (fired + processed) / wall if wall > 0 else math.nan
+    result["simulated_s_per_wall_s"] = result["simulated_time_s"] / wall if wall > 0 else math.nan
+    return result
 
 
 def _arrivals(scenario: Scenario, source: Any) -> Iterator[tuple[float, int, int, int, int]]:
