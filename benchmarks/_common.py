@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shlex
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -54,10 +55,15 @@ def machine_lines() -> list[str]:
     dirty = _git("status", "--porcelain", "--", "src")
     if dirty:
         commit += f" + uncommitted changes in {len(dirty.splitlines())} src file(s)"
+    try:
+        load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        load = "?"
     return [
         f"machine: nproc={os.cpu_count()}, CPU {cpu}, {mem} RAM, "
         f"Python {platform.python_version()} ({platform.system()} {platform.machine()})",
         f"kavier tree: {REPO} at {commit}",
+        f"load average at start (1/5/15 min): {load} (other work on the machine skews timings)",
     ]
 
 
@@ -92,6 +98,11 @@ class ProcResult:
     killed: str = ""  # "timeout" or "memory" when we stopped it
     stdout: str = ""
     stderr: str = ""
+    rss_samples: list[tuple[float, int]] = field(default_factory=list)  # (s since start, bytes)
+
+    def first_above(self, threshold_bytes: float) -> float | None:
+        """Seconds after start when the sampled RSS first exceeded ``threshold_bytes``."""
+        return next((t for t, r in self.rss_samples if r > threshold_bytes), None)
 
 
 def _rss_bytes(pid: int) -> int:
@@ -136,6 +147,8 @@ def run_measured(
     killed = ""
     status = None
     rusage = None
+    samples: list[tuple[float, int]] = []
+    next_sample = 0.0
     while True:
         pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
         if pid == proc.pid:
@@ -143,13 +156,16 @@ def run_measured(
         elapsed = time.perf_counter() - t0
         if not killed and timeout_s is not None and elapsed > timeout_s:
             killed = "timeout"
-        if not killed and rss_limit_bytes is not None and _rss_bytes(proc.pid) > rss_limit_bytes:
-            killed = "memory"
+        if rss_limit_bytes is not None or elapsed >= next_sample:
+            rss = _rss_bytes(proc.pid)
+            if elapsed >= next_sample:
+                samples.append((elapsed, rss))
+                next_sample = elapsed + 1.0
+            if not killed and rss_limit_bytes is not None and rss > rss_limit_bytes:
+                killed = "memory"
         if killed:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, 9)  # the group we created with start_new_session
-            except ProcessLookupError:
-                pass
             _, status, rusage = os.wait4(proc.pid, 0)
             break
         time.sleep(0.05 if elapsed < 5 else 0.25)
@@ -170,6 +186,7 @@ def run_measured(
         killed=killed,
         stdout=stdout,
         stderr=stderr,
+        rss_samples=samples,
     )
 
 

@@ -358,7 +358,9 @@ def run_serving(
     emit(series.finish(summary.end_s))
     if summary.num_requests == 0:
         raise ScenarioError("the workload holds no requests; check the trace or generator settings")
-    result = serving_summary(scenario, plans, replicas, summary, accountant, energy, util_integral, wall_start)
+    result = serving_summary(
+        scenario, plans, replicas, summary, accountant, energy, util_integral, wall_start
+    )
     result["engine_events"] = fired + processed
     wall = result["wall_time_s"]
     result["events_per_wall_s"] = (fired + processed) / wall if wall > 0 else math.nan

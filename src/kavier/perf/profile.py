@@ -28,12 +28,13 @@ which is the default of ``iteration_overhead_s``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import tempfile
 import tomllib
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,16 +43,25 @@ from kavier.perf.serving import ServingPerfParams
 
 __all__ = ["PROFILE_KEYS", "load_profile", "profile_text", "write_profile"]
 
-# key -> kind: "eff" = efficiency in (0, 1]; "sec" = seconds >= 0; "bool" = true/false.
-PROFILE_KEYS: dict[str, str] = {
-    "compute_efficiency": "eff",
-    "memory_efficiency": "eff",
-    "prefill_overhead_s": "sec",
-    "iteration_overhead_s": "sec",
-    "comm_efficiency": "eff",
-    "comm_latency_s": "sec",
-    "context_terms": "bool",
-}
+
+def _profile_keys() -> dict[str, str]:
+    """Every constant of ServingPerfParams -> ``eff`` (a name ending in ``efficiency``: (0, 1]),
+    ``sec`` (a name ending in ``_s``: seconds >= 0), ``bool`` or ``num`` (another number > 0)."""
+    keys: dict[str, str] = {}
+    defaults = ServingPerfParams()
+    for f in fields(ServingPerfParams):
+        value = getattr(defaults, f.name)
+        if isinstance(value, bool):
+            keys[f.name] = "bool"
+        elif isinstance(value, int | float):
+            kind = "eff" if f.name.endswith("efficiency") else "sec" if f.name.endswith("_s") else "num"
+            keys[f.name] = kind
+    return keys
+
+
+# compute_efficiency, memory_efficiency, prefill_overhead_s, iteration_overhead_s, comm_efficiency,
+# comm_latency_s, context_terms (and any constant the serving model gains later).
+PROFILE_KEYS: dict[str, str] = _profile_keys()
 _META = "meta"
 
 
@@ -69,6 +79,8 @@ def _check_value(path: Path | str, key: str, value: Any) -> float | bool:
         raise ScenarioError(f"{where} must be an efficiency in (0, 1], got {value!r}")
     if kind == "sec" and value < 0.0:
         raise ScenarioError(f"{where} must be seconds >= 0, got {value!r}")
+    if kind == "num" and value <= 0.0:
+        raise ScenarioError(f"{where} must be positive, got {value!r}")
     return value
 
 
@@ -183,8 +195,6 @@ def write_profile(path: Path | str, params: ServingPerfParams, meta: dict[str, A
         ) from None
     finally:
         if tmp_name is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(tmp_name)
-            except OSError:
-                pass
     return target
