@@ -418,6 +418,11 @@ def plot(
         out.print(str(path))
 
 
+# Commands that live in their own modules register themselves here (one line each).
+# --- command registrations ---
+# --- end of command registrations ---
+
+
 def main() -> None:
     """Console entry point: one-line errors for bad input, never a traceback."""
     try:
