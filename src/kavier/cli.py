@@ -47,6 +47,7 @@ SUMMARY_ROWS = [
     ("queue mean", "queue_mean_s", "{:,.3f} s"),
     ("GPU utilisation mean", "gpu_utilization_mean", "{:.1%}"),
     ("prefix-cache hit ratio", "prefix_cache_hit_ratio", "{:.2%}"),
+    ("prefix-cache token hit ratio", "prefix_cache_token_hit_ratio", "{:.2%}"),
     ("prefix-cache evictions", "prefix_cache_evictions", "{:,.0f}"),
     ("energy (facility)", "energy_facility_kwh", "{:,.3f} kWh"),
     ("power avg / peak", None, None),
@@ -202,7 +203,10 @@ def run(
     replicas: Annotated[int | None, typer.Option("--replicas", help="model replicas")] = None,
     router: Annotated[
         str | None,
-        typer.Option("--router", help="round_robin|random|least_outstanding|least_kv|session_affinity"),
+        typer.Option(
+            "--router",
+            help="round_robin|random|least_outstanding|least_kv|session_affinity|prefix_affinity",
+        ),
     ] = None,
     max_num_seqs: Annotated[int | None, typer.Option("--max-num-seqs", help="sequences per batch")] = None,
     max_batched_tokens: Annotated[
@@ -227,6 +231,37 @@ def run(
     concurrency: Annotated[int | None, typer.Option("--concurrency", help="closed-loop clients")] = None,
     think_time: Annotated[str | None, typer.Option("--think-time", help="closed-loop think time, s")] = None,
     arrival_cv: Annotated[float | None, typer.Option("--arrival-cv", help="gamma arrivals' CV")] = None,
+    prefix_cache: Annotated[
+        str | None, typer.Option("--prefix-cache", "--prefix_cache", help="block|thesis|off")
+    ] = None,
+    cache_eviction: Annotated[
+        str | None, typer.Option("--cache-eviction", help="lru|lfu|fifo|random|ttl|arc")
+    ] = None,
+    cache_ttl: Annotated[
+        str | None, typer.Option("--cache-ttl", help="idle expiry for ttl, s (5min)")
+    ] = None,
+    cache_scope: Annotated[str | None, typer.Option("--cache-scope", help="replica|session|global")] = None,
+    cache_capacity_tokens: Annotated[
+        int | None, typer.Option("--cache-capacity-tokens", help="tokens per GPU cache; 0 = free KV")
+    ] = None,
+    cache_tiers: Annotated[
+        str | None, typer.Option("--cache-tiers", help="host-dram:64GiB,local-ssd:1TiB,remote:10TiB")
+    ] = None,
+    cache_tier_policy: Annotated[
+        str | None, typer.Option("--cache-tier-policy", help="inclusive|exclusive|write-through")
+    ] = None,
+    response_cache: Annotated[
+        str | None, typer.Option("--response-cache", help="on|off: edge prompt-response cache")
+    ] = None,
+    response_cache_latency: Annotated[
+        str | None, typer.Option("--response-cache-latency", help="s per cached answer (5ms)")
+    ] = None,
+    affinity_load_guard: Annotated[
+        int | None, typer.Option("--affinity-load-guard", help="prefix_affinity load guard, requests")
+    ] = None,
+    baseline: Annotated[
+        bool | None, typer.Option("--baseline", help="also run without caches; report savings")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress or table")] = False,
 ) -> None:
     """Simulate a scenario and write its outputs into the output folder."""
@@ -290,6 +325,17 @@ def run(
         "concurrency": concurrency,
         "think_time_s": think_time,
         "arrival_cv": arrival_cv,
+        "prefix_cache": prefix_cache,
+        "cache_eviction": cache_eviction,
+        "cache_ttl": cache_ttl,
+        "cache_scope": cache_scope,
+        "cache_capacity_tokens": cache_capacity_tokens,
+        "cache_tiers": cache_tiers,
+        "cache_tier_policy": cache_tier_policy,
+        "response_cache": response_cache,
+        "response_cache_latency": response_cache_latency,
+        "affinity_load_guard": affinity_load_guard,
+        "baseline": baseline,
     }
     scenario = build_scenario(scenario_file, overrides)
 

@@ -24,7 +24,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "serving": {
         "scheduler": "continuous",
         "perf_model": "serving",
-        "prefix_cache": "off",
+        "prefix_cache": "block",
     },
     # The thesis prototype: one request at a time per GPU, thesis roofline model, thesis
     # prefix cache (exact match on the first prefix_len tokens, capacity in prompts, LRU).
@@ -80,7 +80,7 @@ class Scenario(BaseModel):
     preset: Literal["serving", "thesis"] = DEFAULT_PRESET
     scheduler: Literal["continuous", "static", "sequential"] = "continuous"
     perf_model: Literal["serving", "thesis"] = "serving"
-    prefix_cache: Literal["thesis", "off"] = "off"
+    prefix_cache: Literal["block", "thesis", "off"] = "block"
 
     # System.
     llm: str = "Llama-3-8B"
@@ -91,9 +91,10 @@ class Scenario(BaseModel):
 
     # Serving engine (preset serving).
     replicas: int | None = Field(None, ge=1, description="model replicas; default gpus / (tp x pp)")
-    router: Literal["round_robin", "random", "least_outstanding", "least_kv", "session_affinity"] = (
-        "least_outstanding"
-    )
+    router: Literal[
+        "round_robin", "random", "least_outstanding", "least_kv", "session_affinity", "prefix_affinity"
+    ] = "least_outstanding"
+    affinity_load_guard: int = Field(8, ge=0, description="prefix_affinity: max extra outstanding requests")
     max_num_seqs: int = Field(256, ge=1)
     max_batched_tokens: int = Field(8192, ge=1)
     chunked_prefill: bool = True
@@ -143,6 +144,23 @@ class Scenario(BaseModel):
     prefix_cache_scope: Literal["session", "global"] = "session"
     prefix_cache_policy: Literal["prefill", "full"] = "prefill"
 
+    # Block prefix cache (serving engine) and the edge prompt-response cache.
+    cache_eviction: Literal["lru", "lfu", "fifo", "random", "ttl", "arc"] = "lru"
+    cache_ttl: float = Field(300.0, gt=0, description="s of idle time before an entry expires (ttl)")
+    cache_scope: Literal["replica", "session", "global"] = "replica"
+    cache_capacity_tokens: int = Field(0, ge=0, description="tokens per GPU store; 0 = free KV memory")
+    cache_capacity_bytes: float | None = Field(
+        None, gt=0, description="bytes per GPU store (instead of tokens)"
+    )
+    cache_tiers: str | list[dict[str, Any]] | None = Field(
+        None, description="lower tiers: 'host-dram:64GiB,local-ssd:1TiB,remote:10TiB' or tables"
+    )
+    cache_tier_policy: Literal["inclusive", "exclusive", "write-through"] = "inclusive"
+    response_cache: bool = Field(False, description="edge prompt-response cache (exact repeats)")
+    response_cache_size: int = Field(10_000, ge=1, description="entries")
+    response_cache_latency: float = Field(0.005, ge=0, description="s per answer from the cache")
+    baseline: bool = Field(False, description="also run without caches and report the savings")
+
     # Power, energy and carbon.
     power_model: Literal[
         "activity", "constant", "linear", "square", "cubic", "sqrt", "mse", "asymptotic", "asymptotic-dvfs"
@@ -175,11 +193,25 @@ class Scenario(BaseModel):
     plots: bool = False
 
     _on_off = field_validator(
-        "kv_cache", "opendc", "plots", "carbon_trace_wrap", "chunked_prefill", "context_terms", mode="before"
+        "kv_cache",
+        "opendc",
+        "plots",
+        "carbon_trace_wrap",
+        "chunked_prefill",
+        "context_terms",
+        "response_cache",
+        "baseline",
+        mode="before",
     )(_on_off)
-    _durations = field_validator("export_rate", "overhead_s", "warmup_s", "cooldown_s", mode="before")(
-        parse_duration
-    )
+    _durations = field_validator(
+        "export_rate",
+        "overhead_s",
+        "warmup_s",
+        "cooldown_s",
+        "cache_ttl",
+        "response_cache_latency",
+        mode="before",
+    )(parse_duration)
 
     @field_validator("token_price_per_mtok", mode="before")
     @classmethod

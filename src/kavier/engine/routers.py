@@ -1,9 +1,9 @@
 """Routers: which replica a new request goes to.
 
 A router is a small object with ``pick(request, replicas) -> index``; ``request`` has
-``session_id`` and ``row`` attributes and replicas expose ``outstanding`` (running + waiting
-requests) and ``kv_fraction`` (KV blocks in use / capacity). To add a router, write a class with
-that method and add it to ``ROUTERS``.
+``session_id``, ``row`` and ``ids`` (its prefix-cache identity, or None) attributes and replicas
+expose ``outstanding`` (running + waiting requests) and ``kv_fraction`` (KV blocks in use /
+capacity). To add a router, write a class with that method and add it to ``ROUTERS``.
 """
 
 from __future__ import annotations
@@ -82,15 +82,44 @@ class SessionAffinity:
         return home
 
 
+class PrefixAffinity:
+    """The replica holding the longest cached prefix of the request (its GPU prefix cache), with a
+    load guard: when that replica has more than ``guard`` outstanding requests above the least
+    loaded one, the request goes to the least loaded replica instead. Ties on the prefix go to the
+    least loaded of the tied replicas. Without a block prefix cache it is ``least_outstanding``."""
+
+    def __init__(self, seed: int = 0, cache: Any = None, guard: int = 8) -> None:
+        self._cache = cache
+        self._guard = guard
+
+    def pick(self, request: Any, replicas: Sequence[Any]) -> int:
+        loads = [replica.outstanding for replica in replicas]
+        least = loads.index(min(loads))
+        ids = getattr(request, "ids", None)
+        if self._cache is None or ids is None or not self._cache.in_gpu:
+            return least
+        best, best_key = least, (0, -loads[least], -least)
+        for i in range(len(replicas)):
+            key = (self._cache.cached_units(i, ids), -loads[i], -i)
+            if key > best_key:
+                best, best_key = i, key
+        if loads[best] > loads[least] + self._guard:
+            return least
+        return best
+
+
 ROUTERS: dict[str, type] = {
     "round_robin": RoundRobin,
     "random": RandomRouter,
     "least_outstanding": LeastOutstanding,
     "least_kv": LeastKv,
     "session_affinity": SessionAffinity,
+    "prefix_affinity": PrefixAffinity,
 }
 
 
-def make_router(name: str, seed: int = 0) -> Router:
-    """A router by name."""
+def make_router(name: str, seed: int = 0, cache: Any = None, guard: int = 8) -> Router:
+    """A router by name (``cache`` and ``guard`` are for ``prefix_affinity``)."""
+    if name == "prefix_affinity":
+        return PrefixAffinity(seed, cache, guard)
     return ROUTERS[name](seed)

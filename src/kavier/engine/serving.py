@@ -20,6 +20,7 @@ import heapq
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from kavier.engine.linear_run import LinearRun
 from kavier.errors import ScenarioError
@@ -57,6 +58,15 @@ class Seq:
     first_token: float = NAN
     finish: float = NAN
     preemptions: int = 0
+    # block prefix cache (kavier.cache.hierarchy)
+    ids: Any = None  # PrefixIds, or None when the workload gives no identity
+    held: list | None = None  # GPU cache keys this request pins
+    shared: int = 0  # KV blocks borrowed from the GPU cache (not counted in ``blocks``)
+    load_s: float = 0.0  # lower-tier transfer to wait for before the first prefill chunk
+    looked: bool = False  # looked up for the current admission
+    counted: bool = False  # counted in the cache statistics
+    response_key: Any = None
+    thesis_key: Any = None
 
 
 @dataclass
@@ -114,6 +124,7 @@ class ServingReplica:
         total_blocks: int,
         gpus: int,
         on_finish,
+        cache: Any = None,
     ) -> None:
         self.index = index
         self.perf = perf
@@ -123,6 +134,8 @@ class ServingReplica:
         self.free_blocks = int(total_blocks)
         self.gpus = gpus
         self.on_finish = on_finish
+        self.cache = cache  # PrefixCacheSystem shared by the cluster, or None
+        self.store = cache.gpu[index] if cache is not None and cache.in_gpu else None
         self.waiting: deque[Seq] = deque()
         self.running: dict[int, Seq] = {}  # admission order; the last is the newest
         self.prefilling: list[Seq] = []
@@ -194,7 +207,7 @@ class ServingReplica:
         s.decoding = False
         s.prefilled = kv
         s.generated = gen
-        s.blocks = -(-kv // self.bs)
+        s.blocks = -(-kv // self.bs) - s.shared
 
     def _decode_kv_sum(self) -> int:
         return self.kv_offset_sum + self.n_decoding * self.G
@@ -275,6 +288,11 @@ class ServingReplica:
             self.prefilling.remove(victim)
         self.free_blocks += victim.blocks
         victim.blocks = 0
+        if self.cache is not None:
+            self.free_blocks += self.cache.release(self.index, victim, self.now)
+            victim.shared = 0
+            victim.looked = False
+            victim.load_s = 0.0
         victim.prompt_len = victim.n_in + victim.generated
         victim.prefilled = 0
         victim.epoch += 1
@@ -293,19 +311,24 @@ class ServingReplica:
         bs = self.bs
         while budget > 0 and self._can_admit(forming):
             s = self.waiting[0]
+            if self.cache is not None and not s.looked:
+                self._lookup(s)
             remaining = s.prompt_len - s.prefilled
             if cfg.chunked_prefill:
                 chunk = min(remaining, budget)
             elif remaining <= budget or (not chunks and not has_decodes):
                 chunk = remaining  # a prompt longer than the budget runs alone
             else:
+                self._unlookup(s)
                 break
             if cfg.scheduler != "continuous":
                 reserve = -(-(s.n_in + s.n_out) // bs)  # static batches hold the whole sequence
-                if reserve - s.blocks > self.free_blocks:
+                if reserve - s.shared - s.blocks > self.free_blocks:
+                    self._unlookup(s)
                     break
             chunk = self._fit_chunk(s, chunk)
             if chunk <= 0:
+                self._unlookup(s)
                 break
             self.waiting.popleft()
             self.running[s.request_id] = s
@@ -315,6 +338,34 @@ class ServingReplica:
             chunks.append((s, chunk))
             budget -= chunk
         return budget
+
+    def _lookup(self, s: Seq) -> None:
+        """Match the prefix cache as the request is admitted: pin GPU hits, plan lower-tier loads."""
+        a = self.cache.admit(self.index, s, s.prompt_len, self.now, self.perf, first=not s.counted)
+        s.counted = True
+        s.looked = True
+        self.free_blocks -= a.pinned_blocks
+        s.shared = a.shared_blocks
+        s.prefilled = a.cached
+        s.cached = a.cached
+        s.load_s = a.load_s
+
+    def _unlookup(self, s: Seq) -> None:
+        """The request could not be admitted after all: release what its lookup pinned."""
+        if self.cache is None or not s.looked or s.blocks:
+            return
+        self.free_blocks += self.cache.release(self.index, s, self.now)
+        s.shared = 0
+        s.prefilled = 0
+        s.load_s = 0.0
+        s.looked = False
+
+    def _reclaim(self) -> None:
+        """Evict cached blocks until the blocks counted free really are (evictable ones count)."""
+        store = self.store
+        if store is not None:
+            while self.free_blocks < store.evictable_blocks and store.evict_one():
+                pass
 
     def _schedule(self) -> float | None:
         cfg = self.cfg
@@ -354,7 +405,7 @@ class ServingReplica:
     def _fit_chunk(self, s: Seq, chunk: int) -> int:
         """Shrink a prefill chunk to the free KV blocks; allocate them."""
         bs = self.bs
-        have = s.blocks * bs - s.prefilled
+        have = (s.shared + s.blocks) * bs - s.prefilled
         extra_blocks = max(0, -(-(chunk - have) // bs))
         if extra_blocks > self.free_blocks:
             chunk = have + self.free_blocks * bs
@@ -363,6 +414,8 @@ class ServingReplica:
             return 0
         s.blocks += extra_blocks
         self.free_blocks -= extra_blocks
+        if extra_blocks:
+            self._reclaim()
         return chunk
 
     def _iteration(self, decode_now: bool, chunks: list[tuple[Seq, int]]) -> float:
@@ -376,16 +429,26 @@ class ServingReplica:
             p_ctx += s.prefilled
         d_ctx = self._decode_kv_sum() + d if d else 0
         cost = self.perf.iteration(p_tokens, pairs, p_ctx, d, d_ctx)
-        t0, t1 = self.now, self.now + cost.time_s
+        load_s = 0.0
+        for s, _ in chunks:
+            if s.load_s:
+                load_s += s.load_s
+                s.load_s = 0.0
+        t0, t1 = self.now, self.now + cost.time_s + load_s
         kv0 = self._decode_kv_sum() + sum(s.prefilled for s in self.prefilling)
         if d:
             self.free_blocks -= self._blocks_needed(1)
+            self._reclaim()
             self.G += 1
         prefill_share = p_tokens / (p_tokens + d)
         for s, c in chunks:
             s.prefilled += c
             if s.prefilled >= s.prompt_len:
                 self.prefilling.remove(s)
+                if self.cache is not None:
+                    moved = self.cache.on_prefilled(self.index, s, s.blocks, t1)
+                    s.blocks -= moved
+                    s.shared += moved
                 if s.generated < s.n_out:
                     s.generated += 1
                     if math.isnan(s.first_token):
@@ -420,6 +483,7 @@ class ServingReplica:
         t1 = p.end if k == p.steps else p.start + p.run.total(k)
         kv0 = self._decode_kv_sum()
         self.free_blocks -= self._blocks_needed(k)
+        self._reclaim()
         self.G += k
         self.now = t1
         self._account(
@@ -480,6 +544,10 @@ class ServingReplica:
                 self.prefilling.remove(s)
             del self.running[s.request_id]
             self.outstanding -= 1
+            if self.cache is not None:
+                moved, unpinned = self.cache.on_finish(self.index, s, s.blocks, t)
+                s.blocks -= moved
+                self.free_blocks += moved + unpinned
             self.free_blocks += s.blocks
             s.blocks = 0
             s.finish = t

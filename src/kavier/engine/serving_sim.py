@@ -18,6 +18,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from kavier.cache.hierarchy import PrefixCacheSystem, parse_tiers
+from kavier.cache.keys import prefix_ids
+from kavier.cache.prefix_thesis import ThesisPrefixCache, prefix_keys
+from kavier.cache.response import ResponseCache
 from kavier.efficiency.costs import cost_and_efficiency  # noqa: F401  (re-exported for callers)
 from kavier.energy.accounting import EnergyAccountant
 from kavier.energy.resolve import energy_setup, power_model
@@ -175,12 +179,30 @@ def run_serving(
         busy_utilization=scenario.busy_utilization,
     )
     finished: list[tuple[Seq, int, float]] = []
+    cache = make_prefix_cache(scenario, plans)
+    responses = (
+        ResponseCache(scenario.response_cache_size, scenario.response_cache_latency)
+        if scenario.response_cache
+        else None
+    )
+    thesis_cache = (
+        ThesisPrefixCache(scenario.prefix_cache_size)
+        if scenario.prefix_cache == "thesis" and scenario.prefix_len > 0
+        else None
+    )
     closed = ClosedLoop(scenario) if (scenario.workload == "closed-loop" and not scenario.trace) else None
     injected: list[tuple[float, int, int, int, int, int]] = []  # (t, id, n_in, n_out, session, client)
     client_of: dict[int, int] = {}
 
-    def on_finish(seq: Seq, replica: ServingReplica) -> None:
-        finished.append((seq, replica.index, replica.batch_sum / max(replica.iterations, 1)))
+    def on_finish(seq: Seq, replica: ServingReplica | None) -> None:
+        if replica is None:  # answered by the prompt-response cache
+            finished.append((seq, -1, 0.0))
+        else:
+            finished.append((seq, replica.index, replica.batch_sum / max(replica.iterations, 1)))
+            if responses is not None:
+                responses.answered(seq.response_key, seq.finish)
+            if thesis_cache is not None and seq.thesis_key is not None:
+                thesis_cache.set_ready(seq.thesis_key, seq.first_token)
         if closed is not None:
             client = client_of.pop(seq.request_id)
             nxt = closed.make(seq.finish + closed.think, client)
@@ -188,9 +210,9 @@ def run_serving(
                 heapq.heappush(injected, (nxt[0], nxt[1], nxt[2], nxt[3], -1, client))
 
     replicas = [
-        ServingReplica(i, p.perf, cfg, p.total_blocks, p.gpus, on_finish) for i, p in enumerate(plans)
+        ServingReplica(i, p.perf, cfg, p.total_blocks, p.gpus, on_finish, cache) for i, p in enumerate(plans)
     ]
-    router = make_router(scenario.router, scenario.seed)
+    router = make_router(scenario.router, scenario.seed, cache=cache, guard=scenario.affinity_load_guard)
     reps = len(replicas)
     # Per-replica power models (heterogeneous groups may mix GPUs).
     powers = [power_model(scenario, p.gpu) for p in plans]
@@ -299,19 +321,30 @@ def run_serving(
         if end is not None:
             wake(r, end)
 
-    class _Req:
-        __slots__ = ("session_id", "row")
-
-    def arrive(t: float, rid: int, n_in: int, n_out: int, session: int) -> None:
-        req = _Req()
-        req.session_id = session
-        req.row = rid
-        r = router.pick(req, replicas)
-        seq = Seq(row=rid, request_id=rid, session_id=session, arrival=t, n_in=n_in, n_out=n_out)
+    def arrive(
+        t: float, rid: int, n_in: int, n_out: int, session: int, ids: Any = None, thesis_key: Any = None
+    ) -> None:
+        seq = Seq(row=rid, request_id=rid, session_id=session, arrival=t, n_in=n_in, n_out=n_out, ids=ids)
+        if responses is not None and ids is not None:
+            seq.response_key = ids.response_key
+            if responses.lookup(ids.response_key, t):
+                done = t + responses.latency_s
+                seq.start = t
+                seq.first_token = seq.finish = done
+                seq.cached = n_in
+                on_finish(seq, None)
+                return
+        if thesis_cache is not None and thesis_key is not None:
+            if thesis_cache.lookup(thesis_key, t, math.inf):
+                seq.cached = max(0, n_in - 1)  # a hit skips the prefill (one token recomputed)
+            else:
+                seq.thesis_key = thesis_key
+        r = router.pick(seq, replicas)
         if replicas[r].enqueue(seq, t):
             wake(r, replicas[r].now)
 
-    stream = _arrivals(scenario, source) if closed is None else iter(())
+    need_ids = cache is not None or responses is not None or scenario.router == "prefix_affinity"
+    stream = _arrivals(scenario, source, need_ids, thesis_cache is not None) if closed is None else iter(())
     if closed is not None:
         for client in range(scenario.concurrency):
             nxt = closed.make(0.0, client)
@@ -355,12 +388,16 @@ def run_serving(
             flush_records()
     drain_logs()
     flush_records(final=True)
+    check_released(replicas)
     emit(series.finish(summary.end_s))
     if summary.num_requests == 0:
         raise ScenarioError("the workload holds no requests; check the trace or generator settings")
     result = serving_summary(
         scenario, plans, replicas, summary, accountant, energy, util_integral, wall_start
     )
+    result.update(cache_summary(cache, responses, thesis_cache, summary.num_requests))
+    if thesis_cache is not None and result["input_tokens"]:
+        result["prefix_cache_token_hit_ratio"] = result["cached_tokens"] / result["input_tokens"]
     result["engine_events"] = fired + processed
     wall = result["wall_time_s"]
     result["events_per_wall_s"] = (fired + processed) / wall if wall > 0 else math.nan
@@ -368,21 +405,62 @@ def run_serving(
     return result
 
 
-def _arrivals(scenario: Scenario, source: Any) -> Iterator[tuple[float, int, int, int, int]]:
-    """(arrival_s, request_id, n_in, n_out, session_id) in arrival order from the workload."""
+def _arrivals(
+    scenario: Scenario, source: Any, need_ids: bool = False, thesis: bool = False
+) -> Iterator[tuple]:
+    """(arrival_s, request_id, n_in, n_out, session_id[, ids, thesis_key]) in arrival order."""
     from kavier.workload.build import workload_source
 
     src = source if source is not None else workload_source(scenario)
+    session_scope = scenario.cache_scope == "session"
     for chunk in src.chunks(scenario.flush_size):
         c: RequestChunk = chunk
-        yield from zip(
+        columns = [
             c.arrival_s.tolist(),
             c.request_id.tolist(),
             c.num_input_tokens.tolist(),
             c.num_output_tokens.tolist(),
             c.session_id.tolist(),
-            strict=True,
-        )
+        ]
+        if need_ids or thesis:
+            columns.append(prefix_ids(c, scenario.block_size, session_scope) if need_ids else [None] * len(c))
+        if thesis:
+            columns.append(prefix_keys(c, scenario.prefix_len, scenario.prefix_cache_scope == "session"))
+        yield from zip(*columns, strict=True)
+
+
+def check_released(replicas: list[ServingReplica]) -> None:
+    """Invariant at the end of a run: every KV block is free or held by an evictable cache entry."""
+    for rep in replicas:
+        store = rep.store
+        cached = sum(e.blocks for e in store.entries.values()) if store is not None else 0
+        evictable = store.evictable_blocks if store is not None else 0
+        if rep.free_blocks != rep.total_blocks or cached != evictable or rep.running or rep.waiting:
+            raise AssertionError(
+                f"replica {rep.index}: {rep.free_blocks} of {rep.total_blocks} blocks free, "
+                f"{evictable} evictable of {cached} cached, {len(rep.running)} running at the end"
+            )
+
+
+def make_prefix_cache(scenario: Scenario, plans: list[ReplicaPlan]) -> PrefixCacheSystem | None:
+    """The block prefix cache of ``--prefix-cache block``, or None."""
+    if scenario.prefix_cache != "block":
+        return None
+    capacity = scenario.cache_capacity_tokens
+    if scenario.cache_capacity_bytes:
+        capacity = max(1, int(scenario.cache_capacity_bytes // plans[0].perf.kv_bytes_per_token))
+    return PrefixCacheSystem(
+        len(plans),
+        [p.perf.kv_bytes_per_token for p in plans],
+        scenario.block_size,
+        scope=scenario.cache_scope,
+        policy=scenario.cache_eviction,
+        capacity_tokens=capacity,
+        ttl_s=scenario.cache_ttl,
+        tiers=parse_tiers(scenario.cache_tiers),
+        tier_policy=scenario.cache_tier_policy,
+        seed=scenario.seed,
+    )
 
 
 def records_from(finished: list[tuple[Seq, int, float]]) -> dict[str, np.ndarray]:
@@ -416,6 +494,31 @@ def records_from(finished: list[tuple[Seq, int, float]]) -> dict[str, np.ndarray
         "preemptions": np.array([s.preemptions for s in seqs], dtype=np.int32),
         "_batch": np.array([f[2] for f in finished]),
     }
+
+
+def cache_summary(
+    cache: PrefixCacheSystem | None,
+    responses: ResponseCache | None,
+    thesis_cache: ThesisPrefixCache | None,
+    num_requests: int,
+) -> dict[str, Any]:
+    """The prefix- and response-cache keys of summary.json."""
+    out: dict[str, Any] = {}
+    if cache is not None:
+        out.update(cache.summary())
+    elif thesis_cache is not None:
+        out.update(
+            {
+                "prefix_cache_lookups": thesis_cache.lookups,
+                "prefix_cache_hits": thesis_cache.hits,
+                "prefix_cache_hit_ratio": thesis_cache.hits / num_requests if num_requests else 0.0,
+                "prefix_cache_evictions": thesis_cache.evictions,
+                "prefix_cache_token_hit_ratio": 0.0,
+            }
+        )
+    out["response_cache_lookups"] = responses.lookups if responses else 0
+    out["response_cache_hits"] = responses.hits if responses else 0
+    return out
 
 
 def serving_fragments(
@@ -490,6 +593,7 @@ def serving_summary(
             "prefix_cache_hits": 0,
             "prefix_cache_hit_ratio": 0.0,
             "prefix_cache_evictions": 0,
+            "prefix_cache_token_hit_ratio": 0.0,
         }
     )
     system = System(

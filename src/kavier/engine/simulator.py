@@ -90,6 +90,39 @@ def resolve_system(scenario: Scenario) -> System:
     return System(model=model, gpu=gpu, weight_bytes=weights, kv_capacity_bytes=usable - weights)
 
 
+BASELINE_KEYS = (
+    "gpu_busy_s",
+    "total_prefill_s",
+    "energy_facility_j",
+    "co2_operational_g",
+    "co2_embodied_g",
+    "cost_total_usd",
+    "ttft_mean_s",
+    "ttft_p99_s",
+    "e2e_mean_s",
+    "simulated_time_s",
+)
+
+
+def baseline_savings(summary: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """What the caches saved against the same scenario without them (s, J, g, US$).
+
+    ``saved_co2_g`` counts operational and embodied CO2; ``ttft_*_change_s`` is cached minus
+    baseline (negative = faster with the cache).
+    """
+    out: dict[str, Any] = {f"baseline_{k}": base[k] for k in BASELINE_KEYS if k in base}
+    out["saved_gpu_s"] = base["gpu_busy_s"] - summary["gpu_busy_s"]
+    out["saved_prefill_s"] = base["total_prefill_s"] - summary["total_prefill_s"]
+    out["saved_energy_j"] = base["energy_facility_j"] - summary["energy_facility_j"]
+    out["saved_co2_g"] = (base["co2_operational_g"] + base["co2_embodied_g"]) - (
+        summary["co2_operational_g"] + summary["co2_embodied_g"]
+    )
+    out["saved_cost_usd"] = base["cost_total_usd"] - summary["cost_total_usd"]
+    out["ttft_mean_change_s"] = summary["ttft_mean_s"] - base["ttft_mean_s"]
+    out["ttft_p99_change_s"] = summary["ttft_p99_s"] - base["ttft_p99_s"]
+    return out
+
+
 def run(
     scenario: Scenario,
     sink: Sink,
@@ -99,8 +132,34 @@ def run(
     """Simulate ``scenario``, streaming tables into ``sink``; returns the summary dict.
 
     ``progress(requests_done, simulated_s)`` is called after every chunk. ``source`` replaces
-    the scenario's workload (e.g. requests given in memory).
+    the scenario's workload (e.g. requests given in memory). With ``baseline`` the scenario also
+    runs without prefix and response caches (outputs discarded) and the summary gains the
+    savings (:func:`baseline_savings`).
     """
+    summary = _run_once(scenario, sink, progress, source)
+    if scenario.baseline:
+        from kavier.io.sinks import NullSink
+
+        plain = scenario.model_copy(
+            update={"prefix_cache": "off", "response_cache": False, "baseline": False}
+        )
+        base = _run_once(plain, NullSink(), None, source)
+        summary.update(baseline_savings(summary, base))
+        summary["wall_time_s"] += base["wall_time_s"]
+    return summary
+
+
+def _run_once(
+    scenario: Scenario,
+    sink: Sink,
+    progress: Callable[[int, float], None] | None = None,
+    source: WorkloadSource | None = None,
+) -> dict[str, Any]:
+    if scenario.perf_model == "thesis" and (scenario.prefix_cache == "block" or scenario.response_cache):
+        raise ScenarioError(
+            "the block prefix cache and the response cache need the serving engine; with --preset thesis "
+            "use --prefix-cache thesis (and --prefix-cache-policy full for prompt-response caching)"
+        )
     if scenario.perf_model == "serving":
         from kavier.engine.serving_sim import run_serving
 
@@ -212,6 +271,9 @@ def run(
             "prefix_cache_hits": cache.hits if cache else 0,
             "prefix_cache_hit_ratio": (cache.hits / summary.num_requests) if cache else 0.0,
             "prefix_cache_evictions": cache.evictions if cache else 0,
+            "prefix_cache_token_hit_ratio": (
+                summary.cached_tokens / summary.input_tokens if cache and summary.input_tokens else 0.0
+            ),
             "num_gpus": scenario.gpus,
             "gpu_utilization_mean": util_integral[0] / (scenario.gpus * summary.end_s)
             if summary.end_s > 0

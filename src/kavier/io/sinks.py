@@ -45,6 +45,22 @@ DICTIONARY_COLUMNS = {
 RUN_MARKER = "scenario.json"
 
 
+class NullSink:
+    """Discards every table (the ``--baseline`` run only needs its summary)."""
+
+    def requests(self, table: pa.Table) -> None:
+        pass
+
+    def timeseries(self, table: pa.Table) -> None:
+        pass
+
+    def opendc_tasks(self, table: pa.Table) -> None:
+        pass
+
+    def opendc_fragments(self, table: pa.Table) -> None:
+        pass
+
+
 class MemorySink:
     """Keeps every table in memory; ``table(name)`` concatenates the pieces."""
 

@@ -14,7 +14,9 @@ from kavier.workload.chunk import RequestChunk
 
 class ColumnsSource:
     """Requests from columns ``num_input_tokens``, ``num_output_tokens`` and optionally
-    ``arrival_s`` (seconds, default 0), ``session_id`` and ``turn_id``; sorted by arrival."""
+    ``arrival_s`` (seconds, default 0), ``session_id``, ``turn_id``, ``input_tokens`` (token-id
+    lists) and ``hash_ids`` (Mooncake block-id lists of ``hash_block_tokens`` = 512 tokens each);
+    sorted by arrival."""
 
     name = "in-memory"
 
@@ -44,7 +46,11 @@ class ColumnsSource:
         self._n_out = n_out.astype(np.int64)[order]
         self._session = np.asarray(columns.get("session_id", np.full(n, -1)), dtype=np.int64)[order]
         self._turn = np.asarray(columns.get("turn_id", np.full(n, -1)), dtype=np.int64)[order]
-        self._session_prefix = "session_id" in columns
+        self._lists: dict[str, list | None] = {}
+        for name in ("input_tokens", "hash_ids"):
+            values = columns.get(name)
+            self._lists[name] = None if values is None else [list(values[i]) for i in order.tolist()]
+        self._session_prefix = "session_id" in columns and all(v is None for v in self._lists.values())
 
     def chunks(self, chunk_size: int) -> Iterator[RequestChunk]:
         """Yield the requests in chunks of ``chunk_size``."""
@@ -58,5 +64,11 @@ class ColumnsSource:
                 num_output_tokens=self._n_out[a:b],
                 session_id=self._session[a:b],
                 turn_id=self._turn[a:b],
+                input_tokens=self._list_array("input_tokens", a, b),
+                hash_ids=self._list_array("hash_ids", a, b),
                 session_prefix=self._session_prefix,
             )
+
+    def _list_array(self, name: str, a: int, b: int) -> pa.ListArray | None:
+        values = self._lists[name]
+        return None if values is None else pa.array(values[a:b], type=pa.list_(pa.int64()))
