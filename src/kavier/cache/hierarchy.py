@@ -157,15 +157,19 @@ class PrefixCacheSystem:
         self.kvbpt = kv_bytes_per_token
         self.tier_policy = tier_policy
         self.stats = CacheStats()
+        self.tiers = tiers or []
+        demote = bool(self.tiers) and tier_policy != "write-through"
         if self.in_gpu:
             self.gpu = [
-                BlockStore(policy, capacity_tokens, ttl_s, seed + i, partial(self._demote, i, 0))
+                BlockStore(
+                    policy, capacity_tokens, ttl_s, seed + i, partial(self._demote, i, 0) if demote else None
+                )
                 for i in range(replicas)
             ]
         else:
-            shared = BlockStore(policy, capacity_tokens, ttl_s, seed, partial(self._demote, 0, 0))
+            on_evict = partial(self._demote, 0, 0) if demote else None
+            shared = BlockStore(policy, capacity_tokens, ttl_s, seed, on_evict)
             self.gpu = [shared] * replicas
-        self.tiers = tiers or []
         kv_min = min(kv_bytes_per_token)
         remote: BlockStore | None = None
         self.lower: list[list[tuple[TierSpec, BlockStore]]] = []
