@@ -318,3 +318,15 @@ def test_cli_cache_flags(tmp_path):
     assert "saved_energy_j" in summary and "prefix_cache_token_hit_ratio" in summary
     scenario = json.loads((out / "scenario.json").read_text())
     assert scenario["cache_eviction"] == "arc" and scenario["router"] == "prefix_affinity"
+
+
+def test_thesis_semantics_in_the_serving_engine_skip_the_prefill():
+    req = {
+        "num_input_tokens": np.array([1500, 1800]),
+        "num_output_tokens": np.array([10, 10]),
+        "arrival_s": np.array([0.0, 100.0]),
+        "session_id": np.array([7, 7]),
+    }
+    r = kavier.simulate(requests=req, prefix_cache="thesis", prefix_len=1024, **SERVE)
+    assert r.requests.column("cached_tokens").to_pylist() == [0, 1799]
+    assert r.summary["prefix_cache_hits"] == 1 and r.summary["prefix_cache_lookups"] == 2
