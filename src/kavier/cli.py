@@ -1,4 +1,4 @@
-"""The ``kavier`` command: run, library, validate, plot.
+"""The ``kavier`` command: run, library, validate, compare, plot, calibrate (and more below).
 
 Every ``run`` option can also come from a scenario file; flags given on the command line
 override the file. The thesis's flag spellings (``--output_folder``, ``--kv_cache`` ...) are
@@ -466,6 +466,15 @@ def plot(
 
 # Commands that live in their own modules register themselves here (one line each).
 # --- command registrations ---
+from kavier.commands import calibrate as _calibrate  # noqa: E402
+from kavier.commands import plan as _plan  # noqa: E402
+from kavier.commands import report as _report  # noqa: E402
+from kavier.commands import sweep as _sweep  # noqa: E402
+
+app.command(name="calibrate")(_calibrate.calibrate)
+app.command(name="sweep")(_sweep.sweep)
+app.command(name="report")(_report.report)
+app.command(name="plan")(_plan.plan)
 # --- end of command registrations ---
 
 

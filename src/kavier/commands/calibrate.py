@@ -1,0 +1,32 @@
+"""``kavier calibrate MEASUREMENTS.csv --llm MODEL --gpu GPU --out profile.toml``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def calibrate(
+    measurements: Annotated[
+        Path, typer.Argument(help="measured prefill/decode times (Splitwise or simple CSV layout)")
+    ],
+    llm: Annotated[str, typer.Option("--llm", help="model name or HF config.json")],
+    gpu: Annotated[str, typer.Option("--gpu", help="GPU name (see `kavier library`)")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="write the fitted constants to this profile TOML")
+    ] = None,
+    fit_rows: Annotated[
+        str | None,
+        typer.Option("--fit-rows", help="rows to fit on, e.g. 'batch_size<=8' (the rest are held out)"),
+    ] = None,
+) -> None:
+    """Fit the serving model's constants to measured times; report MAPE on held-out rows.
+
+    Use the profile with ``kavier run --perf-profile profile.toml``.
+    """
+    from kavier.cli import out as console
+    from kavier.perf.calibrate import calibrate_cli
+
+    console.print(calibrate_cli(measurements, llm, gpu, out, fit_rows), highlight=False)
