@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from kavier.errors import ScenarioError
 
@@ -126,6 +126,14 @@ class Scenario(BaseModel):
     output_tokens: str = "lognormal:mean=250,cv=0.6"
     num_sessions: int = Field(100, ge=1)
     session_rate: float | None = Field(None, gt=0, description="new chat sessions per second")
+    rate_scale: float = Field(
+        1.0,
+        gt=0,
+        description=(
+            "multiplier on the arrival rate: trace inter-arrival times are divided by it; "
+            "generators' rate and session_rate multiplied by it (not for closed-loop)"
+        ),
+    )
     seed: int = 0
 
     # Thesis performance model (DESIGN.md).
@@ -243,6 +251,17 @@ class Scenario(BaseModel):
     def _aware(cls, value: datetime) -> datetime:
         return value if value.tzinfo else value.replace(tzinfo=UTC)
 
+    @model_validator(mode="after")
+    def _rate_scale_needs_arrivals(self) -> Scenario:
+        # A closed-loop workload has no arrival rate: its load is set by concurrency and
+        # think time, so a rate multiplier would silently do nothing.
+        if self.rate_scale != 1.0 and self.workload == "closed-loop" and not self.trace:
+            raise ValueError(
+                f"rate_scale {self.rate_scale:g} needs arrivals (a trace or a poisson/gamma/chat "
+                "generator); a closed-loop workload's load is set by concurrency and think_time_s"
+            )
+        return self
+
     @property
     def num_replicas(self) -> int:
         """Replicas of the serving engine (groups add up)."""
@@ -321,6 +340,8 @@ def _one_line(exc: ValidationError, source: str, flags: set[str]) -> str:
         known = ", ".join(sorted(Scenario.model_fields))
         return f"{source}: unknown key {field!r}; known keys: {known}"
     value = err.get("input")
+    if not err.get("loc"):  # a check across fields (model validator): its message says it all
+        return f"{source}: {msg}"
     if field in flags:
         return f"--{field.replace('_', '-')} {value}: {msg}"
     return f"{source}: {field} = {value!r}: {msg}"
