@@ -1,10 +1,249 @@
-"""``kavier plan``: being built (issue 6)."""
+"""``kavier plan``: capacity planning against latency SLOs (see :mod:`kavier.plan`).
+
+Mode 1 (default): the cheapest GPU x TP x replicas meeting the SLOs at the workload's load.
+Mode 2 (``--max-rate``): the largest arrival-rate multiplier each configuration sustains.
+"""
 
 from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 
-def plan() -> None:
-    """Not built yet."""
-    raise typer.Exit(2)
+def _ints(flag: str, text: str | None) -> tuple[int, ...] | None:
+    from kavier.errors import ScenarioError
+
+    if text is None:
+        return None
+    try:
+        values = tuple(int(p) for p in text.replace(";", ",").split(",") if p.strip())
+    except ValueError:
+        raise ScenarioError(f"{flag} {text!r}: give whole numbers separated by commas, e.g. 1,2,4") from None
+    if not values:
+        raise ScenarioError(f"{flag} {text!r}: give at least one value")
+    return values
+
+
+def _seconds(flag: str, value: Any) -> float | None:
+    from kavier.errors import ScenarioError
+    from kavier.scenario import parse_duration
+
+    if value is None:
+        return None
+    try:
+        seconds = float(parse_duration(value))
+    except (TypeError, ValueError) as exc:
+        raise ScenarioError(f"{flag} {value!r}: {exc}") from None
+    if not seconds > 0:
+        raise ScenarioError(f"{flag} {value!r}: must be > 0 seconds")
+    return seconds
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as JSON to ``path`` via a temporary file and a rename (never half-written)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def plan(
+    scenario_file: Annotated[
+        Path | None,
+        typer.Argument(help="scenario file (TOML, YAML or JSON); flags override it", show_default=False),
+    ] = None,
+    trace: Annotated[str | None, typer.Option("--trace", help="trace file (CSV, parquet, JSONL)")] = None,
+    llm: Annotated[str | None, typer.Option("--llm", help="model name or HF config.json")] = None,
+    gpus: Annotated[
+        str | None,
+        typer.Option("--gpus", help="candidate GPU names, comma-separated (default: the scenario's)"),
+    ] = None,
+    tp: Annotated[
+        str | None, typer.Option("--tp", help="candidate TP degrees, e.g. 1,2 (default 1,2,4,8 that fit)")
+    ] = None,
+    max_replicas: Annotated[int, typer.Option("--max-replicas", help="largest replica count searched")] = 64,
+    replicas: Annotated[
+        int | None, typer.Option("--replicas", help="--max-rate: replicas per configuration (default 1)")
+    ] = None,
+    slo_ttft: Annotated[str | None, typer.Option("--slo-ttft", help="TTFT SLO, s (or 500ms)")] = None,
+    slo_tpot: Annotated[str | None, typer.Option("--slo-tpot", help="TPOT SLO, s (or 50ms)")] = None,
+    slo_percentile: Annotated[
+        float, typer.Option("--slo-percentile", help="the percentile that must meet the SLOs")
+    ] = 99.0,
+    min_goodput_fraction: Annotated[
+        float | None, typer.Option("--min-goodput-fraction", help="also: requests meeting both SLOs, 0-1")
+    ] = None,
+    tail_fraction: Annotated[
+        float,
+        typer.Option("--tail-fraction", help="last arrivals that must meet the SLOs too (backlog guard)"),
+    ] = 0.1,
+    max_queue: Annotated[
+        str | None,
+        typer.Option("--max-queue", help="tail median queue limit, s (default: the TTFT SLO, else 1 s)"),
+    ] = None,
+    max_rate: Annotated[
+        bool, typer.Option("--max-rate", help="find the largest arrival-rate multiplier instead")
+    ] = False,
+    tolerance: Annotated[
+        float, typer.Option("--tolerance", help="--max-rate: relative precision of the multiplier")
+    ] = 0.02,
+    rate_scale: Annotated[
+        float | None, typer.Option("--rate-scale", help="plan for the workload's rate times this")
+    ] = None,
+    workload: Annotated[
+        str | None,
+        typer.Option("--workload", help="generator without --trace: chat|poisson|gamma|closed-loop"),
+    ] = None,
+    num_requests: Annotated[int | None, typer.Option("--num-requests", help="for poisson/gamma")] = None,
+    rate: Annotated[float | None, typer.Option("--rate", help="requests/s for poisson/gamma")] = None,
+    input_tokens: Annotated[str | None, typer.Option("--input-tokens", help="length spec")] = None,
+    output_tokens: Annotated[str | None, typer.Option("--output-tokens", help="length spec")] = None,
+    arrival_cv: Annotated[float | None, typer.Option("--arrival-cv", help="gamma arrivals' CV")] = None,
+    num_sessions: Annotated[int | None, typer.Option("--num-sessions", help="chat sessions")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="random seed")] = None,
+    catalog: Annotated[str | None, typer.Option("--catalog", help="user TOML catalogue")] = None,
+    pp: Annotated[int | None, typer.Option("--pp", help="pipeline stages per replica")] = None,
+    router: Annotated[str | None, typer.Option("--router", help="replica router")] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="continuous|static|sequential")] = None,
+    max_num_seqs: Annotated[int | None, typer.Option("--max-num-seqs", help="sequences per batch")] = None,
+    max_batched_tokens: Annotated[
+        int | None, typer.Option("--max-batched-tokens", help="tokens per iteration")
+    ] = None,
+    weight_dtype: Annotated[
+        str | None, typer.Option("--weight-dtype", help="bf16|fp16|fp8|int8|int4")
+    ] = None,
+    kv_dtype: Annotated[str | None, typer.Option("--kv-dtype", help="bf16|fp16|fp8|int8")] = None,
+    prefix_cache: Annotated[str | None, typer.Option("--prefix-cache", help="block|off")] = None,
+    region: Annotated[str | None, typer.Option("--region", help="grid region, e.g. NL")] = None,
+    carbon_intensity: Annotated[
+        float | None, typer.Option("--carbon-intensity", help="gCO2/kWh, constant")
+    ] = None,
+    pue: Annotated[str | None, typer.Option("--pue", help="PUE (>= 1) or a PUE series file")] = None,
+    energy_price_per_kwh: Annotated[
+        float | None, typer.Option("--energy-price-per-kwh", help="US$ per kWh (facility)")
+    ] = None,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", help="candidates searched in parallel processes (0 = CPU count)")
+    ] = 0,
+    out_path: Annotated[Path | None, typer.Option("--out", help="write the plan as JSON here")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress lines")] = False,
+) -> None:
+    """Capacity planning: the cheapest GPU x TP x replicas meeting TTFT/TPOT SLOs at the
+    workload's load, or (--max-rate) the largest arrival rate a configuration sustains.
+
+    Every configuration is simulated in memory; a configuration meets the SLOs when the
+    --slo-percentile TTFT and TPOT, over all requests and over the last --tail-fraction of
+    arrivals, are within the SLOs and the tail's median queue is within --max-queue.
+    """
+    from kavier.cli import err
+    from kavier.cli import out as console
+    from kavier.errors import ScenarioError
+    from kavier.plan import PlanSettings, SloSpec, plan_cheapest, plan_max_rate
+    from kavier.plan.render import answer_line, plan_table
+    from kavier.scenario import build_scenario
+
+    overrides = {
+        "trace": trace,
+        "llm": llm,
+        "workload": workload,
+        "num_requests": num_requests,
+        "rate": rate,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "arrival_cv": arrival_cv,
+        "num_sessions": num_sessions,
+        "seed": seed,
+        "catalog": catalog,
+        "pp": pp,
+        "router": router,
+        "scheduler": scheduler,
+        "max_num_seqs": max_num_seqs,
+        "max_batched_tokens": max_batched_tokens,
+        "weight_dtype": weight_dtype,
+        "kv_dtype": kv_dtype,
+        "prefix_cache": prefix_cache,
+        "region": region,
+        "carbon_intensity": carbon_intensity,
+        "pue": pue,
+        "energy_price_per_kwh": energy_price_per_kwh,
+        "rate_scale": rate_scale,
+    }
+    base = build_scenario(scenario_file, overrides)
+    ttft = _seconds("--slo-ttft", slo_ttft) if slo_ttft is not None else base.slo_ttft
+    tpot = _seconds("--slo-tpot", slo_tpot) if slo_tpot is not None else base.slo_tpot
+    if ttft is None and tpot is None:
+        raise ScenarioError("give an SLO to plan for: --slo-ttft and/or --slo-tpot (seconds)")
+    try:
+        slo = SloSpec(
+            ttft,
+            tpot,
+            slo_percentile,
+            min_goodput_fraction,
+            tail_fraction,
+            _seconds("--max-queue", max_queue),
+        )
+    except ValueError as exc:
+        raise ScenarioError(str(exc)) from None
+    names = tuple(g.strip() for g in (gpus or base.gpu).split(",") if g.strip())
+    settings = PlanSettings(
+        gpus=names,
+        tps=_ints("--tp", tp),
+        max_replicas=max_replicas,
+        replicas=replicas,
+        tolerance=tolerance,
+        jobs=jobs if jobs > 0 else (os.cpu_count() or 1),
+    )
+
+    def on_eval(e: Any) -> None:
+        what = f"x{e.replicas}" if not max_rate else f"x{e.replicas} at rate_scale {e.rate_scale:.4g}"
+        verdict = "meets" if e.meets else "misses: " + "; ".join(e.check.reasons)
+        err.print(
+            f"  {e.gpu} tp={e.tp} {what}: {verdict} ({e.summary['wall_time_s']:.1f} s)",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    def on_candidate(r: Any) -> None:
+        answer = r.answer
+        if answer is None:
+            text = r.status
+        elif max_rate:
+            text = f"rate_scale {answer.rate_scale:.4g} ({answer.offered_rate_rps:.2f} req/s)"
+        else:
+            text = f"{answer.replicas} replicas"
+        err.print(f"  {r.candidate.label}: {text} ({len(r.tried)} runs)", highlight=False, soft_wrap=True)
+
+    progress = {} if quiet else {"on_eval": on_eval, "on_candidate": on_candidate}
+    run = plan_max_rate if max_rate else plan_cheapest
+    result = run(base, slo, settings, **progress)
+    console.print(plan_table(result))
+    console.print(answer_line(result), highlight=False, soft_wrap=True)
+    console.print(
+        f"{result.evaluations} simulations in {result.wall_time_s:.1f} s", highlight=False, style="dim"
+    )
+    if out_path is not None:
+        write_json_atomic(out_path, result.to_json_dict())
+        console.print(f"wrote {out_path}", highlight=False)
+    if result.winner is None:
+        best = result.results[result.best_found].closest if result.best_found is not None else None
+        hint = ""
+        if best is not None:
+            hint = (
+                f"; closest: {best.gpu} tp={best.tp} x{best.replicas} at rate_scale {best.rate_scale:.4g} "
+                f"({'; '.join(best.check.reasons)})"
+            )
+        limit = f"--max-replicas {max_replicas}" if not max_rate else "the rate limits"
+        err.print(
+            f"[bold red]error:[/] no configuration meets {slo.describe()} within {limit}{hint}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(1)
