@@ -171,7 +171,7 @@ def _fmt_value(value: Any) -> str:
     return str(value)
 
 
-def _sorted_configs(rows: list[dict[str, Any]], axes: Sequence[str]) -> list[tuple]:
+def sorted_configs(rows: list[dict[str, Any]], axes: Sequence[str]) -> list[tuple]:
     keys = {config_key(r, axes) for r in rows}
 
     # Sort by each axis in turn, numbers numerically.
@@ -256,7 +256,7 @@ def _series(
     which case each line's runs are averaged into one point per distinct remaining key.
     """
     out: list[_Series] = []
-    for key in _sorted_configs(rows, line_axes):
+    for key in sorted_configs(rows, line_axes):
         members = [r for r in rows if config_key(r, line_axes) == key and finite(r.get(y_col))]
         groups: dict[Any, list[dict[str, Any]]] = {}
         for r in members:
@@ -452,7 +452,7 @@ def energy_co2_figure(runs: RunSet, layout: Layout) -> str | None:
     present = [p for p in ENERGY_PANELS if _has_values(rows, p[0])]
     if not present:
         return None
-    configs = _sorted_configs(rows, layout.config_axes)
+    configs = sorted_configs(rows, layout.config_axes)
     loads = runs.values(layout.load_axis, rows) if layout.load_axis else [None]
     loads = [v for v in loads if v is not None] or [None]
     n_groups, n_bars = len(configs), len(loads)
@@ -588,31 +588,56 @@ def _number_points(
         )
 
 
-def ttft_cdf_figure(curves: list[tuple[str, np.ndarray]]) -> str | None:
-    """TTFT CDF (s) of each run read from its ``requests.parquet``; ``curves`` = (label, ttfts)."""
-    curves = [(lbl, v[np.isfinite(v)]) for lbl, v in curves]
-    curves = [(lbl, v) for lbl, v in curves if v.size]
-    if not curves:
+def ttft_cdf_figure(
+    panels: list[tuple[str, list[tuple[str, np.ndarray]]]], config_labels: Sequence[str]
+) -> str | None:
+    """TTFT CDFs (s) read from the runs' ``requests.parquet``: a panel per load value.
+
+    ``panels`` = ``[(panel title, [(configuration label, ttft values), ...]), ...]``;
+    ``config_labels`` fixes the colour of each configuration (the same as in the other figures).
+    """
+    panels = [
+        (title, [(lbl, v[np.isfinite(v)]) for lbl, v in curves if np.isfinite(v).any()])
+        for title, curves in panels
+    ]
+    panels = [(t, c) for t, c in panels if c]
+    if not panels:
         return None
-    legend_below = len(curves) > MAX_LEGEND_RIGHT
-    fig = _new_figure(12.5, 4.4 + (0.3 * math.ceil(len(curves) / 3) if legend_below else 0))
-    ax = fig.subplots()
-    everything = np.concatenate([v for _, v in curves])
-    for i, (label, values) in enumerate(curves):
-        x = np.sort(values)
-        if x.size > 5000:
-            x = x[np.linspace(0, x.size - 1, 5000).round().astype(np.int64)]
-        y = np.linspace(1 / x.size, 1.0, x.size)
-        st = _style(i)
-        ax.step(x, y, where="post", color=st["color"], ls=st["ls"], lw=1.3, label=label)
+    indices = {lbl: i for i, lbl in enumerate(config_labels)}
+    ncols = min(len(panels), 2)
+    nrows = math.ceil(len(panels) / ncols)
+    legend_below = len(indices) > MAX_LEGEND_RIGHT
+    fig = _new_figure(12.5, 3.4 * nrows + (0.3 * math.ceil(len(indices) / 3) if legend_below else 0) + 0.3)
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True).ravel()
+    everything = np.concatenate([v for _, curves in panels for _, v in curves])
     positive = everything[everything > 0]
-    if positive.size and positive.max() / positive.min() >= 100:
-        _set_log(ax.xaxis, ax.set_xscale, positive)
-    ax.set_xlabel("TTFT (s)")
-    ax.set_ylabel("fraction of requests ≤ x")
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set_ylim(0, 1.02)
-    ax.grid(True, alpha=0.35)
-    handles, labels = ax.get_legend_handles_labels()
-    _legend(fig, handles, labels, None)
+    log = bool(positive.size and positive.max() / positive.min() >= 100)
+    for ax, (title, curves) in zip(axes, panels, strict=False):
+        for label, values in curves:
+            x = np.sort(values)
+            if x.size > 5000:
+                x = x[np.linspace(0, x.size - 1, 5000).round().astype(np.int64)]
+            y = np.arange(1, x.size + 1) / x.size
+            st = _style(indices.get(label, len(indices)))
+            ax.step(x, y, where="post", color=st["color"], ls=st["ls"], lw=1.4, label=label)
+        if log:
+            _set_log(ax.xaxis, ax.set_xscale, positive)
+        ax.set_title(title, fontsize=11)
+        ax.set_xlabel("TTFT (s)")
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.set_ylim(0, 1.02)
+        ax.grid(True, alpha=0.35)
+        ax.grid(True, which="minor", alpha=0.12)
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    for row in range(nrows):
+        axes[row * ncols].set_ylabel("fraction of requests ≤ x")
+    handles, labels = [], []
+    for ax in axes[: len(panels)]:
+        for h, lbl in zip(*ax.get_legend_handles_labels(), strict=True):
+            if lbl not in labels:
+                handles.append(h)
+                labels.append(lbl)
+    order = sorted(range(len(labels)), key=lambda k: indices.get(labels[k], len(indices)))
+    _legend(fig, [handles[k] for k in order], [labels[k] for k in order], None)
     return to_svg(fig)

@@ -40,7 +40,8 @@ from kavier.report.runs import (
 __all__ = ["build_report", "choose_layout", "render_html", "write_report"]
 
 MAX_AXIS_VALUES_SHOWN = 24
-MAX_CDF_RUNS = 24
+MAX_CDF_PANELS = 4
+MAX_CDF_CONFIGS = 12
 
 # (column, header with unit) of the metrics shown in the run table, when present.
 TABLE_METRICS: tuple[tuple[str, str], ...] = (
@@ -186,6 +187,14 @@ def _e(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
+def _wbr(text: Any) -> str:
+    """Escaped text with line-break opportunities after ``_``, ``-`` and ``/``."""
+    out = _e(text)
+    for ch in ("_", "-", "/"):
+        out = out.replace(ch, ch + "<wbr>")
+    return out
+
+
 def _load_caption(layout: Layout) -> str:
     lines = (
         f"one line per configuration ({', '.join(layout.config_axes)})"
@@ -306,12 +315,12 @@ def _runs_table(runs: RunSet, layout: Layout) -> str:
     if _same_everywhere(runs.ok_rows, "goodput_requests_per_s", "requests_per_s"):
         metrics = [(c, h) for c, h in metrics if c != "goodput_requests_per_s"]  # no SLO given
     head = ["<th>run_id</th>", "<th>status</th>"]
-    head += [f"<th class='axis'>{_e(a)}</th>" for a in axes]
-    head += [f"<th title='{_e(c)}'>{_e(h)}</th>" for c, h in metrics]
+    head += [f"<th class='axis'>{_wbr(a)}</th>" for a in axes]
+    head += [f"<th title='{_e(c)}'>{_wbr(h)}</th>" for c, h in metrics]
     body = []
     for row in runs.ok_rows + runs.failed_rows:
         failed = row.get("status") != "ok"
-        cells = [f"<td>{_e(row['run_id'])}</td>", f"<td>{_e(row.get('status'))}</td>"]
+        cells = [f"<td class='id'>{_wbr(row['run_id'])}</td>", f"<td>{_e(row.get('status'))}</td>"]
         for a in axes:
             v = row.get(a)
             num = " num" if is_number(v) else ""
@@ -407,12 +416,12 @@ def _pareto_section(runs: RunSet, layout: Layout) -> str:
     numbers = {r["run_id"]: k + 1 for k, r in enumerate(members)}
     svg = figures.pareto_figure(runs, rows, front, numbers)
     axes = list(runs.varying_axes())
-    head = "<th>#</th><th>run_id</th>" + "".join(f"<th class='axis'>{_e(a)}</th>" for a in axes)
+    head = "<th>#</th><th>run_id</th>" + "".join(f"<th class='axis'>{_wbr(a)}</th>" for a in axes)
     head += "<th>cost (US$/Mtok)</th><th>TTFT p99 (s)</th><th>CO₂ (g/Mtok)</th>"
     body = []
     for r in members:
         cells = [f"<td class='num' data-v='{numbers[r['run_id']]}'>{numbers[r['run_id']]}</td>"]
-        cells.append(f"<td>{_e(r['run_id'])}</td>")
+        cells.append(f"<td class='id'>{_wbr(r['run_id'])}</td>")
         for a in axes:
             v = r.get(a)
             cells.append(f"<td class='axis'{_sort_attr(v)}>{_e(_fmt_cell(v))}</td>")
@@ -443,33 +452,51 @@ def _cdf_section(runs: RunSet, layout: Layout) -> str:
             f"<section id='ttft-cdf'><h2>{heading}</h2><p class='note'>Omitted: the runs' own "
             "folders (runs/&lt;run_id&gt;/requests.parquet) are not there.</p></section>"
         )
-    note = ""
-    if len(ok) > MAX_CDF_RUNS:
-        # Keep the runs at the highest load (or the first seed) so the plot stays readable.
-        seeds = runs.values(SEED_AXIS, ok) if layout.seeds_vary else []
-        if seeds:
-            ok = [r for r in ok if r.get(SEED_AXIS) == seeds[0]]
-        if layout.load_axis and len(ok) > MAX_CDF_RUNS:
-            top = runs.values(layout.load_axis, ok)[-1]
-            ok = [r for r in ok if r.get(layout.load_axis) == top]
-        ok = ok[:MAX_CDF_RUNS]
-        note = f" Only {len(ok)} runs are drawn (first seed, highest load) to keep it readable."
-    curves = []
-    label_axes = [a for a in runs.varying_axes()]
-    for r in ok:
-        ttft = _read_ttft(runs.run_dirs[r["run_id"]] / "requests.parquet")
-        if ttft is not None:
-            label = (
-                config_label(tuple(r.get(a) for a in label_axes), label_axes) if label_axes else r["run_id"]
-            )
-            curves.append((label, ttft))
-    svg = figures.ttft_cdf_figure(curves)
+    notes = []
+    if layout.seeds_vary:
+        first = runs.values(SEED_AXIS, ok)[0]
+        ok = [r for r in ok if r.get(SEED_AXIS) == first]
+        notes.append(f"seed {_fmt_cell(first)} only")
+    loads: list[Any] = [None]
+    if layout.load_axis:
+        loads = [v for v in runs.values(layout.load_axis, ok) if v is not None]
+        if len(loads) > MAX_CDF_PANELS:
+            picks = np.unique(np.linspace(0, len(loads) - 1, MAX_CDF_PANELS).round().astype(int))
+            loads = [loads[k] for k in picks]
+            notes.append(f"{len(loads)} of the {layout.load_axis} values")
+    configs = figures.sorted_configs(runs.ok_rows, layout.config_axes)
+    config_labels = [config_label(k, layout.config_axes) for k in configs]
+    if len(configs) > MAX_CDF_CONFIGS:
+        configs = configs[:MAX_CDF_CONFIGS]
+        notes.append(f"the first {MAX_CDF_CONFIGS} of {len(config_labels)} configurations")
+    panels = []
+    for load in loads:
+        curves = []
+        members = [r for r in ok if load is None or r.get(layout.load_axis) == load]
+        for key in configs:
+            for r in members:
+                if figures.config_key(r, layout.config_axes) != key:
+                    continue
+                ttft = _read_ttft(runs.run_dirs[r["run_id"]] / "requests.parquet")
+                if ttft is not None:
+                    curves.append((config_label(key, layout.config_axes), ttft))
+                break  # one run per configuration and load
+        title = f"{layout.load_axis} = {_fmt_cell(load)}" if load is not None else "all runs"
+        panels.append((title, curves))
+    svg = figures.ttft_cdf_figure(panels, config_labels)
+    caption = (
+        "Time to first token of every request (queueing included), read from each run's "
+        "requests.parquet"
+        + (f", one panel per {layout.load_axis}" if layout.load_axis else "")
+        + (f" ({'; '.join(notes)})" if notes else "")
+        + "."
+    )
     return _figure_section(
         "ttft-cdf",
         heading,
         svg,
         "no readable requests.parquet with ttft_s in the runs' folders",
-        _e("Time to first token of every request of each run (queueing included)." + note),
+        _e(caption),
     )
 
 
@@ -506,8 +533,9 @@ nav a:hover { text-decoration: underline; }
 table { border-collapse: collapse; font-size: 12px; }
 th, td { border: 1px solid var(--line); padding: 3px 5px; vertical-align: top; }
 td { white-space: nowrap; }
+td.id { white-space: normal; min-width: 24ch; max-width: 34ch; font-size: 11px; }
 th { background: var(--head); text-align: left; font-weight: 600; vertical-align: bottom;
-     max-width: 92px; white-space: normal; }
+     max-width: 96px; white-space: normal; }
 table.sortable th { cursor: pointer; user-select: none; }
 table.sortable th:hover { background: #e6eaf2; }
 th.sorted-asc::after { content: " \\25B2"; font-size: 9px; }

@@ -268,7 +268,14 @@ def _read_json_object(path: Path) -> dict[str, Any]:
 
 
 def _infer_axes(rows: list[dict[str, Any]]) -> list[str]:
-    """Columns that vary across runs and are scenario keys (not metrics), in column order."""
+    """Axes of a ``runs.parquet`` without ``sweep.json``: varying scenario keys before the metrics.
+
+    The sweep writer puts the axis columns right after ``run_id, status, error`` and before the
+    summary keys, so the axes are the varying columns of that leading block of scenario keys (the
+    block ends at the first column that is not a scenario key, or at the summary's leading
+    ``num_requests, simulated_time_s``). Summary keys that share a scenario key's name and follow
+    from another axis (``gpu_idle_w`` varies with ``gpu``) are therefore not taken for axes.
+    """
     try:
         from kavier.scenario import Scenario
 
@@ -279,13 +286,14 @@ def _infer_axes(rows: list[dict[str, Any]]) -> list[str]:
     columns: dict[str, None] = {}
     for row in rows:
         columns.update(dict.fromkeys(row))
-    axes = []
-    for col in columns:
-        if col in _BOOKKEEPING or col in _NOT_AXES or col not in scenario_keys:
-            continue
-        if len({_hashable(r.get(col)) for r in rows}) > 1:
-            axes.append(col)
-    return axes
+    names = [c for c in columns if c not in _BOOKKEEPING]
+    block: list[str] = []
+    for i, col in enumerate(names):
+        nxt = names[i + 1] if i + 1 < len(names) else None
+        if col not in scenario_keys or (col == "num_requests" and nxt == "simulated_time_s"):
+            break
+        block.append(col)
+    return [c for c in block if c not in _NOT_AXES and len({_hashable(r.get(c)) for r in rows}) > 1]
 
 
 def _clean_row(row: dict[str, Any]) -> dict[str, Any]:
