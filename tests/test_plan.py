@@ -74,6 +74,12 @@ def test_min_feasible_reports_none_beyond_the_limit():
         min_feasible(oracle, 0, 4)
 
 
+def test_min_feasible_gives_up_on_a_plateau():
+    oracle = Counting(lambda n: False)
+    found = min_feasible(oracle, 1, 1024, give_up=lambda m, n: n >= 8)
+    assert found.value is None and found.gave_up and oracle.asked == [1, 2, 4, 8]
+
+
 @pytest.mark.parametrize("threshold", [0.0123, 0.5, 0.999, 1.0, 1.7, 3.3, 100.0])
 @pytest.mark.parametrize("tolerance", [0.02, 0.1])
 def test_max_feasible_scale_converges_within_the_tolerance(threshold, tolerance):
@@ -227,9 +233,18 @@ def test_cheapest_plan_ranks_by_total_cost_and_reports_infeasible():
     settings = PlanSettings(gpus=("A10", "H100-SXM"), tps=(1, 2), max_replicas=2)
     plan = plan_cheapest(base, TINY_SLO, settings)
     by = {(r.candidate.gpu, r.candidate.tp): r for r in plan.results}
-    assert by[("A10", 1)].status == "needs > 2 replicas" and by[("A10", 1)].closest is not None
+    assert by[("A10", 1)].status.startswith("needs > 2 replicas") and by[("A10", 1)].closest is not None
     feasible = [r for r in plan.results if r.ok]
     assert plan.answer is min(feasible, key=lambda r: r.answer.summary["cost_total_usd"])
+
+
+def test_cheapest_plan_stops_at_the_latency_floor():
+    base = build_scenario(None, TINY)
+    slo = SloSpec(ttft_s=0.05)  # below one 1000-token prefill on an H100
+    plan = plan_cheapest(base, slo, PlanSettings(gpus=("H100-SXM",), tps=(1,), max_replicas=1024))
+    r = plan.results[0]
+    assert plan.winner is None and plan.best_found == 0
+    assert r.status.startswith("latency floor") and len(r.tried) < 10
 
 
 def test_max_rate_plan_brackets_the_threshold():

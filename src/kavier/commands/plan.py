@@ -192,6 +192,8 @@ def plan(
         )
     except ValueError as exc:
         raise ScenarioError(str(exc)) from None
+    if replicas is not None and not max_rate:
+        raise ScenarioError("--replicas fixes the replicas for --max-rate; without it plan searches replicas")
     names = tuple(g.strip() for g in (gpus or base.gpu).split(",") if g.strip())
     settings = PlanSettings(
         gpus=names,

@@ -146,6 +146,22 @@ def _closeness(e: Evaluation) -> tuple[float, float]:
     return (-e.check.goodput_fraction, ttft if math.isfinite(ttft) else math.inf)
 
 
+def plateau(a: Evaluation, b: Evaluation, slo: SloSpec, rel: float = 0.01) -> bool:
+    """True when ``b`` (twice ``a``'s replicas, both failing) is no better than ``a`` within
+    ``rel`` in every judged latency and shows no backlog: more replicas will not meet the SLOs,
+    the targets lie below the workload's latency floor on this hardware."""
+    pairs = []
+    if slo.ttft_s is not None:
+        pairs += [(a.check.ttft_s, b.check.ttft_s), (a.check.tail_ttft_s, b.check.tail_ttft_s)]
+    if slo.tpot_s is not None:
+        pairs += [(a.check.tpot_s, b.check.tpot_s), (a.check.tail_tpot_s, b.check.tail_tpot_s)]
+    if slo.min_goodput_fraction is not None:
+        pairs.append((1 - a.check.goodput_fraction, 1 - b.check.goodput_fraction))
+    if b.check.tail_queue_p50_s > slo.queue_limit_s:
+        return False
+    return all(math.isfinite(x) and math.isfinite(y) and y >= x * (1 - rel) for x, y in pairs)
+
+
 def search_cheapest(
     base: Scenario,
     slo: SloSpec,
@@ -157,13 +173,28 @@ def search_cheapest(
     if cand.unfit:
         return CandidateResult(cand, cand.unfit)
     evaluate = Evaluator(base, slo, on_eval)
-    found = min_feasible(
-        lambda n: evaluate(cand.gpu, cand.tp, n, base.rate_scale).meets, 1, settings.max_replicas
-    )
+
+    def run(n: int) -> Evaluation:
+        return evaluate(cand.gpu, cand.tp, n, base.rate_scale)
+
+    plateaued: list[tuple[Evaluation, Evaluation]] = []
+
+    def flat(m: int, n: int) -> bool:
+        if plateau(run(m), run(n), slo):
+            plateaued.append((run(m), run(n)))
+        return bool(plateaued)
+
+    found = min_feasible(lambda n: run(n).meets, 1, settings.max_replicas, flat)
     tried = sorted(evaluate.cache.values(), key=lambda e: e.replicas)
     if found.value is None:
         closest = min(tried, key=_closeness)
-        return CandidateResult(cand, f"needs > {settings.max_replicas} replicas", None, closest, tried)
+        if found.gave_up:
+            a, b = plateaued[0]
+            why = b.check.reasons[0] if b.check.reasons else "SLOs missed"
+            status = f"latency floor: {why} at {a.replicas} and {b.replicas} replicas"
+        else:
+            status = f"needs > {settings.max_replicas} replicas (closest at {closest.replicas})"
+        return CandidateResult(cand, status, None, closest, tried)
     answer = evaluate(cand.gpu, cand.tp, found.value, base.rate_scale)
     return CandidateResult(cand, "ok", answer, None, tried)
 

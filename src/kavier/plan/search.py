@@ -26,6 +26,7 @@ class IntSearch:
 
     value: int | None
     tried: dict[int, bool] = field(default_factory=dict)
+    gave_up: bool = False  # stopped early because ``give_up`` said more would not help
 
     @property
     def evaluations(self) -> int:
@@ -33,11 +34,18 @@ class IntSearch:
         return len(self.tried)
 
 
-def min_feasible(ok: Callable[[int], bool], lo: int = 1, hi: int = 64) -> IntSearch:
+def min_feasible(
+    ok: Callable[[int], bool],
+    lo: int = 1,
+    hi: int = 64,
+    give_up: Callable[[int, int], bool] | None = None,
+) -> IntSearch:
     """The smallest ``n`` in ``[lo, hi]`` with ``ok(n)``, assuming ``ok`` is monotone in ``n``.
 
     Gallops ``lo, lo+1, lo+3, lo+7, ...`` (steps doubling, clamped to ``hi``), then bisects the
     bracket between the last failure and the first success. Each point is asked at most once.
+    ``give_up(m, n)``, asked after two successive gallop points ``m < n`` both failed, may stop
+    the search (value None, ``gave_up``), e.g. when doubling ``m`` changed nothing.
     """
     if lo < 1 or hi < lo:
         raise ValueError(f"need 1 <= lo <= hi, got lo={lo}, hi={hi}")
@@ -52,6 +60,8 @@ def min_feasible(ok: Callable[[int], bool], lo: int = 1, hi: int = 64) -> IntSea
     step = 1
     n = lo
     while not ask(n):
+        if give_up is not None and bad >= lo and give_up(bad, n):
+            return IntSearch(None, tried, gave_up=True)
         bad = n
         if n == hi:
             return IntSearch(None, tried)
