@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from matplotlib import rc_context
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from kavier.report.runs import SEED_AXIS, RunSet, finite, is_number, sort_values
 
@@ -63,6 +63,7 @@ CACHE_PANELS = (
 )
 RATIO_COLUMNS = frozenset({"prefix_cache_token_hit_ratio", "prefix_cache_hit_ratio"})
 MEASURED_LOAD = "requests_per_s"
+UNBOUNDED_AT_ZERO = frozenset({"cache_capacity_tokens", "cache_capacity_bytes"})
 OBJECTIVES = (
     ("usd_per_mtok", "cost (US$ / Mtoken)"),
     ("ttft_p99_s", "TTFT p99 (s)"),
@@ -203,9 +204,10 @@ class _XAxis:
     numeric: bool
     log: bool
     categories: list[Any]
+    zero_means_unbounded: bool = False
 
     @classmethod
-    def for_values(cls, values: Sequence[Any]) -> _XAxis:
+    def for_values(cls, values: Sequence[Any], axis: str | None = None) -> _XAxis:
         vals = sort_values(list(dict.fromkeys(v for v in values if v is not None)))
         if vals and all(finite(v) for v in vals):
             arr = np.asarray(vals, dtype=float)
@@ -214,7 +216,12 @@ class _XAxis:
             if len(vals) > 2 and arr.min() == 0 and arr.max() > 0:
                 positive = arr[arr > 0]
                 if positive.size > 1 and positive.max() / positive.min() >= 20:
-                    return cls(numeric=False, log=False, categories=vals)  # 0 next to 2^k
+                    # 0 next to 2^k: evenly spaced categories. A cache capacity of 0 means
+                    # "bounded only by free KV memory", the largest, so it goes last.
+                    if axis in UNBOUNDED_AT_ZERO:
+                        vals = [v for v in vals if v != 0] + [v for v in vals if v == 0]
+                        return cls(numeric=False, log=False, categories=vals, zero_means_unbounded=True)
+                    return cls(numeric=False, log=False, categories=vals)
             return cls(numeric=True, log=False, categories=vals)
         return cls(numeric=False, log=False, categories=vals)
 
@@ -237,8 +244,10 @@ class _XAxis:
                 ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: _fmt_tick(v)))
             return
         ax.set_xticks(range(len(self.categories)))
-        labels = [_fmt_value(c) for c in self.categories]
-        rotate = len(self.categories) > 4 and max(len(s) for s in labels) > 6
+        labels = [
+            "0 (free KV)" if self.zero_means_unbounded and c == 0 else _fmt_value(c) for c in self.categories
+        ]
+        rotate = sum(len(s) + 3 for s in labels) > 50
         ax.set_xticklabels(labels, rotation=30 if rotate else 0, ha="right" if rotate else "center")
         ax.set_xlim(-0.5, len(self.categories) - 0.5)
 
@@ -298,6 +307,27 @@ def _series(
     return out
 
 
+def _measured_x(ax, series: list[_Series]) -> None:
+    """A measured-load x axis: at least ±5 % around the data, ticks with just enough decimals."""
+    xs = np.concatenate([s.x for s in series]) if series else np.empty(0)
+    xs = xs[np.isfinite(xs)]
+    if xs.size == 0:
+        return
+    lo, hi = float(xs.min()), float(xs.max())
+    centre = (lo + hi) / 2
+    half = max((hi - lo) / 2 * 1.1, abs(centre) * 0.05, 1e-9)
+    ax.set_xlim(centre - half, centre + half)
+    ax.xaxis.set_major_locator(MaxNLocator(6, steps=[1, 2, 5, 10]))
+
+    def fmt(v: float, _p: object) -> str:
+        locs = ax.xaxis.get_majorticklocs()
+        step = float(np.min(np.diff(locs))) if len(locs) > 1 else abs(v) or 1.0
+        decimals = max(0, -math.floor(math.log10(step) + 1e-9)) if step > 0 else 0
+        return f"{v:.{decimals}f}"
+
+    ax.xaxis.set_major_formatter(FuncFormatter(fmt))
+
+
 def _has_values(rows: list[dict[str, Any]], col: str) -> bool:
     return any(finite(r.get(col)) for r in rows)
 
@@ -349,7 +379,7 @@ def _line_panels(
         present = [p for p in present if p[0] != "goodput_requests_per_s"]  # no SLO: goodput = rate
     if not present:
         return None
-    xaxis = _XAxis.for_values([r.get(x_col) for r in rows]) if x_col is not None else None
+    xaxis = _XAxis.for_values([r.get(x_col) for r in rows], x_col) if x_col is not None else None
     all_series = {col: _series(rows, x_col, col, line_axes, xaxis) for col, _, _ in present}
     labels = [s.label for ser in all_series.values() for s in ser]
     indices = {lbl: i for i, lbl in enumerate(dict.fromkeys(labels))}
@@ -370,6 +400,7 @@ def _line_panels(
             xaxis.apply(ax, x_label)
         else:
             ax.set_xlabel(x_label)
+            _measured_x(ax, series)
         if col in ratio_cols:
             ax.set_ylim(-0.02, 1.02)
             ax.yaxis.set_major_formatter(PercentFormatter(1.0))
