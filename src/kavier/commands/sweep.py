@@ -55,7 +55,7 @@ def sweep(
     if backend not in BACKENDS:
         raise KavierError(f"--backend {backend!r}: use {' or '.join(BACKENDS)}")
     plan = prepare(sweep_file, out, force=force)
-    n_workers = workers if workers is not None else default_workers(len(plan.todo))
+    n_workers = max(1, min(workers or default_workers(len(plan.todo)), len(plan.todo)))
     resume = shlex.join(["kavier", "sweep", str(sweep_file), "--out", str(out)])
 
     if dry_run:

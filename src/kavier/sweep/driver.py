@@ -95,6 +95,7 @@ def execute(
     """
     start = time.perf_counter()
     n_workers = workers if workers is not None else default_workers(len(plan.todo))
+    n_workers = max(1, min(n_workers, len(plan.todo)))  # no idle workers to start
     report = SweepReport(
         num_runs=len(plan.runs), skipped=len(plan.finished), backend=backend, workers=n_workers
     )
