@@ -403,7 +403,7 @@ def chromium_args(tmp_path: Path) -> list[str]:
     ]
 
 
-def test_renders_in_headless_chromium(report_html: Path, tmp_path: Path):
+def test_renders_in_headless_chromium(report_html: Path, sweep: Path, tmp_path: Path):
     exe = chromium()
     url = report_html.resolve().as_uri()
     dom = subprocess.run(
@@ -415,6 +415,29 @@ def test_renders_in_headless_chromium(report_html: Path, tmp_path: Path):
     assert len(re.findall(r"<tr class=\"(?:ok|failed)\">", html_dom)) == 16
     assert len(re.findall(r"<img class=\"fig\"", html_dom)) == 6
     assert "Pareto front" in html_dom
+    assert 'data-sortable="ready"' in html_dom  # the inline script ran without an error
+
+    # Clicking the "TTFT p99 (s)" header sorts the ok runs by it; the failed run stays last.
+    text = report_html.read_text(encoding="utf-8")
+    headers = re.findall(r"<th[^>]*>(.*?)</th>", re.search(r"<table class='runs.*?</thead>", text, re.S)[0])
+    col = headers.index("TTFT p99 (s)")
+    clicked = tmp_path / "clicked.html"
+    click = f"<script>document.querySelectorAll('table.runs th')[{col}].click();</script></body>"
+    clicked.write_text(text.replace("</body>", click), encoding="utf-8")
+    dom = subprocess.run(
+        [exe, *chromium_args(tmp_path), "--dump-dom", clicked.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    body = re.search(r"<table class=\"runs sortable\">.*?<tbody>(.*?)</tbody>", dom.stdout, re.S)[1]
+    rows = re.findall(r"<tr class=\"(ok|failed)\">(.*?)</tr>", body, re.S)
+    assert [cls for cls, _ in rows][-1] == "failed"
+    tds = [re.findall(r"<td([^>]*)>", cells) for cls, cells in rows if cls == "ok"]
+    values = [float(re.search(r"data-v=\"([^\"]+)\"", td[col])[1]) for td in tds]
+    assert values == sorted(values) and len(values) == 15
+    before = [r["ttft_p99_s"] for r in load_runs([sweep]).ok_rows]
+    assert before != sorted(before)  # the click did the sorting
 
     png = tmp_path / "shot.png"
     shot = subprocess.run(

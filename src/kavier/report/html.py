@@ -583,6 +583,7 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
     });
   });
 });
+document.body.setAttribute("data-sortable", "ready");
 """
 
 _PAGE = """<!DOCTYPE html>
