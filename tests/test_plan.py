@@ -245,6 +245,9 @@ def test_cheapest_plan_stops_at_the_latency_floor():
     r = plan.results[0]
     assert plan.winner is None and plan.best_found == 0
     assert r.status.startswith("latency floor") and len(r.tried) < 10
+    rate = plan_max_rate(base, slo, PlanSettings(gpus=("H100-SXM",), tps=(1,), replicas=1))
+    assert rate.winner is None and rate.results[0].status == "fails even at rate_scale 0.0156"
+    assert [e.rate_scale for e in rate.results[0].tried] == [2.0**-k for k in range(7)][::-1]
 
 
 def test_max_rate_plan_brackets_the_threshold():

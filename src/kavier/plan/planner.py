@@ -42,7 +42,9 @@ class PlanSettings:
     max_replicas: int = 64
     replicas: int | None = None  # max-rate mode: replicas per candidate (default: scenario's or 1)
     tolerance: float = 0.02  # max-rate mode: relative width of the final bracket
-    min_scale: float = 1.0 / 1024
+    # max-rate mode searches rate_scale within [start x min_scale, start x max_scale], start
+    # being the scenario's rate_scale (1 unless given): runs at tiny rates simulate long spans.
+    min_scale: float = 1.0 / 64
     max_scale: float = 1024.0
     jobs: int = 1
 
@@ -149,7 +151,8 @@ def _closeness(e: Evaluation) -> tuple[float, float]:
 def plateau(a: Evaluation, b: Evaluation, slo: SloSpec, rel: float = 0.01) -> bool:
     """True when ``b`` (twice ``a``'s replicas, both failing) is no better than ``a`` within
     ``rel`` in every judged latency and shows no backlog: more replicas will not meet the SLOs,
-    the targets lie below the workload's latency floor on this hardware."""
+    the targets lie below the workload's latency floor on this hardware (a heuristic: it
+    assumes that once doubling the replicas changes nothing, doubling again will not either)."""
     pairs = []
     if slo.ttft_s is not None:
         pairs += [(a.check.ttft_s, b.check.ttft_s), (a.check.tail_ttft_s, b.check.tail_ttft_s)]
@@ -216,18 +219,18 @@ def search_max_rate(
         return CandidateResult(cand, cand.unfit)
     replicas = replicas_for_max_rate(base, settings)
     evaluate = Evaluator(base, slo, on_eval)
-    start = min(max(base.rate_scale, settings.min_scale), settings.max_scale)
+    start = base.rate_scale
     found = max_feasible_scale(
         lambda s: evaluate(cand.gpu, cand.tp, replicas, s).meets,
         start=start,
         tolerance=settings.tolerance,
-        min_scale=settings.min_scale,
-        max_scale=settings.max_scale,
+        min_scale=start * settings.min_scale,
+        max_scale=start * settings.max_scale,
     )
     tried = sorted(evaluate.cache.values(), key=lambda e: e.rate_scale)
     if found.value is None:
         closest = min(tried, key=_closeness)
-        status = f"fails even at rate_scale {settings.min_scale:g}"
+        status = f"fails even at rate_scale {start * settings.min_scale:.3g}"
         return CandidateResult(cand, status, None, closest, tried)
     answer = evaluate(cand.gpu, cand.tp, replicas, found.value)
     return CandidateResult(cand, "ok", answer, None, tried, capped=found.capped)

@@ -74,7 +74,7 @@ def _row(plan: PlanResult, i: int, r: CandidateResult, cheapest: bool, width: in
     if e is None:  # does not fit: no run at all
         return [*head, r.status, *[""] * (width - 4)]
     if cheapest:
-        what = [str(e.replicas) if r.ok else r.status]
+        what = [str(e.replicas) if r.ok else r.status.split(" at ")[0]]
     else:
         scale = f"{e.rate_scale:.3g}" + (" (cap)" if r.capped else "")
         what = [
