@@ -34,8 +34,11 @@ TRUTH = ServingPerfParams(
     memory_efficiency=0.75,
     prefill_overhead_s=0.012,
     iteration_overhead_s=0.004,
+    decode_seq_overhead_s=3e-4,
     comm_efficiency=0.5,
     comm_latency_s=2e-5,
+    comm_cache_bytes=2e7,
+    comm_spill_efficiency=0.2,
 )
 
 
@@ -388,12 +391,14 @@ def test_calibrate_cli_writes_a_loadable_profile(tmp_path, llama3_8b, a10):
 # ------------------------------------------------------------------------------------------------
 # The real Splitwise measurements (skipped when ../shared is absent)
 
-# What the serving model reaches today, fit on batch <= 8 and scored on batch > 8 (MAPE %,
-# prompt_time / token_time). The goal is <= 10 % held out; the model's structure does not reach it
-# (see benchmarks/splitwise_validation.py), so these bounds pin what it does reach.
+# What the serving model reaches, fit on batch <= 8 and scored on batch > 8 (MAPE %, prompt_time /
+# token_time; benchmarks/splitwise_validation.py prints the full table). The goal is <= 10 % held
+# out: reached for token_time on both GPUs and for prompt_time on the H100; the A100's batched
+# prefill (batch > 8) costs more per token than its single long prompts, which no term of the
+# model (all functions of the iteration's token counts) separates, so it stays near 19 %.
 REACHED = {
-    "A100-80GB": {"fit": (8.0, 11.0), "held_out": (38.0, 22.0)},
-    "H100-SXM": {"fit": (11.0, 11.0), "held_out": (22.0, 25.0)},
+    "A100-80GB": {"fit": (5.5, 3.0), "held_out": (19.5, 7.0)},
+    "H100-SXM": {"fit": (5.5, 2.0), "held_out": (7.5, 4.5)},
 }
 
 
@@ -415,13 +420,26 @@ def test_splitwise_llama2_70b_reached(splitwise_results, gpu):
         # Calibration beats the defaults on the rows it was fitted to.
         assert result.mape["fit"]["prompt"] < result.default_mape["fit"]["prompt"]
         assert result.mape["fit"]["token"] < result.default_mape["fit"]["token"]
+    # The fitted all-reduce cache size is of the order of the GPUs' L2 cache (40 / 50 MB).
+    assert 20e6 < result.params.comm_cache_bytes < 100e6
+    assert result.params.comm_spill_efficiency < result.params.comm_efficiency
 
 
-@pytest.mark.xfail(
-    reason="held-out goal of 10 % is not reached by the serving model's structure", strict=False
+_A100_PROMPT = pytest.mark.xfail(
+    reason="A100 batched prefill costs more per token than single long prompts; the model does "
+    "not separate them (held-out prompt_time MAPE ~19 %)",
+    strict=True,
 )
-@pytest.mark.parametrize("gpu", sorted(REACHED))
-def test_splitwise_llama2_70b_held_out_goal(splitwise_results, gpu):
-    result = splitwise_results[gpu]
-    assert result.mape["held_out"]["prompt"] <= 10.0
-    assert result.mape["held_out"]["token"] <= 10.0
+
+
+@pytest.mark.parametrize(
+    ("gpu", "kind"),
+    [
+        pytest.param("A100-80GB", "prompt", marks=_A100_PROMPT),
+        ("A100-80GB", "token"),
+        ("H100-SXM", "prompt"),
+        ("H100-SXM", "token"),
+    ],
+)
+def test_splitwise_llama2_70b_held_out_goal(splitwise_results, gpu, kind):
+    assert splitwise_results[gpu].mape["held_out"][kind] <= 10.0

@@ -48,6 +48,50 @@ def test_context_terms_add_exactly_attention_flops_and_kv_reads():
     )
 
 
+def test_new_terms_are_off_by_default_and_add_exactly_their_own_time():
+    """Ring all-reduce latency scales with tp - 1; the per-sequence decode overhead adds D x s;
+    the all-reduce cache spill is off by default and slows only big messages; decode runs agree."""
+    from dataclasses import replace
+
+    catalog = load_catalog()
+    model, gpu = catalog.model("Llama-2-70B"), catalog.gpu("H100-SXM")
+    base = ServingPerfParams(context_terms=False)
+    assert base.decode_seq_overhead_s == 0 and base.comm_cache_bytes == 0
+    lat = 1e-3  # a huge latency makes the tp dependence plain
+    t = {tp: ServingPerfModel(model, gpu, replace(base, comm_latency_s=lat), tp=tp) for tp in (2, 4, 8)}
+    z = {tp: ServingPerfModel(model, gpu, replace(base, comm_latency_s=0.0), tp=tp) for tp in (2, 4, 8)}
+    for tp in (2, 4, 8):
+        extra = t[tp].iteration(0, 0, 0, 1, 100).time_s - z[tp].iteration(0, 0, 0, 1, 100).time_s
+        assert extra == pytest.approx(2 * model.num_layers * (tp - 1) * lat, rel=1e-9)
+    # Per-sequence decode overhead: D x s on decode iterations only.
+    s = 2e-4
+    a = ServingPerfModel(model, gpu, base, tp=4)
+    b = ServingPerfModel(model, gpu, replace(base, decode_seq_overhead_s=s), tp=4)
+    assert b.iteration(0, 0, 0, 32, 32 * 600).time_s - a.iteration(0, 0, 0, 32, 32 * 600).time_s == (
+        pytest.approx(32 * s, rel=1e-9)
+    )
+    assert b.iteration(4096, 0, 0, 0, 0).time_s == a.iteration(4096, 0, 0, 0, 0).time_s
+    # Cache spill: small messages barely change, big ones pay the spill bandwidth.
+    spill = replace(base, comm_cache_bytes=50e6, comm_spill_efficiency=0.1)
+    c = ServingPerfModel(model, gpu, spill, tp=8)
+    d = ServingPerfModel(model, gpu, base, tp=8)
+    assert c.comm_spill_share(c.allreduce_bytes(64)) < 1e-6
+    assert c.comm_spill_share(50e6) == pytest.approx(0.5)
+    assert c.iteration(0, 0, 0, 64, 0).time_s == pytest.approx(d.iteration(0, 0, 0, 64, 0).time_s, rel=1e-6)
+    big = 32768
+    slow = c._comm_s(big) - 2 * model.num_layers * 7 * base.comm_latency_s
+    fast = d._comm_s(big) - 2 * model.num_layers * 7 * base.comm_latency_s
+    phi = c.comm_spill_share(c.allreduce_bytes(big))
+    assert slow / fast == pytest.approx((1 - phi) + phi * base.comm_efficiency / 0.1, rel=1e-9)
+    # Closed-form decode runs stay consistent with step-by-step iterations.
+    on = ServingPerfModel(model, gpu, replace(spill, decode_seq_overhead_s=s, context_terms=True), tp=8)
+    seqs, ctx0, steps = 16, 16 * 700.0, 50
+    per_step = [on.iteration(0, 0, 0, seqs, ctx0 + seqs * j).time_s for j in range(steps)]
+    _, _, run = on.decode_run(seqs, ctx0, steps)
+    np.testing.assert_allclose(run, per_step, rtol=1e-12)
+    assert on.decode_line(seqs, ctx0).total(steps) == pytest.approx(sum(per_step), rel=1e-12)
+
+
 def test_single_request_timing_matches_the_model():
     req = {"num_input_tokens": [1000], "num_output_tokens": [50], "arrival_s": [0.0]}
     r = kavier.simulate(requests=req, context_terms=False)

@@ -3,14 +3,17 @@
 :func:`calibrate` reads a measurements CSV, keeps the rows of one model on one GPU kind, predicts
 each row with :class:`~kavier.perf.serving.ServingPerfModel` and fits the constants of
 :class:`~kavier.perf.serving.ServingPerfParams` (``compute_efficiency``, ``memory_efficiency``,
-``prefill_overhead_s``, ``iteration_overhead_s``, ``comm_efficiency`` and ``comm_latency_s``; in
-general every float field whose name ends in ``efficiency`` or ``_s``) by minimising the mean
+``prefill_overhead_s``, ``iteration_overhead_s``, ``decode_seq_overhead_s``, ``comm_efficiency``,
+``comm_latency_s``, ``comm_cache_bytes`` and ``comm_spill_efficiency``; in general every float
+field whose name ends in ``efficiency``, ``_s`` or ``_bytes``) by minimising the mean
 absolute percentage error (MAPE) on the *fitting* rows; the other rows are *held out* and only
 scored. The objective is the mean of the prompt_time MAPE and the token_time MAPE. One set of
 constants is fitted for all tensor-parallel degrees in the file. A constant the fitting rows
 cannot determine keeps its base value: one no row depends on, or an additive one whose effect is
 a multiple of an earlier one's (``comm_latency_s`` when every row has the same ``tp > 1``: it is
-then indistinguishable from ``iteration_overhead_s``).
+then indistinguishable from ``iteration_overhead_s``), and the all-reduce cache spill
+(``comm_cache_bytes``, ``comm_spill_efficiency``) unless rows with ``tp > 1`` have all-reduce
+messages of sizes at least 4x apart.
 
 Accepted CSV layouts (recognised by their header; column order is free, extra columns ignored):
 
@@ -64,7 +67,7 @@ from kavier.errors import KavierError, ScenarioError
 from kavier.library.catalog import Catalog, load_catalog
 from kavier.library.spec import GpuSpec, ModelSpec
 from kavier.perf.profile import write_profile
-from kavier.perf.serving import ServingPerfModel, ServingPerfParams
+from kavier.perf.serving import SPILL_EXPONENT, ServingPerfModel, ServingPerfParams
 
 __all__ = [
     "DEFAULT_FIT_ROWS",
@@ -84,21 +87,28 @@ __all__ = [
 DEFAULT_FIT_ROWS = "batch_size<=8"
 
 # The constants the calibration may fit, in the optimiser's order: every float field of
-# ServingPerfParams whose name ends in ``efficiency`` (a rate divisor in (0, 1]) or ``_s``
-# (seconds added to an iteration), so constants added to the model later are fitted too.
+# ServingPerfParams whose name ends in ``efficiency`` (a rate divisor in (0, 1]), ``_s``
+# (seconds added to an iteration) or ``_bytes`` (a size), so constants added to the model later
+# are fitted too.
 _ROOF = ("compute_efficiency", "memory_efficiency")
+# The all-reduce cache spill: the share of a message of S bytes that spills is a function of
+# S / comm_cache_bytes, and its bandwidth time is a (1 - phi) / comm_efficiency + a phi / spill.
+_COMM, _SPILL_SIZE, _SPILL_EFF = "comm_efficiency", "comm_cache_bytes", "comm_spill_efficiency"
 _KNOWN_BOUNDS: dict[str, tuple[float, float]] = {
     "prefill_overhead_s": (1e-6, 5.0),
     "iteration_overhead_s": (1e-7, 1.0),
+    "decode_seq_overhead_s": (1e-9, 0.1),
     "comm_latency_s": (1e-9, 1e-2),
 }
 _EFF_BOUNDS = (0.01, 1.0)
 _SEC_BOUNDS = (1e-9, 5.0)
+_BYTES_BOUNDS = (float(2**20), float(2**34))
+_BYTES_START = 32e6  # bytes: of the order of a datacentre GPU's L2 cache (A100 40 MB, H100 50 MB)
 
 
 def _param_kinds() -> dict[str, str]:
     """Fittable constant -> ``roof`` (compute/memory efficiency), ``inverse`` (other efficiency,
-    a rate divisor) or ``linear`` (seconds)."""
+    a rate divisor), ``linear`` (seconds) or ``size`` (bytes)."""
     kinds: dict[str, str] = {}
     defaults = ServingPerfParams()
     for f in fields(ServingPerfParams):
@@ -111,6 +121,8 @@ def _param_kinds() -> dict[str, str]:
             kinds[f.name] = "inverse"
         elif f.name.endswith("_s"):
             kinds[f.name] = "linear"
+        elif f.name.endswith("_bytes"):
+            kinds[f.name] = "size"
     return kinds
 
 
@@ -120,6 +132,8 @@ FIT_KEYS: tuple[str, ...] = tuple(_param_kinds())
 def _bounds(key: str, kind: str) -> tuple[float, float]:
     if kind in ("roof", "inverse"):
         return _EFF_BOUNDS
+    if kind == "size":
+        return _BYTES_BOUNDS
     return _KNOWN_BOUNDS.get(key, _SEC_BOUNDS)
 
 
@@ -392,9 +406,12 @@ class _Points:
     ``max(c / compute_efficiency, m / memory_efficiency) + sum_k a_k / eff_k + sum_k n_k sec_k + r``
 
     over the other efficiencies ``eff_k`` and the seconds constants ``sec_k``, with the
-    coefficients read off the real model by probing it with chosen constants. The decomposition
-    is checked against the real model at two parameter points; if it does not hold (a model whose
-    constants enter otherwise), every evaluation calls the model instead (slower, same result).
+    coefficients read off the real model by probing it with chosen constants. With the all-reduce
+    cache spill on (``comm_cache_bytes > 0``), the all-reduce bandwidth term ``a / comm_efficiency``
+    becomes ``a ((1 - phi) / comm_efficiency + phi / comm_spill_efficiency)`` with ``phi`` the
+    spilled share of each row's message. The decomposition is checked against the real model at
+    two parameter points; if it does not hold (a model whose constants enter otherwise), every
+    evaluation calls the model instead (slower, same result).
     """
 
     def __init__(self, rows: Sequence[Measurement], llm: ModelSpec, gpu: GpuSpec, base: ServingPerfParams):
@@ -416,27 +433,34 @@ class _Points:
         self.kind = np.asarray(kind, dtype=np.int8)
         self.kinds = sorted(set(kind))
         self._models = {tp: ServingPerfModel(llm, gpu, base, tp=tp) for tp in sorted(set(tps))}
+        self.msg = np.array(
+            [self._models[tp].allreduce_bytes(a[0] + a[3]) for tp, a in zip(tps, args, strict=True)],
+            dtype=np.float64,
+        )
         self.param_kinds = _param_kinds()
-        zero = replace(base, **{k: (0.0 if v == "linear" else 1.0) for k, v in self.param_kinds.items()})
+        zero = replace(
+            base,
+            **{k: (0.0 if v in ("linear", "size") else 1.0) for k, v in self.param_kinds.items()},
+        )
         z = self._direct_costs(zero)
         self.c = np.array([x.compute_s for x in z], dtype=np.float64)
         self.m = np.array([x.memory_s for x in z], dtype=np.float64)
         t0 = np.array([x.time_s for x in z], dtype=np.float64)
         self.coef: dict[str, np.ndarray] = {}
         for key, k in self.param_kinds.items():
+            if key == _SPILL_EFF:  # enters only through the spill (off in ``zero``)
+                continue
             if k == "inverse":  # a / 0.5 - a / 1 = a
                 self.coef[key] = self._direct(replace(zero, **{key: 0.5})) - t0
             elif k == "linear":
                 self.coef[key] = self._direct(replace(zero, **{key: 1.0})) - t0
-        self.rest = (
-            t0
-            - np.maximum(self.c, self.m)
-            - sum((self.coef[k] for k, v in self.param_kinds.items() if v == "inverse"), np.zeros_like(t0))
-        )
+        inverse = [self.coef[k] for k, v in self.param_kinds.items() if v == "inverse" and k in self.coef]
+        self.rest = t0 - np.maximum(self.c, self.m) - sum(inverse, np.zeros_like(t0))
+        self.spill = _COMM in self.coef and _SPILL_SIZE in self.param_kinds and _SPILL_EFF in self.param_kinds
         probe = replace(
             base,
             **{
-                k: (0.37 + 0.05 * i if v != "linear" else 1.3e-3 * (i + 1))
+                k: (2.5e7 if v == "size" else 0.37 + 0.05 * i if v != "linear" else 1.3e-3 * (i + 1))
                 for i, (k, v) in enumerate(self.param_kinds.items())
             },
         )
@@ -453,9 +477,17 @@ class _Points:
 
     def _fast(self, p: ServingPerfParams) -> np.ndarray:
         t = np.maximum(self.c / p.compute_efficiency, self.m / p.memory_efficiency) + self.rest
+        spill = self.spill and getattr(p, _SPILL_SIZE) > 0
         for key, coef in self.coef.items():
             v = getattr(p, key)
-            t = t + (coef / v if self.param_kinds[key] == "inverse" else coef * v)
+            if self.param_kinds[key] != "inverse":
+                t = t + coef * v
+            elif key == _COMM and spill:
+                x = (self.msg / getattr(p, _SPILL_SIZE)) ** SPILL_EXPONENT
+                phi = x / (1.0 + x)
+                t = t + coef * ((1.0 - phi) / v + phi / getattr(p, _SPILL_EFF))
+            else:
+                t = t + coef / v
         return t
 
     def times(self, params: ServingPerfParams) -> np.ndarray:
@@ -470,7 +502,8 @@ class _Points:
         """The constants the fitting rows can determine: those that change some prediction and,
         for the additive ones, whose effect is not a multiple of earlier constants' (e.g. an
         all-reduce latency paid equally by every row is indistinguishable from the iteration
-        overhead, so it keeps its base value)."""
+        overhead, so it keeps its base value); the cache spill only when the rows' all-reduce
+        messages differ in size by 4x or more."""
         free = [k for k in _ROOF if np.any((self.c if k == _ROOF[0] else self.m) > 0)]
         kept: list[np.ndarray] = []
         for key, coef in self.coef.items():
@@ -484,6 +517,10 @@ class _Points:
                     continue
             kept.append(coef)
             free.append(key)
+        if self.spill and _COMM in free:
+            sizes = self.msg[np.abs(self.coef[_COMM]) > 0]
+            if sizes.size and float(sizes.max()) >= 4.0 * float(sizes.min()):
+                free += [_SPILL_SIZE, _SPILL_EFF]
         return free
 
 
@@ -611,6 +648,8 @@ def _fit(points: _Points, base: ServingPerfParams, keys: list[str]) -> tuple[Ser
             v = values.get(k, getattr(base, k))
             if kinds[k] == "linear" and k not in values:
                 v = v if v > 0 else 1e-3
+            elif kinds[k] == "size" and k not in values:
+                v = v if v > 0 else _BYTES_START
             out.append(min(max(math.log(v), low), high))
         return np.array(out)
 
@@ -636,6 +675,13 @@ def _fit(points: _Points, base: ServingPerfParams, keys: list[str]) -> tuple[Ser
     # Seconds constants pinned at their lower bound mean "no such term": report them as 0.
     for k, v, low in zip(keys, best_x, lo, strict=True):
         if kinds[k] == "linear" and v <= low + 1e-9:
+            trial = replace(params, **{k: 0.0})
+            ft = points.objective(trial)
+            evals += 1
+            if ft <= best_f + 1e-12:
+                params, best_f = trial, min(best_f, ft)
+        # A cache size pinned at its upper bound means "no spill": report it as 0 (off).
+        if kinds[k] == "size" and v >= math.log(_BYTES_BOUNDS[1]) - 1e-9:
             trial = replace(params, **{k: 0.0})
             ft = points.objective(trial)
             evals += 1
@@ -899,6 +945,8 @@ def _fmt_const(key: str, value: float) -> str:
         return "0"
     if key.endswith("_s"):
         return f"{value * 1e3:.4g} ms" if value >= 1e-4 else f"{value * 1e6:.4g} us"
+    if key.endswith("_bytes"):
+        return f"{value / 1e6:.4g} MB"
     return f"{value:.4g}"
 
 

@@ -8,8 +8,11 @@ keys and, optionally, a ``[meta]`` table that says where they came from::
     memory_efficiency = 0.81
     prefill_overhead_s = 0.021
     iteration_overhead_s = 0.0093
+    decode_seq_overhead_s = 0.00022
     comm_efficiency = 0.7
-    comm_latency_s = 6.1e-05
+    comm_latency_s = 1.4e-05
+    comm_cache_bytes = 55000000.0
+    comm_spill_efficiency = 0.14
 
     [meta]
     model = "Llama-2-70B"
@@ -23,7 +26,9 @@ keys and, optionally, a ``[meta]`` table that says where they came from::
 :func:`load_profile` starts from a base :class:`ServingPerfParams` and replaces the fields the
 file gives; the ``[meta]`` table is free-form and is ignored when loading. Efficiencies must lie in
 ``(0, 1]``; overheads and latencies are seconds and must be ``>= 0`` (0 switches the term off,
-which is the default of ``iteration_overhead_s``).
+which is the default of ``iteration_overhead_s`` and ``decode_seq_overhead_s``); sizes (names
+ending in ``_bytes``) must be ``>= 0`` (``comm_cache_bytes = 0``, the default, switches the
+all-reduce cache spill off).
 """
 
 from __future__ import annotations
@@ -46,7 +51,8 @@ __all__ = ["PROFILE_KEYS", "load_profile", "profile_text", "write_profile"]
 
 def _profile_keys() -> dict[str, str]:
     """Every constant of ServingPerfParams -> ``eff`` (a name ending in ``efficiency``: (0, 1]),
-    ``sec`` (a name ending in ``_s``: seconds >= 0), ``bool`` or ``num`` (another number > 0)."""
+    ``sec`` (a name ending in ``_s``: seconds >= 0), ``bytes`` (a name ending in ``_bytes``:
+    bytes >= 0), ``bool`` or ``num`` (another number > 0)."""
     keys: dict[str, str] = {}
     defaults = ServingPerfParams()
     for f in fields(ServingPerfParams):
@@ -54,13 +60,21 @@ def _profile_keys() -> dict[str, str]:
         if isinstance(value, bool):
             keys[f.name] = "bool"
         elif isinstance(value, int | float):
-            kind = "eff" if f.name.endswith("efficiency") else "sec" if f.name.endswith("_s") else "num"
+            if f.name.endswith("efficiency"):
+                kind = "eff"
+            elif f.name.endswith("_s"):
+                kind = "sec"
+            elif f.name.endswith("_bytes"):
+                kind = "bytes"
+            else:
+                kind = "num"
             keys[f.name] = kind
     return keys
 
 
-# compute_efficiency, memory_efficiency, prefill_overhead_s, iteration_overhead_s, comm_efficiency,
-# comm_latency_s, context_terms (and any constant the serving model gains later).
+# compute_efficiency, memory_efficiency, prefill_overhead_s, iteration_overhead_s,
+# decode_seq_overhead_s, comm_efficiency, comm_latency_s, comm_cache_bytes, comm_spill_efficiency,
+# context_terms (and any constant the serving model gains later).
 PROFILE_KEYS: dict[str, str] = _profile_keys()
 _META = "meta"
 
@@ -79,6 +93,8 @@ def _check_value(path: Path | str, key: str, value: Any) -> float | bool:
         raise ScenarioError(f"{where} must be an efficiency in (0, 1], got {value!r}")
     if kind == "sec" and value < 0.0:
         raise ScenarioError(f"{where} must be seconds >= 0, got {value!r}")
+    if kind == "bytes" and value < 0.0:
+        raise ScenarioError(f"{where} must be bytes >= 0, got {value!r}")
     if kind == "num" and value <= 0.0:
         raise ScenarioError(f"{where} must be positive, got {value!r}")
     return value

@@ -9,16 +9,33 @@ An iteration processes ``P`` prompt tokens (prefill chunks) and ``D`` decoding s
   tokens after ``p`` cached ones, ``ctx`` for each decoding sequence;
 - memory ``= (weight bytes read + KV bytes read) / (tp B Me)``; weights are read once per
   iteration (for MoE, the experts the batch's tokens touch), KV bytes are each sequence's context;
-- time ``= max(compute, memory) + all-reduce + iteration overhead (+ prefill overhead when the
-  iteration holds prefill)``; all-reduce is ``2 L`` ring all-reduces of the batch's activations
-  over the GPU interconnect when ``tp > 1``. Pipeline stages (``pp``) split the weights and the
-  KV cache across GPUs and add one activation hand-over per stage boundary; they do not speed up
-  one iteration.
+- time ``= max(compute, memory) + all-reduce + iteration overhead + D x decode-sequence overhead
+  (+ prefill overhead when the iteration holds prefill)``.
+
+All-reduce (``tp > 1``): ``2 L`` all-reduces per iteration (after attention and after the MLP of
+every layer) of the batch's activations, ``S = (P + D) x hidden x 2`` bytes each. One costs
+
+    ``(tp - 1) x comm_latency_s  +  2 (tp-1)/tp x S / (bw x e(S))``
+
+(a ring all-reduce: ``tp - 1`` hops, so the latency of two GPUs, ``comm_latency_s``, times
+``tp - 1``; each GPU sends ``2 (tp-1)/tp`` of the message). The effective bandwidth efficiency is
+``comm_efficiency`` for messages that stay in the GPUs' on-chip cache and ``comm_spill_efficiency``
+for those that spill to HBM: with ``x = S / comm_cache_bytes``, the share that spills is
+``phi = x^4 / (1 + x^4)`` and ``1 / e(S) = (1 - phi) / comm_efficiency + phi / comm_spill_efficiency``.
+``comm_cache_bytes = 0`` (the default) switches the spill off (``e = comm_efficiency``). Pipeline
+stages (``pp``) split the weights and the KV cache across GPUs and add one activation hand-over
+per stage boundary; they do not speed up one iteration.
+
+``decode_seq_overhead_s`` is host-side time per decoding sequence per iteration (sampling, the
+scheduler's and detokeniser's per-sequence work) that tensor parallelism does not divide; it is
+constant along a decode-only run, so decode step time stays affine in the context length (see
+:mod:`kavier.engine.linear_run`).
 
 With the context-dependent terms off (``context_terms=False``), at batch one and for prompts that
 are compute-bound, this is exactly the thesis model: prefill ``n 2N/(F Ce) + O``, decode step
-``max(2N/(F Ce), b N/(B Me))``. (The thesis ignores the weight read in prefill, which only matters
-for prompts of a few dozen tokens.)
+``max(2N/(F Ce), b N/(B Me))`` (``tp = 1``: no all-reduce; ``iteration_overhead_s`` and
+``decode_seq_overhead_s`` default to 0). (The thesis ignores the weight read in prefill, which
+only matters for prompts of a few dozen tokens.)
 """
 
 from __future__ import annotations
@@ -31,19 +48,42 @@ from kavier.engine.linear_run import LinearRun
 from kavier.errors import ScenarioError
 from kavier.library.spec import GpuSpec, ModelSpec
 
+# Steepness of the all-reduce cache spill: the spilled share of a message of ``x`` cache sizes is
+# ``x^4 / (1 + x^4)`` (about 6 % at half the cache, 94 % at twice it).
+SPILL_EXPONENT = 4.0
+
 BYTES_PER_DTYPE = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
 
 
 @dataclass(frozen=True)
 class ServingPerfParams:
-    """The serving model's free constants (``kavier calibrate`` fits them)."""
+    """The serving model's free constants (``kavier calibrate`` fits them).
+
+    - ``compute_efficiency``, ``memory_efficiency``: achieved share of peak dense FLOP/s and of
+      memory bandwidth (the thesis's ``Ce`` and ``Me``);
+    - ``prefill_overhead_s``: seconds added to an iteration that holds prefill (the thesis's
+      per-request ``O``); ``iteration_overhead_s``: seconds added to every iteration (kernel
+      launches, scheduling);
+    - ``decode_seq_overhead_s``: seconds per decoding sequence per iteration, not divided by
+      tensor parallelism (sampling and the host's per-sequence work);
+    - ``comm_efficiency``: achieved share of the interconnect bandwidth by an all-reduce whose
+      message stays in on-chip cache; ``comm_latency_s``: latency of one all-reduce between two
+      GPUs (a ring of ``tp`` GPUs pays it ``tp - 1`` times);
+    - ``comm_cache_bytes``: all-reduce message size (bytes) at which half of it spills from the
+      GPUs' on-chip (L2) cache to HBM (0: no spill); ``comm_spill_efficiency``: achieved share of
+      the interconnect bandwidth for the spilled part;
+    - ``context_terms``: count attention FLOPs and KV-cache reads (off: the thesis model).
+    """
 
     compute_efficiency: float = 0.30
     memory_efficiency: float = 0.60
     prefill_overhead_s: float = 0.025
     iteration_overhead_s: float = 0.0
+    decode_seq_overhead_s: float = 0.0
     comm_efficiency: float = 0.70
     comm_latency_s: float = 10e-6
+    comm_cache_bytes: float = 0.0
+    comm_spill_efficiency: float = 0.15
     context_terms: bool = True
 
 
@@ -131,12 +171,29 @@ class ServingPerfModel:
         share = 1.0 - (1.0 - m.num_experts_per_token / m.num_experts) ** max(tokens, 1.0)
         return (self.shared_params + self.expert_params * share) * self.weight_bytes_per_param
 
+    def allreduce_bytes(self, tokens: float) -> float:
+        """Bytes of one tensor-parallel all-reduce message in an iteration of ``tokens`` tokens."""
+        return tokens * self.model.hidden_size * 2.0
+
+    def comm_spill_share(self, message_bytes: float) -> float:
+        """Share of an all-reduce message that spills from on-chip cache (0 when the term is off)."""
+        cache = self.p.comm_cache_bytes
+        if cache <= 0.0 or message_bytes <= 0.0:
+            return 0.0
+        x = (message_bytes / cache) ** SPILL_EXPONENT
+        return x / (1.0 + x)
+
     def _comm_s(self, tokens: float) -> float:
         s = 0.0
-        act = tokens * self.model.hidden_size * 2.0
+        act = self.allreduce_bytes(tokens)
         if self.tp > 1:
-            bw = self.gpu.interconnect_bandwidth * self.p.comm_efficiency
-            per = 2.0 * (self.tp - 1) / self.tp * act / bw + self.p.comm_latency_s
+            p = self.p
+            inv_eff = 1.0 / p.comm_efficiency
+            if p.comm_cache_bytes > 0.0:
+                phi = self.comm_spill_share(act)
+                inv_eff += phi * (1.0 / p.comm_spill_efficiency - inv_eff)
+            per = 2.0 * (self.tp - 1) / self.tp * act * inv_eff / self.gpu.interconnect_bandwidth
+            per += (self.tp - 1) * p.comm_latency_s
             s += 2.0 * self.model.num_layers * per
         if self.pp > 1:
             bw = self.gpu.interconnect_bandwidth * self.p.comm_efficiency
@@ -167,6 +224,8 @@ class ServingPerfModel:
         compute = flops / self._compute_rate
         memory = (self.weight_bytes_read(tokens) + kv_read) / self._memory_rate
         time = max(compute, memory) + self._comm_s(tokens) + self.p.iteration_overhead_s
+        if decode_seqs > 0:
+            time += decode_seqs * self.p.decode_seq_overhead_s
         if prefill_tokens > 0:
             time += self.p.prefill_overhead_s
         return IterationCost(compute, memory, time)
@@ -183,7 +242,7 @@ class ServingPerfModel:
             c1 = self.attn_flops_per_pair * seqs / self._compute_rate
             m0 += self.kv_bytes_per_token * context0 / self._memory_rate
             m1 = self.kv_bytes_per_token * seqs / self._memory_rate
-        extra = self._comm_s(seqs) + self.p.iteration_overhead_s
+        extra = self._comm_s(seqs) + self.p.iteration_overhead_s + seqs * self.p.decode_seq_overhead_s
         return LinearRun(c0, c1, m0, m1, extra)
 
     def decode_run(self, seqs: int, context0: float, steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -199,7 +258,8 @@ class ServingPerfModel:
         compute = np.broadcast_to(flops / self._compute_rate, j.shape).astype(np.float64)
         memory = (self.weight_bytes_read(seqs) + kv) / self._memory_rate
         memory = np.broadcast_to(memory, j.shape).astype(np.float64)
-        time = np.maximum(compute, memory) + self._comm_s(seqs) + self.p.iteration_overhead_s
+        extra = self._comm_s(seqs) + self.p.iteration_overhead_s + seqs * self.p.decode_seq_overhead_s
+        time = np.maximum(compute, memory) + extra
         return compute, memory, time
 
 

@@ -1,0 +1,129 @@
+"""Serving model vs the Splitwise measurements: Llama-2-70B on A100-80GB and H100-SXM, TP 2/4/8.
+
+Data: ../shared/data/measurements/splitwise_llama2_70b_bloom_176b_a100_h100.csv (Splitwise
+simulator perf_model.csv, MIT): prompt_time (prefill of the whole batch) and token_time (one
+decode step) for prompts of 128..8192 tokens and batches of 1..64. For each GPU the serving
+model's constants are fitted on the rows with batch <= 8 (``kavier calibrate``'s default) and
+scored on the rows with batch > 8, which the fit never saw. The table gives the MAPE of
+prompt_time and token_time, with the built-in defaults and with the calibrated constants, on
+the fitting and held-out rows, for all rows and per tensor-parallel degree. The goal is <= 10 %
+held out.
+
+    python benchmarks/splitwise_validation.py
+    python benchmarks/splitwise_validation.py --fit-rows "batch_size<=4"
+
+The same fit, one GPU at a time, with a profile written for ``kavier run --perf-profile``:
+
+    kavier calibrate ../shared/data/measurements/splitwise_llama2_70b_bloom_176b_a100_h100.csv \\
+        --llm Llama-2-70B --gpu H100-SXM --out h100.toml
+
+Prints SKIPPED and exits 0 when ../shared/data is absent. Not run by pytest (the same figures
+are pinned by tests/test_calibrate.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import SHARED_DATA, command_line, machine_lines, table, use_repo_source  # noqa: E402
+
+use_repo_source()
+
+from kavier.perf.calibrate import DEFAULT_FIT_ROWS, FIT_KEYS, _fmt_const, calibrate, mape  # noqa: E402
+
+CSV = SHARED_DATA / "measurements" / "splitwise_llama2_70b_bloom_176b_a100_h100.csv"
+GPUS = ("A100-80GB", "H100-SXM")
+GOAL = 10.0
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f}"
+
+
+def _mapes(rows, fit: bool, calibrated: bool) -> tuple[float | None, float | None]:
+    sel = [r for r in rows if r.fit == fit]
+    if not sel:
+        return None, None
+    if calibrated:
+        p = mape([r.prompt_s for r in sel], [r.row.prompt_time_s for r in sel])
+        t = mape([r.token_s for r in sel], [r.row.token_time_s for r in sel])
+    else:
+        p = mape([r.default_prompt_s for r in sel], [r.row.prompt_time_s for r in sel])
+        t = mape([r.default_token_s for r in sel], [r.row.token_time_s for r in sel])
+    return p, t
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--csv", type=Path, default=CSV)
+    ap.add_argument("--fit-rows", default=DEFAULT_FIT_ROWS, help="rows to fit on (the rest are held out)")
+    args = ap.parse_args()
+    if not args.csv.is_file():
+        print(f"SKIPPED: {args.csv} not found (../shared/data is not beside the repository)")
+        return 0
+    print("reproduce:", command_line([sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]]))
+    for line in machine_lines():
+        print(line)
+    print(f"data: {args.csv}")
+    print(f"fit on rows {args.fit_rows!r}, held out: the others; MAPE in %, prompt_time / token_time")
+    print()
+    rows_out = []
+    results = {}
+    for gpu in GPUS:
+        t0 = time.perf_counter()
+        res = calibrate(args.csv, "Llama-2-70B", gpu, fit_filter=args.fit_rows)
+        results[gpu] = (res, time.perf_counter() - t0)
+        groups = [("all", list(res.rows))]
+        groups += [(str(tp), [r for r in res.rows if r.row.tp == tp]) for tp in res.tps]
+        for label, rows in groups:
+            cells = [gpu, label, sum(r.fit for r in rows), sum(not r.fit for r in rows)]
+            for calibrated in (False, True):
+                for fit in (True, False):
+                    p, t = _mapes(rows, fit, calibrated)
+                    cells.append(f"{_pct(p)} / {_pct(t)}")
+            rows_out.append(cells)
+    headers = [
+        "GPU",
+        "TP",
+        "fit rows",
+        "held-out rows",
+        "defaults, fit",
+        "defaults, held out",
+        "calibrated, fit",
+        "calibrated, held out",
+    ]
+    print(table(headers, rows_out))
+    print()
+    const_rows = []
+    for key in FIT_KEYS:
+        res0 = results[GPUS[0]][0]
+        cells = [key, _fmt_const(key, getattr(res0.base, key))]
+        for gpu in GPUS:
+            res = results[gpu][0]
+            tag = "" if key in res.fitted else " (not fitted)"
+            cells.append(_fmt_const(key, getattr(res.params, key)) + tag)
+        const_rows.append(cells)
+    print(table(["constant", "default", *(f"calibrated {g}" for g in GPUS)], const_rows))
+    print()
+    met = True
+    for gpu in GPUS:
+        res, wall = results[gpu]
+        held = res.mape["held_out"]
+        ok = {k: held[k] is not None and held[k] <= GOAL for k in ("prompt", "token")}
+        met &= all(ok.values())
+        print(
+            f"{gpu}: held-out MAPE prompt {_pct(held['prompt'])} % ({'meets' if ok['prompt'] else 'misses'} "
+            f"the {GOAL:.0f} % goal), token {_pct(held['token'])} % "
+            f"({'meets' if ok['token'] else 'misses'}); {len(res.dropped)} rows dropped as implausible; "
+            f"fit in {wall:.1f} s ({res.objective_evals} objective evaluations)"
+        )
+    print(f"goal (<= {GOAL:.0f} % held out, both times, both GPUs): {'met' if met else 'not met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
