@@ -2,6 +2,9 @@
 
 Mode 1 (default): the cheapest GPU x TP x replicas meeting the SLOs at the workload's load.
 Mode 2 (``--max-rate``): the largest arrival-rate multiplier each configuration sustains.
+Every configuration is simulated in memory. One meets the SLOs when the percentile TTFT and
+TPOT (``--slo-percentile``), over all requests and over the last arrivals (``--tail-fraction``),
+are within the SLOs and the median queue of those last arrivals is within ``--max-queue``.
 """
 
 from __future__ import annotations
@@ -138,10 +141,6 @@ def plan(
 ) -> None:
     """Capacity planning: the cheapest GPU x TP x replicas meeting TTFT/TPOT SLOs at the
     workload's load, or (--max-rate) the largest arrival rate a configuration sustains.
-
-    Every configuration is simulated in memory; a configuration meets the SLOs when the
-    --slo-percentile TTFT and TPOT, over all requests and over the last --tail-fraction of
-    arrivals, are within the SLOs and the tail's median queue is within --max-queue.
     """
     from kavier.cli import err
     from kavier.cli import out as console
