@@ -149,8 +149,8 @@ def _closeness(e: Evaluation) -> tuple[float, float]:
 
 
 def plateau(a: Evaluation, b: Evaluation, slo: SloSpec, rel: float = 0.01) -> bool:
-    """True when ``b`` (twice ``a``'s replicas, both failing) is no better than ``a`` within
-    ``rel`` in every judged latency and shows no backlog: more replicas will not meet the SLOs,
+    """True when ``b`` (twice ``a``'s replicas, both failing) equals ``a`` within ``rel`` in
+    every judged latency and shows no backlog: more replicas will not meet the SLOs,
     the targets lie below the workload's latency floor on this hardware (a heuristic: it
     assumes that once doubling the replicas changes nothing, doubling again will not either)."""
     pairs = []
@@ -162,7 +162,7 @@ def plateau(a: Evaluation, b: Evaluation, slo: SloSpec, rel: float = 0.01) -> bo
         pairs.append((1 - a.check.goodput_fraction, 1 - b.check.goodput_fraction))
     if b.check.tail_queue_p50_s > slo.queue_limit_s:
         return False
-    return all(math.isfinite(x) and math.isfinite(y) and y >= x * (1 - rel) for x, y in pairs)
+    return all(math.isfinite(x) and math.isfinite(y) and math.isclose(x, y, rel_tol=rel) for x, y in pairs)
 
 
 def search_cheapest(

@@ -46,7 +46,10 @@ def plan_table(plan: PlanResult) -> Table:
         if cheapest
         else f"Kavier plan: maximum arrival rate meeting {plan.slo.describe()}"
     )
-    table = Table(title=title, title_justify="left")
+    caption = "* answer; rows without an answer show their closest run" + (
+        " (~ closest overall)" if plan.best_found is not None else ""
+    )
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     table.add_column("", no_wrap=True)
     table.add_column("GPU", no_wrap=True)
     table.add_column("TP", justify="right")
