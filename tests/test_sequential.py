@@ -74,3 +74,48 @@ def test_invariants(rows, gpus):
             if t.replica[j] == t.replica[i]
         ]
         assert any(busy)
+
+
+def _run_chunks(fast, rows, capacity, cache_on, cut):
+    cache = ThesisPrefixCache(capacity) if cache_on else None
+    cluster = SequentialCluster(1, cache, "prefill")
+    arrivals = np.cumsum([r[0] for r in rows])
+    pre = np.array([r[1] for r in rows])
+    dec = np.array([r[2] for r in rows])
+    keys = [r[3] for r in rows]
+    run = cluster.process if fast else cluster.process_general
+    parts = [
+        run(arrivals[a:b], pre[a:b], dec[a:b], keys[a:b]) for a, b in ((0, cut), (cut, len(rows))) if b > a
+    ]
+    joined = {
+        f: np.concatenate([getattr(p, f) for p in parts])
+        for f in ("start_s", "prefill_s", "decode_s", "replica", "hit")
+    }
+    state = (cluster._free, None if cache is None else (cache.lookups, cache.hits, cache.insertions))
+    store = None if cache is None else (list(cache._store.items()), cache.evictions)
+    return joined, state, store
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([0.0, 0.5, 1.0, 2.5]) | st.floats(0, 5),
+            st.sampled_from([0.0, 1.0, 2.0]) | st.floats(0, 3),
+            st.sampled_from([0.0, 1.0]) | st.floats(0, 3),
+            st.none() | st.integers(0, 6) | st.tuples(st.just("session"), st.integers(0, 3)),
+        ),
+        min_size=1,
+        max_size=80,
+    ),
+    st.integers(1, 5),
+    st.booleans(),
+    st.integers(0, 80),
+)
+def test_one_gpu_fast_path_is_bit_identical_to_the_general_loop(rows, capacity, cache_on, cut):
+    fast = _run_chunks(True, rows, capacity, cache_on, min(cut, len(rows)))
+    ref = _run_chunks(False, rows, capacity, cache_on, min(cut, len(rows)))
+    for name in ref[0]:
+        assert fast[0][name].dtype == ref[0][name].dtype
+        assert fast[0][name].tobytes() == ref[0][name].tobytes(), name
+    assert fast[1:] == ref[1:]

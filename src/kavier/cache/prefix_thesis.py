@@ -78,6 +78,13 @@ def prefix_keys(chunk: RequestChunk, prefix_len: int, session_scope: bool) -> li
     if prefix_len <= 0 or n == 0:
         return keys
     long_enough = chunk.num_input_tokens >= prefix_len
+    if chunk.input_tokens is None and chunk.hash_ids is None:
+        if not chunk.session_prefix:
+            return keys
+        # Session identity: the session id itself is the key (whatever the scope, since it is
+        # already per session). No other kind of key is an int, so kinds never collide.
+        has_key = (long_enough & (chunk.session_id >= 0)).tolist()
+        return [s if k else None for s, k in zip(chunk.session_id.tolist(), has_key, strict=True)]
     sessions = chunk.session_id.tolist()
     if chunk.input_tokens is not None:
         offsets = chunk.input_tokens.offsets.to_numpy()
@@ -87,7 +94,7 @@ def prefix_keys(chunk: RequestChunk, prefix_len: int, session_scope: bool) -> li
         for i in np.flatnonzero(long_enough & (lengths >= prefix_len)).tolist():
             start = int(offsets[i])
             keys[i] = values[start : start + prefix_len].tobytes()
-    elif chunk.hash_ids is not None:
+    else:
         blocks = math.ceil(prefix_len / chunk.hash_block_tokens)
         offsets = chunk.hash_ids.offsets.to_numpy()
         values = np.ascontiguousarray(chunk.hash_ids.values.to_numpy(zero_copy_only=False))
@@ -96,12 +103,6 @@ def prefix_keys(chunk: RequestChunk, prefix_len: int, session_scope: bool) -> li
         for i in np.flatnonzero(long_enough & (lengths >= blocks)).tolist():
             start = int(offsets[i])
             keys[i] = values[start : start + blocks].tobytes()
-    elif chunk.session_prefix:
-        for i in np.flatnonzero(long_enough & (chunk.session_id >= 0)).tolist():
-            keys[i] = ("session", sessions[i])
-        return keys  # session identity is already per session
-    else:
-        return keys
     if session_scope:
         keys = [None if k is None else (sessions[i], k) for i, k in enumerate(keys)]
     return keys

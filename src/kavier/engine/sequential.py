@@ -53,6 +53,89 @@ class SequentialCluster:
         keys: list[Hashable | None],
     ) -> SequentialTimes:
         """Admit a chunk of arrival-ordered requests; returns their starts and service times."""
+        if self.num_gpus == 1 and not (self.full_policy and self.cache is not None):
+            return self._process_one_gpu(arrival_s, prefill_s, decode_s, keys)
+        return self.process_general(arrival_s, prefill_s, decode_s, keys)
+
+    def _process_one_gpu(
+        self,
+        arrival_s: np.ndarray,
+        prefill_s: np.ndarray,
+        decode_s: np.ndarray,
+        keys: list[Hashable | None],
+    ) -> SequentialTimes:
+        """:meth:`process_general` for one GPU and the prefill policy, in one tight loop.
+
+        The same arithmetic in the same order (``start = max(arrival, free)``, ``finish =
+        start + prefill + decode``) and the same cache operations as
+        :meth:`ThesisPrefixCache.lookup`, inlined: the results are bit-identical.
+        """
+        n = arrival_s.shape[0]
+        pre_l = prefill_s.astype(np.float64, copy=False).tolist()
+        dec_l = decode_s.astype(np.float64, copy=False).tolist()
+        start: list[float] = [0.0] * n
+        f = self._free[0][0]
+        cache = self.cache
+        if cache is None or all(k is None for k in keys):
+            for i, a in enumerate(arrival_s.tolist()):
+                s = a if a > f else f
+                start[i] = s
+                f = s + pre_l[i] + dec_l[i]
+            hit = np.zeros(n, dtype=bool)
+        else:
+            hits: list[int] = []
+            store = cache._store
+            get = store.get
+            move_to_end = store.move_to_end
+            popitem = store.popitem
+            capacity = cache.capacity
+            size = len(store)
+            lookups = insertions = evictions = 0
+            for i, a in enumerate(arrival_s.tolist()):
+                s = a if a > f else f
+                start[i] = s
+                p = pre_l[i]
+                key = keys[i]
+                if key is not None:
+                    lookups += 1
+                    ready = get(key)
+                    if ready is None:
+                        if size >= capacity:
+                            popitem(last=False)
+                            evictions += 1
+                        else:
+                            size += 1
+                        store[key] = s + p
+                        insertions += 1
+                    elif ready <= s:
+                        move_to_end(key)
+                        hits.append(i)
+                        p = 0.0
+                        pre_l[i] = 0.0
+                f = s + p + dec_l[i]
+            cache.lookups += lookups
+            cache.hits += len(hits)
+            cache.insertions += insertions
+            cache.evictions += evictions
+            hit = np.zeros(n, dtype=bool)
+            hit[hits] = True
+        self._free[0] = (f, 0)
+        return SequentialTimes(
+            start_s=np.array(start, dtype=np.float64),
+            prefill_s=np.array(pre_l, dtype=np.float64),
+            decode_s=np.array(dec_l, dtype=np.float64),
+            replica=np.zeros(n, dtype=np.int32),
+            hit=hit,
+        )
+
+    def process_general(
+        self,
+        arrival_s: np.ndarray,
+        prefill_s: np.ndarray,
+        decode_s: np.ndarray,
+        keys: list[Hashable | None],
+    ) -> SequentialTimes:
+        """Any number of GPUs and either cache policy (the reference for the fast path)."""
         n = arrival_s.shape[0]
         start = np.empty(n)
         replica = np.empty(n, dtype=np.int32)
