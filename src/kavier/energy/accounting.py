@@ -55,6 +55,7 @@ class EnergyAccountant:
         self.co2_g = 0.0
         self.peak_power_w = 0.0
         self.duration_s = 0.0
+        self._pending: list[tuple[np.ndarray, ...]] = []  # pieces of the current block
 
     def _per_bin(self, series: IntervalSeries, time_s: np.ndarray, width: np.ndarray) -> np.ndarray:
         """Mean of ``series`` over each bin; the bins are uniform but for a shorter last one."""
@@ -65,8 +66,14 @@ class EnergyAccountant:
             values[-1] = series.interval_means(self.start_epoch_s + float(time_s[-1]), float(width[-1]), 1)[0]
         return values
 
-    def augment(self, table: pa.Table, power_excess_w: str = "power_excess_w") -> pa.Table:
-        """Replace the dynamic-power column by ``power_w`` and add energy and carbon columns."""
+    def augment(
+        self, table: pa.Table, power_excess_w: str = "power_excess_w", block_end: bool = True
+    ) -> pa.Table:
+        """Replace the dynamic-power column by ``power_w`` and add energy and carbon columns.
+
+        The run totals are summed per block of tables (``block_end`` closes one), so they do
+        not depend on whether a block came as one table or in pieces.
+        """
         reps = self.reps
         excess = table.column(power_excess_w).to_numpy()
         width = table.column("interval_s").to_numpy()
@@ -79,12 +86,20 @@ class EnergyAccountant:
         pue = np.repeat(self._per_bin(self.pue, bin_time, bin_width), reps)
         facility = energy * pue
         co2 = facility * intensity / J_PER_KWH
-        self.energy_it_j += float(energy.sum())
-        self.energy_facility_j += float(facility.sum())
-        self.co2_g += float(co2.sum())
         if nb:
             self.peak_power_w = max(self.peak_power_w, float(power.reshape(nb, reps).sum(axis=1).max()))
-            self.duration_s += float(bin_width.sum())
+        self._pending.append((energy, facility, co2, bin_width))
+        if block_end:
+            parts, self._pending = self._pending, []
+            if len(parts) == 1:
+                energy_b, facility_b, co2_b, width_b = parts[0]
+            else:
+                energy_b, facility_b, co2_b, width_b = (np.concatenate(p) for p in zip(*parts, strict=True))
+            self.energy_it_j += float(energy_b.sum())
+            self.energy_facility_j += float(facility_b.sum())
+            self.co2_g += float(co2_b.sum())
+            if width_b.size:
+                self.duration_s += float(width_b.sum())
         index = table.column_names.index(power_excess_w)
         table = table.remove_column(index)
         for name, values in (

@@ -30,6 +30,7 @@ from kavier.engine.sequential import SequentialCluster
 from kavier.engine.timeseries import TimeseriesBuilder
 from kavier.errors import ScenarioError
 from kavier.io.opendc import fragment_tables, tasks_table
+from kavier.io.sinks import ROW_GROUP_ROWS
 from kavier.library.catalog import load_catalog
 from kavier.library.spec import GpuSpec, ModelSpec
 from kavier.metrics import SummaryAccumulator
@@ -195,6 +196,7 @@ def _run_once(
         segment_quantities=("gpu_utilization", "kv_used_bytes", "power_excess_w"),
         count_quantities=("running", "waiting"),
         constants={"kv_capacity_bytes": np.full(scenario.gpus, system.kv_capacity_bytes)},
+        piece_rows=ROW_GROUP_ROWS,
     )
     energy = energy_setup(scenario, system.gpu)
     power = energy.power
@@ -209,13 +211,18 @@ def _run_once(
     session_scope = scenario.prefix_cache_scope == "session"
 
     util_integral = [0.0]  # GPU-seconds of utilisation, from the exported intervals
+    util_pieces: list[pa.Array] = []  # of the current block, summed when it ends
 
-    def emit_series(tables) -> None:
-        for table in tables:
+    def emit_series(pieces) -> None:
+        for table, block_end in pieces:
             check_series_coverage(energy, scenario, start_epoch_s, table)
             width = table.column("interval_s")
-            util_integral[0] += pc.sum(pc.multiply(table.column("gpu_utilization"), width)).as_py()
-            table = accountant.augment(table)
+            util_pieces.extend(pc.multiply(table.column("gpu_utilization"), width).chunks)
+            if block_end:
+                block = util_pieces[0] if len(util_pieces) == 1 else pa.concat_arrays(util_pieces)
+                util_integral[0] += pc.sum(block).as_py()
+                util_pieces.clear()
+            table = accountant.augment(table, block_end=block_end)
             sink.timeseries(table.select(list(TIMESERIES_COLUMNS)))
 
     saved = [0.0, 0.0]  # prefill and decode GPU-seconds the caches saved
@@ -253,14 +260,14 @@ def _run_once(
             },
         )
         series.add_steps(*count_steps(rec))
-        emit_series(series.emit_until(float(chunk.arrival_s[-1])))
+        emit_series(series.emit_until(float(chunk.arrival_s[-1]), block_ends=True))
         if scenario.opendc:
             sink.opendc_tasks(tasks_table(rec, start_epoch_ms, capacity_mhz, memory_mib))
             for table in fragment_tables(rec, scenario.export_rate, profile, capacity_mhz):
                 sink.opendc_fragments(table)
         if progress is not None:
             progress(summary.num_requests, summary.end_s)
-    emit_series(series.finish(summary.end_s))
+    emit_series(series.finish(summary.end_s, block_ends=True))
 
     result = summary.result()
     if summary.num_requests == 0:

@@ -19,31 +19,76 @@ MAX_ROWS_PER_BLOCK = 1 << 21
 DEFER_THRESHOLD = 100_000
 
 
+def edge_index(k0: int, nbins: int, dt: float, edges: np.ndarray, t: np.ndarray, side: str) -> np.ndarray:
+    """``np.searchsorted(edges, t, side)`` for the uniform edges ``(k0 + j) * dt``, j = 0..nbins.
+
+    The quotient ``t / dt`` gives the index up to rounding; comparisons with the edges
+    themselves then correct it, so the result is exactly the search's.
+    """
+    n = nbins + 1
+    q = t / dt
+    q -= k0
+    if side == "left":  # number of edges < t
+        np.ceil(q, out=q)
+    else:  # number of edges <= t
+        np.floor(q, out=q)
+        q += 1.0
+    np.clip(q, 0.0, float(n), out=q)
+    c = q.astype(np.int64)
+    while True:
+        prev = edges[np.maximum(c - 1, 0)]
+        cur = edges[np.minimum(c, n - 1)]
+        if side == "left":
+            down = (c > 0) & (prev >= t)
+            up = (c < n) & (cur < t)
+        else:
+            down = (c > 0) & (prev > t)
+            up = (c < n) & (cur <= t)
+        if not (down.any() or up.any()):
+            return c
+        c = c - down + up
+
+
 class BinLocator:
     """Where a set of sorted, non-overlapping segments falls among a block of bins.
 
     Built once per (segment set, block of bins) and shared by every quantity on the segments.
     A bin lying wholly inside one segment gets its mean in closed form (the value at its
     midpoint); any other bin sums the pieces of the segments that start or end in it. Both are
-    local to the bin, so results do not depend on how the run was cut into blocks or chunks.
+    local to the bin, so results do not depend on how the run was cut into chunks.
+
+    Bin ``j`` is *inside* segment ``s`` when ``s`` is the last segment starting at or before the
+    bin's left edge, no segment starts in ``(left, right]`` and ``s`` ends at or after its
+    right edge. The bins inside one segment are a contiguous range, so the block is a sequence
+    of runs (a gap of other bins, a segment's inside range, a gap, ...) and each quantity is one
+    gather over the runs plus the few bins holding pieces.
     """
 
     def __init__(self, k0: int, nbins: int, dt: float, t0: np.ndarray, t1: np.ndarray) -> None:
         self.nbins = nbins
         self.dt = dt
         edges = (k0 + np.arange(nbins + 1, dtype=np.float64)) * dt
+        self.edges = edges
         keep = (t1 > edges[0]) & (t0 < edges[-1])
         self.keep = None if keep.all() else keep
         if self.keep is not None:
             t0, t1 = t0[keep], t1[keep]
-        self.empty = t0.size == 0
+        m = t0.size
+        self.empty = m == 0
         if self.empty:
             return
         self.t0 = t0
-        # Bins holding each segment's start and end.
-        first = np.clip(np.searchsorted(edges, t0, side="right") - 1, 0, nbins - 1)
-        last = np.clip(np.searchsorted(edges, t1, side="left") - 1, 0, nbins - 1)
-        self.first, self.last = first, last
+        # starts[s]: the first edge at or after t0[s]; ends[s]: the last edge at or before t1[s].
+        starts = edge_index(k0, nbins, dt, edges, t0, "left")
+        ends = edge_index(k0, nbins, dt, edges, t1, "right") - 1
+        # The bins holding each segment's start and end, clipped to the block:
+        # edges[first] <= t0 < edges[first + 1] and edges[last] < t1 <= edges[last + 1].
+        first = starts - 1
+        first[edges[np.minimum(starts, nbins)] == t0] += 1
+        np.clip(first, 0, nbins - 1, out=first)
+        last = ends.copy()
+        last[edges[np.clip(ends, 0, nbins)] == t1] -= 1
+        np.clip(last, 0, nbins - 1, out=last)
         self.first_a = np.maximum(t0, edges[first])
         self.first_z = np.minimum(t1, edges[first + 1])
         is_split = last > first
@@ -51,23 +96,69 @@ class BinLocator:
         self.last_a = np.maximum(t0[self.split], edges[last[self.split]])
         self.last_z = np.minimum(t1[self.split], edges[last[self.split] + 1])
         # Pieces are summed in segment order (a segment's start piece, then its end piece), so
-        # a bin's sum has the same terms in the same order however the run was cut.
+        # a bin's sum has the same terms in the same order however the run was cut. Pieces
+        # come in bin order: number the distinct bins so that the sums are short arrays.
         split_before = np.cumsum(is_split) - is_split
-        self.first_pos = np.arange(t0.size) + split_before
+        self.first_pos = np.arange(m) + split_before
         self.last_pos = self.first_pos[self.split] + 1
-        self.piece_bins = np.empty(t0.size + self.split.size, dtype=np.int64)
-        self.piece_bins[self.first_pos] = first
-        self.piece_bins[self.last_pos] = last[self.split]
-        # Bins wholly inside a segment: strictly between its first and last bin, or its first
-        # or last bin when the segment covers that bin entirely.
-        starts = np.searchsorted(edges, t0, side="left")  # first edge at or after t0
-        seg = np.cumsum(np.bincount(starts, minlength=nbins + 2)[: nbins + 1]) - 1
-        s0 = np.maximum(seg[:-1], 0)
-        inside = (seg[:-1] >= 0) & (seg[:-1] == seg[1:]) & (edges[1:] <= t1[s0])
-        inside &= edges[:-1] >= t0[s0]
-        self.inside = np.flatnonzero(inside)
-        self.inside_seg = s0[self.inside]
-        self.inside_offset = 0.5 * (edges[self.inside] + edges[self.inside + 1]) - t0[self.inside_seg]
+        piece_bins = np.empty(m + self.split.size, dtype=np.int64)
+        piece_bins[self.first_pos] = first
+        piece_bins[self.last_pos] = last[self.split]
+        new_bin = np.empty(piece_bins.size, dtype=bool)
+        new_bin[0] = True
+        np.not_equal(piece_bins[1:], piece_bins[:-1], out=new_bin[1:])
+        self.piece_group = np.cumsum(new_bin) - 1
+        piece_bin_ids = piece_bins[new_bin]
+        # Bins inside segment s: j in [starts[s], min(starts[s + 1] - 1, ends[s], nbins)).
+        hi = np.empty(m, dtype=np.int64)
+        hi[:-1] = starts[1:] - 1
+        hi[-1] = nbins
+        np.minimum(hi, ends, out=hi)
+        np.minimum(hi, nbins, out=hi)
+        count = hi - starts
+        owners = np.flatnonzero(count > 0)
+        lo = starts[owners]
+        hi = lo + count[owners]
+        # Runs: gap, inside range of owner 0, gap, owner 1, ..., gap (empty runs dropped).
+        bounds = np.empty(2 * owners.size + 2, dtype=np.int64)
+        bounds[0], bounds[-1] = 0, nbins
+        bounds[1:-1:2] = lo
+        bounds[2:-1:2] = hi
+        lengths = np.diff(bounds)
+        nonempty = np.flatnonzero(lengths > 0)
+        self.num_runs = nonempty.size
+        is_owner_run = (nonempty % 2) == 1
+        self.owner_runs = np.flatnonzero(is_owner_run)  # positions among the non-empty runs
+        self.owners = owners[nonempty[is_owner_run] // 2]
+        if self.owners.size == 0:
+            self.run_index = None  # no bin lies wholly inside a segment
+        else:
+            marks = np.zeros(nbins, dtype=np.int32)
+            marks[bounds[nonempty[1:]]] = 1
+            self.run_index = np.cumsum(marks, out=marks)
+        # Bins with pieces that no segment covers wholly take the sums of their pieces.
+        run_of_bin = np.searchsorted(bounds, piece_bin_ids, side="right") - 1
+        outside = (run_of_bin % 2) == 0
+        self.fix_bins = piece_bin_ids[outside]
+        self.fix_groups = np.flatnonzero(outside)
+        self.num_groups = piece_bin_ids.size
+        self._offset: np.ndarray | None = None
+
+    def _runs(self, values: np.ndarray) -> np.ndarray:
+        """Each bin gets ``values`` of the segment it lies inside (0 in the gaps)."""
+        per_run = np.zeros(self.num_runs)
+        per_run[self.owner_runs] = values[self.owners]
+        return per_run[self.run_index]
+
+    def _mid_offset(self) -> np.ndarray:
+        """Each bin's midpoint minus the start of the segment it lies inside."""
+        if self._offset is None:
+            e = self.edges
+            mid = e[:-1] + e[1:]
+            mid *= 0.5
+            mid -= self._runs(self.t0)
+            self._offset = mid
+        return self._offset
 
     def means(self, v0: np.ndarray, slope: np.ndarray | None) -> np.ndarray:
         """Mean of ``v0 + slope (t - t0)`` over each bin (0 outside the segments)."""
@@ -85,16 +176,19 @@ class BinLocator:
             sl = slope if idx is None else slope[idx]
             return (z - a) * (v + sl * (0.5 * (a + z) - t0))
 
-        weights = np.empty(self.piece_bins.size)
+        weights = np.empty(self.piece_group.size)
         weights[self.first_pos] = piece(self.first_a, self.first_z, None)
         if self.split.size:
             weights[self.last_pos] = piece(self.last_a, self.last_z, self.split)
-        mean = np.bincount(self.piece_bins, weights=weights, minlength=self.nbins)
-        mean /= self.dt
-        exact = v0[self.inside_seg]
-        if slope is not None:
-            exact = exact + slope[self.inside_seg] * self.inside_offset
-        mean[self.inside] = exact
+        sums = np.bincount(self.piece_group, weights=weights, minlength=self.num_groups)
+        sums /= self.dt
+        if self.run_index is None:
+            mean = np.zeros(self.nbins)
+        else:
+            mean = self._runs(v0)
+            if slope is not None:
+                mean += self._runs(slope) * self._mid_offset()
+        mean[self.fix_bins] = sums[self.fix_groups]
         return mean
 
 
@@ -130,8 +224,12 @@ class TimeseriesBuilder:
         segment_quantities: Sequence[str],
         count_quantities: Sequence[str],
         constants: dict[str, np.ndarray] | None = None,
+        piece_rows: int | None = None,
     ) -> None:
         self.num_replicas = int(num_replicas)
+        # Yield each block of MAX_ROWS_PER_BLOCK rows in pieces of ``piece_rows`` rows when they
+        # tile it (e.g. the writer's row groups, so the files are the same either way).
+        self.piece_rows = piece_rows
         self.dt = float(export_rate_s)
         self.segment_quantities = list(segment_quantities)
         self.count_quantities = list(count_quantities)
@@ -163,27 +261,30 @@ class TimeseriesBuilder:
 
     # -- emission -------------------------------------------------------------------------
 
-    def emit_until(self, t_s: float) -> Iterator[pa.Table]:
+    def emit_until(self, t_s: float, block_ends: bool = False) -> Iterator[pa.Table]:
         """Yield every interval that ends at or before ``t_s`` and has not been yielded.
 
         Emission is deferred while it would yield few intervals compared with the activity
         held (an overloaded cluster's backlog), so sorting the held activity stays amortised.
+        With ``block_ends`` it yields ``(table, ends_block)`` pairs instead (see :meth:`_emit`).
         """
         k_end = int(np.floor(t_s / self.dt + 1e-9))
         held = sum(p["t0"].size for p in self._segments) + sum(s[1].size for s in self._steps)
         new_rows = (k_end - self.bins_done) * self.num_replicas
         if held > DEFER_THRESHOLD and new_rows * 4 < held:
             return
-        yield from self._emit(k_end)
+        for table, ends_block in self._emit(k_end):
+            yield (table, ends_block) if block_ends else table
 
-    def finish(self, end_s: float) -> Iterator[pa.Table]:
+    def finish(self, end_s: float, block_ends: bool = False) -> Iterator[pa.Table]:
         """Yield the remaining intervals up to the one holding ``end_s`` (at least one).
 
         The run ends at ``end_s``: the last interval is cut there (its ``interval_s`` is shorter
         and its means are over the part inside the run).
         """
         k_end = max(int(np.ceil(end_s / self.dt - 1e-9)), 1, self.bins_done)
-        yield from self._emit(k_end, end_s)
+        for table, ends_block in self._emit(k_end, end_s):
+            yield (table, ends_block) if block_ends else table
 
     def _merged_segments(self) -> dict[str, np.ndarray | None]:
         parts = self._segments
@@ -232,7 +333,9 @@ class TimeseriesBuilder:
             per_replica.append(seg)
         return per_replica
 
-    def _emit(self, k_end: int, end_s: float | None = None) -> Iterator[pa.Table]:
+    def _emit(self, k_end: int, end_s: float | None = None) -> Iterator[tuple[pa.Table, bool]]:
+        """Yield ``(table, ends_block)``: the intervals in blocks of MAX_ROWS_PER_BLOCK rows
+        (or in pieces of ``piece_rows`` rows of them, ``ends_block`` telling a block's last)."""
         if k_end <= self.bins_done:
             return
         segs = self._merged_segments()
@@ -241,13 +344,17 @@ class TimeseriesBuilder:
         if segs:
             bounds = np.searchsorted(segs["replica"], np.arange(reps + 1))
         block = max(1, MAX_ROWS_PER_BLOCK // reps)
-        for k0 in range(self.bins_done, k_end, block):
-            nb = min(block, k_end - k0)
+        piece = block
+        if self.piece_rows and self.piece_rows % reps == 0 and block % (self.piece_rows // reps) == 0:
+            piece = self.piece_rows // reps
+        quantities = self.segment_quantities + self.count_quantities
+        for k0 in range(self.bins_done, k_end, piece):
+            nb = min(piece, k_end - k0)
+            ends_block = k0 + nb == k_end or (k0 + nb - self.bins_done) % block == 0
             lo, hi = k0 * self.dt, (k0 + nb) * self.dt
-            columns: dict[str, np.ndarray] = {}
-            for q in self.segment_quantities + self.count_quantities:
-                columns[q] = np.empty((nb, reps))
+            per_replica: list[dict[str, np.ndarray]] = []
             for r in range(reps):
+                col: dict[str, np.ndarray] = {}
                 if segs:
                     a, b = bounds[r], bounds[r + 1]
                     t0, t1 = segs["t0"][a:b], segs["t1"][a:b]
@@ -256,36 +363,51 @@ class TimeseriesBuilder:
                     locator = BinLocator(k0, nb, self.dt, t0[i0:i1], t1[i0:i1])
                     for q in self.segment_quantities:
                         slope = segs[q + "/slope"]
-                        columns[q][:, r] = locator.means(
+                        col[q] = locator.means(
                             segs[q][a:b][i0:i1], None if slope is None else slope[a:b][i0:i1]
                         )
                 else:
                     for q in self.segment_quantities:
-                        columns[q][:, r] = 0.0
+                        col[q] = np.zeros(nb)
                 cs = counts[r]
                 j0 = np.searchsorted(cs["t1"], lo, side="right")
                 j1 = np.searchsorted(cs["t0"], hi, side="left")
                 locator = BinLocator(k0, nb, self.dt, cs["t0"][j0:j1], cs["t1"][j0:j1])
                 for q in self.count_quantities:
-                    columns[q][:, r] = locator.means(cs[q][j0:j1], None)
+                    col[q] = locator.means(cs[q][j0:j1], None)
+                per_replica.append(col)
+            if reps == 1:
+                columns = per_replica[0]
+            else:
+                columns = {q: np.stack([c[q] for c in per_replica], axis=1) for q in quantities}
+            del per_replica
             time_s = (k0 + np.arange(nb, dtype=np.float64)) * self.dt
             interval = np.full(nb, self.dt)
             if end_s is not None and k0 + nb == k_end:
                 last = end_s - time_s[-1]
                 if 0.0 < last < self.dt:
                     interval[-1] = last
-                    for q in self.segment_quantities + self.count_quantities:
-                        columns[q][-1, :] *= self.dt / last
-            table = {
-                "time_s": np.repeat(time_s, reps),
-                "replica": np.tile(np.arange(reps, dtype=np.int32), nb),
-                "interval_s": np.repeat(interval, reps),
-            }
-            for q in self.segment_quantities + self.count_quantities:
+                    for q in quantities:
+                        columns[q][-1, ...] *= self.dt / last
+            if reps == 1:
+                table = {
+                    "time_s": time_s,
+                    "replica": np.zeros(nb, dtype=np.int32),
+                    "interval_s": interval,
+                }
+            else:
+                table = {
+                    "time_s": np.repeat(time_s, reps),
+                    "replica": np.tile(np.arange(reps, dtype=np.int32), nb),
+                    "interval_s": np.repeat(interval, reps),
+                }
+            for q in quantities:
                 table[q] = columns[q].ravel()
-            for name, per_replica in self.constants.items():
-                table[name] = np.tile(np.broadcast_to(per_replica, (reps,)), nb)
-            yield pa.table(table)
+            del columns
+            for name, values in self.constants.items():
+                table[name] = np.tile(np.broadcast_to(values, (reps,)), nb)
+            yield pa.table(table), ends_block
+            del table
         self.bins_done = k_end
         if segs:
             edge = k_end * self.dt

@@ -43,6 +43,8 @@ DICTIONARY_COLUMNS = {
     "gpu_usage",
 }
 RUN_MARKER = "scenario.json"
+# Rows per parquet row group: a table is written as groups of this many rows (the last shorter).
+ROW_GROUP_ROWS = 1 << 20
 
 
 class NullSink:
@@ -155,7 +157,7 @@ class FolderSink:
                         **PARQUET_OPTIONS,
                     )
                     self._writers[name] = writer
-                writer.write_table(table, row_group_size=1 << 20)
+                writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
                 self._error = exc
 
