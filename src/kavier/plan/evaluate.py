@@ -98,7 +98,8 @@ class Evaluation:
             "offered_rate_rps": _plain(self.offered_rate_rps),
             "usd_per_hour": _plain(self.usd_per_hour),
             "usd_per_1k_requests": _plain(self.usd_per_1k_requests),
-            **{f"slo_{k}": v for k, v in self.check.to_json_dict().items() if k != "meets"},
+            # Measured at the SLO percentile (over all requests and over the tail window).
+            "slo_check": {k: v for k, v in self.check.to_json_dict().items() if k != "meets"},
             **{k: _plain(v) for k, v in self.summary.items()},
         }
 
