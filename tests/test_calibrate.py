@@ -35,6 +35,8 @@ TRUTH = ServingPerfParams(
     prefill_overhead_s=0.012,
     iteration_overhead_s=0.004,
     decode_seq_overhead_s=3e-4,
+    prefill_seq_overhead_s=2e-3,
+    attention_efficiency=0.3,
     comm_efficiency=0.5,
     comm_latency_s=2e-5,
     comm_cache_bytes=2e7,
@@ -59,7 +61,7 @@ def _synthetic(path: Path, llm, gpu, params: ServingPerfParams, tps=(1, 2, 4)) -
             for prompt in (128, 512, 2048):
                 tokens = 128
                 ctx = prompt + tokens / 2
-                pt = m.iteration(batch * prompt, batch * prompt * (prompt + 1) / 2, 0, 0, 0).time_s
+                pt = m.iteration(batch * prompt, batch * prompt * (prompt + 1) / 2, 0, 0, 0, batch).time_s
                 tt = m.iteration(0, 0, 0, batch, batch * ctx).time_s
                 rows.append([batch, prompt, tp, tokens, repr(pt), repr(tt)])
     header = ["batch_size", "prompt_size", "tp", "token_size", "prompt_time_s", "token_time_s"]

@@ -428,7 +428,7 @@ class ServingReplica:
             pairs += c * (s.prefilled + (c + 1) / 2.0)
             p_ctx += s.prefilled
         d_ctx = self._decode_kv_sum() + d if d else 0
-        cost = self.perf.iteration(p_tokens, pairs, p_ctx, d, d_ctx)
+        cost = self.perf.iteration(p_tokens, pairs, p_ctx, d, d_ctx, len(chunks))
         load_s = 0.0
         for s, _ in chunks:
             if s.load_s:

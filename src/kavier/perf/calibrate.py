@@ -91,6 +91,9 @@ DEFAULT_FIT_ROWS = "batch_size<=8"
 # (seconds added to an iteration) or ``_bytes`` (a size), so constants added to the model later
 # are fitted too.
 _ROOF = ("compute_efficiency", "memory_efficiency")
+# The attention kernels' own compute efficiency: inside the roofline's compute term, next to
+# compute_efficiency (0 means "the same as compute_efficiency").
+_ATTN = "attention_efficiency"
 # The all-reduce cache spill: the share of a message of S bytes that spills is a function of
 # S / comm_cache_bytes, and its bandwidth time is a (1 - phi) / comm_efficiency + a phi / spill.
 _COMM, _SPILL_SIZE, _SPILL_EFF = "comm_efficiency", "comm_cache_bytes", "comm_spill_efficiency"
@@ -107,8 +110,9 @@ _BYTES_START = 32e6  # bytes: of the order of a datacentre GPU's L2 cache (A100 
 
 
 def _param_kinds() -> dict[str, str]:
-    """Fittable constant -> ``roof`` (compute/memory efficiency), ``inverse`` (other efficiency,
-    a rate divisor), ``linear`` (seconds) or ``size`` (bytes)."""
+    """Fittable constant -> ``roof`` (compute/memory efficiency), ``attn`` (the attention
+    kernels' compute efficiency), ``inverse`` (other efficiency, a rate divisor), ``linear``
+    (seconds) or ``size`` (bytes)."""
     kinds: dict[str, str] = {}
     defaults = ServingPerfParams()
     for f in fields(ServingPerfParams):
@@ -117,6 +121,8 @@ def _param_kinds() -> dict[str, str]:
             continue
         if f.name in _ROOF:
             kinds[f.name] = "roof"
+        elif f.name == _ATTN:
+            kinds[f.name] = "attn"
         elif f.name.endswith("efficiency"):
             kinds[f.name] = "inverse"
         elif f.name.endswith("_s"):
@@ -130,7 +136,7 @@ FIT_KEYS: tuple[str, ...] = tuple(_param_kinds())
 
 
 def _bounds(key: str, kind: str) -> tuple[float, float]:
-    if kind in ("roof", "inverse"):
+    if kind in ("roof", "attn", "inverse"):
         return _EFF_BOUNDS
     if kind == "size":
         return _BYTES_BOUNDS
@@ -359,14 +365,14 @@ def parse_row_filter(text: str) -> Callable[[Measurement], bool]:
 # Predictions
 
 
-def _prompt_args(row: Measurement) -> tuple[float, float, float, float, float]:
+def _prompt_args(row: Measurement) -> tuple[float, float, float, float, float, float]:
     b, p = float(row.batch_size), float(row.prompt_size)
-    return b * p, b * p * (p + 1.0) / 2.0, 0.0, 0.0, 0.0
+    return b * p, b * p * (p + 1.0) / 2.0, 0.0, 0.0, 0.0, b
 
 
-def _token_args(row: Measurement) -> tuple[float, float, float, float, float]:
+def _token_args(row: Measurement) -> tuple[float, float, float, float, float, float]:
     b = float(row.batch_size)
-    return 0.0, 0.0, 0.0, b, b * row.context_tokens
+    return 0.0, 0.0, 0.0, b, b * row.context_tokens, 0.0
 
 
 def predict_rows(
@@ -403,9 +409,11 @@ def mape(predicted: Sequence[float] | np.ndarray, measured: Sequence[float] | np
 class _Points:
     """Every measured time of the fitting rows, decomposed so that the model's time is
 
-    ``max(c / compute_efficiency, m / memory_efficiency) + sum_k a_k / eff_k + sum_k n_k sec_k + r``
+    ``max(c / compute_efficiency + c_a / attention_efficiency, m / memory_efficiency)
+    + sum_k a_k / eff_k + sum_k n_k sec_k + r``
 
-    over the other efficiencies ``eff_k`` and the seconds constants ``sec_k``, with the
+    over the other efficiencies ``eff_k`` and the seconds constants ``sec_k`` (``c_a`` are the
+    attention FLOPs' seconds at peak; ``attention_efficiency = 0`` means compute_efficiency), with the
     coefficients read off the real model by probing it with chosen constants. With the all-reduce
     cache spill on (``comm_cache_bytes > 0``), the all-reduce bandwidth term ``a / comm_efficiency``
     becomes ``a ((1 - phi) / comm_efficiency + phi / comm_spill_efficiency)`` with ``phi`` the
@@ -444,6 +452,11 @@ class _Points:
         )
         z = self._direct_costs(zero)
         self.c = np.array([x.compute_s for x in z], dtype=np.float64)
+        self.ca = np.zeros_like(self.c)
+        if _ATTN in self.param_kinds:  # attention seconds at peak: a / 0.5 - a / 1 = a
+            za = self._direct_costs(replace(zero, **{_ATTN: 0.5}))
+            self.ca = np.array([x.compute_s for x in za], dtype=np.float64) - self.c
+            self.c = self.c - self.ca
         self.m = np.array([x.memory_s for x in z], dtype=np.float64)
         t0 = np.array([x.time_s for x in z], dtype=np.float64)
         self.coef: dict[str, np.ndarray] = {}
@@ -455,7 +468,7 @@ class _Points:
             elif k == "linear":
                 self.coef[key] = self._direct(replace(zero, **{key: 1.0})) - t0
         inverse = [self.coef[k] for k, v in self.param_kinds.items() if v == "inverse" and k in self.coef]
-        self.rest = t0 - np.maximum(self.c, self.m) - sum(inverse, np.zeros_like(t0))
+        self.rest = t0 - np.maximum(self.c + self.ca, self.m) - sum(inverse, np.zeros_like(t0))
         self.spill = _COMM in self.coef and _SPILL_SIZE in self.param_kinds and _SPILL_EFF in self.param_kinds
         probe = replace(
             base,
@@ -476,7 +489,9 @@ class _Points:
         return np.array([x.time_s for x in self._direct_costs(params)], dtype=np.float64)
 
     def _fast(self, p: ServingPerfParams) -> np.ndarray:
-        t = np.maximum(self.c / p.compute_efficiency, self.m / p.memory_efficiency) + self.rest
+        ae = getattr(p, _ATTN, 0.0) or p.compute_efficiency
+        compute = self.c / p.compute_efficiency + self.ca / ae
+        t = np.maximum(compute, self.m / p.memory_efficiency) + self.rest
         spill = self.spill and getattr(p, _SPILL_SIZE) > 0
         for key, coef in self.coef.items():
             v = getattr(p, key)
@@ -505,6 +520,11 @@ class _Points:
         overhead, so it keeps its base value); the cache spill only when the rows' all-reduce
         messages differ in size by 4x or more."""
         free = [k for k in _ROOF if np.any((self.c if k == _ROOF[0] else self.m) > 0)]
+        if _ATTN in self.param_kinds and _ROOF[0] in free:
+            # attention apart from the GEMMs only when its share of the compute varies enough
+            share = self.ca / np.maximum(self.c + self.ca, 1e-300)
+            if share.max() >= 0.02 and share.min() <= share.max() / 2.0:
+                free.append(_ATTN)
         kept: list[np.ndarray] = []
         for key, coef in self.coef.items():
             scale = float(np.max(np.abs(coef))) if coef.size else 0.0
@@ -650,6 +670,8 @@ def _fit(points: _Points, base: ServingPerfParams, keys: list[str]) -> tuple[Ser
                 v = v if v > 0 else 1e-3
             elif kinds[k] == "size" and k not in values:
                 v = v if v > 0 else _BYTES_START
+            elif kinds[k] == "attn" and k not in values:
+                v = v if v > 0 else values.get(_ROOF[0], base.compute_efficiency)
             out.append(min(max(math.log(v), low), high))
         return np.array(out)
 

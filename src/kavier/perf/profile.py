@@ -9,6 +9,8 @@ keys and, optionally, a ``[meta]`` table that says where they came from::
     prefill_overhead_s = 0.021
     iteration_overhead_s = 0.0093
     decode_seq_overhead_s = 0.00022
+    prefill_seq_overhead_s = 0.0136
+    attention_efficiency = 0.0
     comm_efficiency = 0.7
     comm_latency_s = 1.4e-05
     comm_cache_bytes = 55000000.0
@@ -26,9 +28,11 @@ keys and, optionally, a ``[meta]`` table that says where they came from::
 :func:`load_profile` starts from a base :class:`ServingPerfParams` and replaces the fields the
 file gives; the ``[meta]`` table is free-form and is ignored when loading. Efficiencies must lie in
 ``(0, 1]``; overheads and latencies are seconds and must be ``>= 0`` (0 switches the term off,
-which is the default of ``iteration_overhead_s`` and ``decode_seq_overhead_s``); sizes (names
+which is the default of ``iteration_overhead_s``, ``decode_seq_overhead_s`` and
+``prefill_seq_overhead_s``); sizes (names
 ending in ``_bytes``) must be ``>= 0`` (``comm_cache_bytes = 0``, the default, switches the
-all-reduce cache spill off).
+all-reduce cache spill off); ``attention_efficiency`` may also be 0 (its default: attention runs
+at ``compute_efficiency``).
 """
 
 from __future__ import annotations
@@ -50,7 +54,8 @@ __all__ = ["PROFILE_KEYS", "load_profile", "profile_text", "write_profile"]
 
 
 def _profile_keys() -> dict[str, str]:
-    """Every constant of ServingPerfParams -> ``eff`` (a name ending in ``efficiency``: (0, 1]),
+    """Every constant of ServingPerfParams -> ``eff`` (a name ending in ``efficiency``: (0, 1];
+    ``eff0`` when its default is 0, which means "off": [0, 1]),
     ``sec`` (a name ending in ``_s``: seconds >= 0), ``bytes`` (a name ending in ``_bytes``:
     bytes >= 0), ``bool`` or ``num`` (another number > 0)."""
     keys: dict[str, str] = {}
@@ -61,7 +66,7 @@ def _profile_keys() -> dict[str, str]:
             keys[f.name] = "bool"
         elif isinstance(value, int | float):
             if f.name.endswith("efficiency"):
-                kind = "eff"
+                kind = "eff0" if value == 0 else "eff"  # default 0: "off", fall back to another
             elif f.name.endswith("_s"):
                 kind = "sec"
             elif f.name.endswith("_bytes"):
@@ -73,8 +78,9 @@ def _profile_keys() -> dict[str, str]:
 
 
 # compute_efficiency, memory_efficiency, prefill_overhead_s, iteration_overhead_s,
-# decode_seq_overhead_s, comm_efficiency, comm_latency_s, comm_cache_bytes, comm_spill_efficiency,
-# context_terms (and any constant the serving model gains later).
+# decode_seq_overhead_s, prefill_seq_overhead_s, attention_efficiency, comm_efficiency,
+# comm_latency_s, comm_cache_bytes, comm_spill_efficiency, context_terms (and any constant the
+# serving model gains later).
 PROFILE_KEYS: dict[str, str] = _profile_keys()
 _META = "meta"
 
@@ -91,6 +97,8 @@ def _check_value(path: Path | str, key: str, value: Any) -> float | bool:
     value = float(value)
     if kind == "eff" and not 0.0 < value <= 1.0:
         raise ScenarioError(f"{where} must be an efficiency in (0, 1], got {value!r}")
+    if kind == "eff0" and not 0.0 <= value <= 1.0:
+        raise ScenarioError(f"{where} must be an efficiency in (0, 1] or 0 (off), got {value!r}")
     if kind == "sec" and value < 0.0:
         raise ScenarioError(f"{where} must be seconds >= 0, got {value!r}")
     if kind == "bytes" and value < 0.0:

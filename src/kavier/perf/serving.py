@@ -4,13 +4,15 @@ An iteration processes ``P`` prompt tokens (prefill chunks) and ``D`` decoding s
 ``N_a`` active parameters, ``b`` bytes per weight, per-GPU dense throughput ``F`` and bandwidth
 ``B``, compute efficiency ``Ce``, memory efficiency ``Me``, tensor parallelism ``tp``:
 
-- compute ``= (2 N_a (P + D) + attention FLOPs) / (tp F Ce)``; attention FLOPs are
+- compute ``= 2 N_a (P + D) / (tp F Ce) + attention FLOPs / (tp F Ae)``; attention FLOPs are
   ``4 L H d`` per (query token x context token): ``c (p + (c+1)/2)`` for a prefill chunk of ``c``
-  tokens after ``p`` cached ones, ``ctx`` for each decoding sequence;
+  tokens after ``p`` cached ones, ``ctx`` for each decoding sequence; ``Ae`` is
+  ``attention_efficiency`` (0, the default, means ``Ae = Ce``);
 - memory ``= (weight bytes read + KV bytes read) / (tp B Me)``; weights are read once per
   iteration (for MoE, the experts the batch's tokens touch), KV bytes are each sequence's context;
 - time ``= max(compute, memory) + all-reduce + iteration overhead + D x decode-sequence overhead
-  (+ prefill overhead when the iteration holds prefill)``.
+  (+ prefill overhead + S x prefill-sequence overhead when the iteration holds prefill chunks of
+  S sequences)``.
 
 All-reduce (``tp > 1``): ``2 L`` all-reduces per iteration (after attention and after the MLP of
 every layer) of the batch's activations, ``S = (P + D) x hidden x 2`` bytes each. One costs
@@ -29,12 +31,22 @@ per stage boundary; they do not speed up one iteration.
 ``decode_seq_overhead_s`` is host-side time per decoding sequence per iteration (sampling, the
 scheduler's and detokeniser's per-sequence work) that tensor parallelism does not divide; it is
 constant along a decode-only run, so decode step time stays affine in the context length (see
-:mod:`kavier.engine.linear_run`).
+:mod:`kavier.engine.linear_run`). ``prefill_seq_overhead_s`` is its prefill counterpart: seconds
+per sequence that has a prefill chunk in the iteration, not divided by tensor parallelism (the
+per-sequence input preparation, slot mapping and first-token sampling; in the Splitwise A100
+measurements a batch of ``b`` prompts of 512 tokens costs about 15 ms per prompt more than one
+prompt of ``512 b`` tokens, which no term of the token counts alone can express).
+
+``attention_efficiency`` is the achieved share of peak FLOP/s of the attention kernels, which
+need not be that of the weight GEMMs: FlashAttention-2 reaches about 70 % of an A100's peak but
+only about 35 % of an H100's (Dao, arXiv:2307.08691; FlashAttention-3, arXiv:2407.08608), while
+GEMMs reach 60-75 % on both. 0 (the default) uses ``compute_efficiency`` for attention too.
 
 With the context-dependent terms off (``context_terms=False``), at batch one and for prompts that
 are compute-bound, this is exactly the thesis model: prefill ``n 2N/(F Ce) + O``, decode step
-``max(2N/(F Ce), b N/(B Me))`` (``tp = 1``: no all-reduce; ``iteration_overhead_s`` and
-``decode_seq_overhead_s`` default to 0). (The thesis ignores the weight read in prefill, which
+``max(2N/(F Ce), b N/(B Me))`` (``tp = 1``: no all-reduce; ``iteration_overhead_s``,
+``decode_seq_overhead_s`` and ``prefill_seq_overhead_s`` default to 0, and
+``attention_efficiency = 0`` means ``Ce``). (The thesis ignores the weight read in prefill, which
 only matters for prompts of a few dozen tokens.)
 """
 
@@ -66,6 +78,10 @@ class ServingPerfParams:
       launches, scheduling);
     - ``decode_seq_overhead_s``: seconds per decoding sequence per iteration, not divided by
       tensor parallelism (sampling and the host's per-sequence work);
+    - ``prefill_seq_overhead_s``: seconds per sequence with a prefill chunk in the iteration, not
+      divided by tensor parallelism (per-sequence input preparation and first-token sampling);
+    - ``attention_efficiency``: achieved share of peak dense FLOP/s by the attention kernels
+      (0: the same as ``compute_efficiency``);
     - ``comm_efficiency``: achieved share of the interconnect bandwidth by an all-reduce whose
       message stays in on-chip cache; ``comm_latency_s``: latency of one all-reduce between two
       GPUs (a ring of ``tp`` GPUs pays it ``tp - 1`` times);
@@ -80,6 +96,8 @@ class ServingPerfParams:
     prefill_overhead_s: float = 0.025
     iteration_overhead_s: float = 0.0
     decode_seq_overhead_s: float = 0.0
+    prefill_seq_overhead_s: float = 0.0
+    attention_efficiency: float = 0.0
     comm_efficiency: float = 0.70
     comm_latency_s: float = 10e-6
     comm_cache_bytes: float = 0.0
@@ -127,17 +145,22 @@ class ServingPerfModel:
         self.kv_bytes_per_token = model.kv_bytes_per_token(self.kv_bytes_per_value)
         self.attn_flops_per_pair = 4.0 * model.num_layers * model.num_attention_heads * model.head_dim
         self._moe_split()
-        self._compute_rate = self.tp * self.flops * self.p.compute_efficiency
-        self._memory_rate = self.tp * gpu.memory_bandwidth * self.p.memory_efficiency
+        self._set_rates()
 
     def with_params(self, params: ServingPerfParams) -> ServingPerfModel:
         """The same hardware and model with other constants."""
         clone = ServingPerfModel.__new__(ServingPerfModel)
         clone.__dict__.update(self.__dict__)
         clone.p = params
-        clone._compute_rate = clone.tp * clone.flops * params.compute_efficiency
-        clone._memory_rate = clone.tp * clone.gpu.memory_bandwidth * params.memory_efficiency
+        clone._set_rates()
         return clone
+
+    def _set_rates(self) -> None:
+        p = self.p
+        self._compute_rate = self.tp * self.flops * p.compute_efficiency
+        self._memory_rate = self.tp * self.gpu.memory_bandwidth * p.memory_efficiency
+        # attention FLOPs at their own rate, or (0) folded into the GEMM FLOPs as before
+        self._attn_rate = self.tp * self.flops * p.attention_efficiency if p.attention_efficiency > 0 else 0.0
 
     def _moe_split(self) -> None:
         m = self.model
@@ -207,27 +230,34 @@ class ServingPerfModel:
         prefill_context_tokens: float,
         decode_seqs: float,
         decode_context_tokens: float,
+        prefill_seqs: float = 1.0,
     ) -> IterationCost:
         """Cost of one iteration.
 
         ``prefill_attn_pairs`` = sum over chunks of ``c (p + (c+1)/2)``; ``prefill_context_tokens``
         = tokens already cached before the chunks (their KV is read); ``decode_context_tokens`` =
-        sum of the decoding sequences' context lengths.
+        sum of the decoding sequences' context lengths; ``prefill_seqs`` = sequences with a
+        prefill chunk (counts only when ``prefill_tokens > 0``).
         """
+        p = self.p
         n_active = self.model.num_active_params
         tokens = prefill_tokens + decode_seqs
         flops = 2.0 * n_active * tokens
         kv_read = 0.0
-        if self.p.context_terms:
-            flops += self.attn_flops_per_pair * (prefill_attn_pairs + decode_context_tokens)
+        attn = 0.0
+        if p.context_terms:
+            attn = self.attn_flops_per_pair * (prefill_attn_pairs + decode_context_tokens)
             kv_read = self.kv_bytes_per_token * (decode_context_tokens + prefill_context_tokens)
-        compute = flops / self._compute_rate
+        if self._attn_rate:
+            compute = flops / self._compute_rate + attn / self._attn_rate
+        else:
+            compute = (flops + attn) / self._compute_rate
         memory = (self.weight_bytes_read(tokens) + kv_read) / self._memory_rate
-        time = max(compute, memory) + self._comm_s(tokens) + self.p.iteration_overhead_s
+        time = max(compute, memory) + self._comm_s(tokens) + p.iteration_overhead_s
         if decode_seqs > 0:
-            time += decode_seqs * self.p.decode_seq_overhead_s
+            time += decode_seqs * p.decode_seq_overhead_s
         if prefill_tokens > 0:
-            time += self.p.prefill_overhead_s
+            time += p.prefill_overhead_s + prefill_seqs * p.prefill_seq_overhead_s
         return IterationCost(compute, memory, time)
 
     def decode_line(self, seqs: int, context0: float) -> LinearRun:
@@ -238,8 +268,9 @@ class ServingPerfModel:
         m0 = self.weight_bytes_read(seqs) / self._memory_rate
         c1 = m1 = 0.0
         if self.p.context_terms:
-            c0 += self.attn_flops_per_pair * context0 / self._compute_rate
-            c1 = self.attn_flops_per_pair * seqs / self._compute_rate
+            attn_rate = self._attn_rate or self._compute_rate
+            c0 += self.attn_flops_per_pair * context0 / attn_rate
+            c1 = self.attn_flops_per_pair * seqs / attn_rate
             m0 += self.kv_bytes_per_token * context0 / self._memory_rate
             m1 = self.kv_bytes_per_token * seqs / self._memory_rate
         extra = self._comm_s(seqs) + self.p.iteration_overhead_s + seqs * self.p.decode_seq_overhead_s
@@ -252,10 +283,15 @@ class ServingPerfModel:
         ctx = context0 + seqs * j
         flops = 2.0 * self.model.num_active_params * seqs
         kv = 0.0
+        attn = 0.0
         if self.p.context_terms:
-            flops = flops + self.attn_flops_per_pair * ctx
+            attn = self.attn_flops_per_pair * ctx
             kv = self.kv_bytes_per_token * ctx
-        compute = np.broadcast_to(flops / self._compute_rate, j.shape).astype(np.float64)
+        if self._attn_rate:
+            compute = flops / self._compute_rate + attn / self._attn_rate
+        else:
+            compute = (flops + attn) / self._compute_rate
+        compute = np.broadcast_to(compute, j.shape).astype(np.float64)
         memory = (self.weight_bytes_read(seqs) + kv) / self._memory_rate
         memory = np.broadcast_to(memory, j.shape).astype(np.float64)
         extra = self._comm_s(seqs) + self.p.iteration_overhead_s + seqs * self.p.decode_seq_overhead_s
