@@ -1,6 +1,10 @@
 """End-to-end properties of a run: the output contract, units, conservation, determinism."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow.compute as pc
@@ -204,3 +208,23 @@ def test_prefix_cache_summary_and_cached_tokens():
     assert r.summary["prefix_cache_hit_ratio"] == pytest.approx(2 / 4)
     assert r.requests.column("cached_tokens").to_pylist() == [0, 2500, 3000, 0]
     assert r.requests.column("prefill_s").to_pylist()[1:3] == [0.0, 0.0]
+
+
+def test_quiet_run_imports_no_rich_and_skips_the_teardown(tmp_path):
+    """`kavier run -q` never imports rich and leaves through os._exit (no atexit handlers run),
+    yet exits 0 with its folder complete."""
+    src = Path(__file__).resolve().parents[1] / "src"
+    code = (
+        "import sys, atexit\n"
+        "atexit.register(lambda: print('teardown ran'))\n"
+        "sys.argv = ['kavier', 'run', '--preset', 'thesis', '--num-sessions', '3', '-q', '-o', sys.argv[1]]\n"
+        "from kavier.cli import main\n"
+        "main()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    cmd = [sys.executable, "-X", "importtime", "-c", code, str(tmp_path / "o")]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "teardown ran" not in res.stdout
+    assert " rich" not in res.stderr  # -X importtime lists every module imported
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["num_requests"] > 0
