@@ -171,9 +171,10 @@ def main() -> int:
         same = comparable(t).equals(reference)
         print(f"runs.parquet of '{label}' identical to '{cases[0][0]}' apart from wall times: {same}")
     print(
-        "CPU s: user + system time of the sweep process and every process it waited for (Ray's"
-        " daemons included); CPU s / wall s near the worker count means the workers were never"
-        " starved. Other work on this 2-core machine (load above) lowers the speed-up."
+        "CPU s: user + system time of the sweep process and of every process it waited for (the"
+        " pool's workers; not Ray's workers, which belong to Ray's raylet). CPU s / wall s near the"
+        " worker count means the workers were never starved; other work on this 2-core machine"
+        " (load above) takes cores from them and lowers the speed-up."
     )
     print("reproduce (one repetition):")
     for command in commands:

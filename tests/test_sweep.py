@@ -323,3 +323,15 @@ def test_ray_backend_without_ray_is_a_one_line_error(tmp_path, monkeypatch):
 
     with pytest.raises(KavierError, match=r"pip install -e '\.\[ray\]'"):
         run_sweep(path, tmp_path / "out", backend="ray")
+
+
+def test_one_sweep_process_per_results_folder(tmp_path):
+    from kavier.errors import KavierError
+    from kavier.sweep.store import SweepLayout
+
+    path = write(tmp_path, "[axes]\nseed = [1]\n")
+    layout = SweepLayout(tmp_path / "out")
+    layout.prepare()
+    with layout.locked(), pytest.raises(KavierError, match="another kavier sweep is writing"):
+        run_sweep(path, tmp_path / "out", workers=1)
+    assert len(run_sweep(path, tmp_path / "out", workers=1).ok) == 1  # the lock is released

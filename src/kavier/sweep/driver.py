@@ -102,30 +102,32 @@ def execute(
     layout = plan.layout
     runner = make_runner(backend, n_workers, address) if plan.todo else None
     layout.prepare()
-    write_json_atomic(layout.sweep_json, sweep_manifest(plan.spec, plan.runs))
-    by_id = {r.run_id: r for r in plan.runs}
-    jobs = [RunJob(r.index, r.run_id, r.scenario) for r in plan.todo]
-    try:
-        if runner is not None:
-            for outcome in runner.run(jobs):
-                run = by_id[outcome.run_id]
-                if outcome.ok:
-                    layout.clear_failure(run.run_id)
-                    report.ok.append(run.run_id)
-                else:
-                    layout.record_failure(run, outcome.error or "failed", outcome.detail)
-                    report.failed[run.run_id] = outcome.error or "failed"
-                if on_outcome is not None:
-                    on_outcome(outcome)
-    except KeyboardInterrupt:
-        if runner is not None:
-            runner.abort()
+    with layout.locked():
         layout.clean_partials()
-        report.interrupted = True
+        write_json_atomic(layout.sweep_json, sweep_manifest(plan.spec, plan.runs))
+        by_id = {r.run_id: r for r in plan.runs}
+        jobs = [RunJob(r.index, r.run_id, r.scenario) for r in plan.todo]
+        try:
+            if runner is not None:
+                for outcome in runner.run(jobs):
+                    run = by_id[outcome.run_id]
+                    if outcome.ok:
+                        layout.clear_failure(run.run_id)
+                        report.ok.append(run.run_id)
+                    else:
+                        layout.record_failure(run, outcome.error or "failed", outcome.detail)
+                        report.failed[run.run_id] = outcome.error or "failed"
+                    if on_outcome is not None:
+                        on_outcome(outcome)
+        except KeyboardInterrupt:
+            if runner is not None:
+                runner.abort()
+            layout.clean_partials()
+            report.interrupted = True
+            report.parquet = _collect(plan)
+            report.wall_s = time.perf_counter() - start
+            raise SweepInterrupted(report) from None
         report.parquet = _collect(plan)
-        report.wall_s = time.perf_counter() - start
-        raise SweepInterrupted(report) from None
-    report.parquet = _collect(plan)
     report.wall_s = time.perf_counter() - start
     return report
 

@@ -14,9 +14,11 @@ planned scenario (so editing the sweep file's base re-runs what it changed).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,12 +60,31 @@ class SweepLayout:
                 )
 
     def prepare(self) -> None:
-        """Create the folders and remove temporary folders left by an interrupted sweep."""
+        """Create the results folders."""
         try:
             self.runs_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise KavierError(f"cannot create {self.runs_dir}: {exc.strerror or exc}") from exc
-        self.clean_partials()
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold an exclusive lock on the results folder (one sweep process writes into it)."""
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock
+            yield
+            return
+        with open(self.out / ".sweep.lock", "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                raise KavierError(
+                    f"another kavier sweep is writing into {self.out}; wait for it or choose another --out"
+                ) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def clean_partials(self) -> None:
         """Remove ``.<run>.partial-<pid>`` and ``.<run>.old-<pid>`` folders of killed runs."""
