@@ -11,7 +11,9 @@ import typer
 
 
 def sweep(
-    sweep_file: Annotated[Path, typer.Argument(help="sweep file (TOML/YAML/JSON): base scenario + [axes]")],
+    sweep_file: Annotated[
+        Path, typer.Argument(help="sweep file (TOML/YAML/JSON): a base scenario and its axes")
+    ],
     out: Annotated[
         Path, typer.Option("--out", "-o", help="results folder (runs/, runs.parquet, sweep.json)")
     ],
