@@ -61,6 +61,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--csv", type=Path, default=CSV)
     ap.add_argument("--fit-rows", default=DEFAULT_FIT_ROWS, help="rows to fit on (the rest are held out)")
+    ap.add_argument(
+        "--every-row",
+        action="store_true",
+        help="weigh every fitting row once (default: every measured configuration once)",
+    )
     args = ap.parse_args()
     if not args.csv.is_file():
         print(f"SKIPPED: {args.csv} not found (../shared/data is not beside the repository)")
@@ -75,7 +80,9 @@ def main() -> int:
     results = {}
     for gpu in GPUS:
         t0 = time.perf_counter()
-        res = calibrate(args.csv, "Llama-2-70B", gpu, fit_filter=args.fit_rows)
+        res = calibrate(
+            args.csv, "Llama-2-70B", gpu, fit_filter=args.fit_rows, weigh_repeats=not args.every_row
+        )
         results[gpu] = (res, time.perf_counter() - t0)
         groups = [("all", list(res.rows))]
         groups += [(str(tp), [r for r in res.rows if r.row.tp == tp]) for tp in res.tps]

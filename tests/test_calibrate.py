@@ -395,12 +395,15 @@ def test_calibrate_cli_writes_a_loadable_profile(tmp_path, llama3_8b, a10):
 
 # What the serving model reaches, fit on batch <= 8 and scored on batch > 8 (MAPE %, prompt_time /
 # token_time; benchmarks/splitwise_validation.py prints the full table). The goal is <= 10 % held
-# out: reached for token_time on both GPUs and for prompt_time on the H100; the A100's batched
-# prefill (batch > 8) costs more per token than its single long prompts, which no term of the
-# model (all functions of the iteration's token counts) separates, so it stays near 19 %.
+# out: reached for token_time on both GPUs and for prompt_time on the H100. The A100's batched
+# prefill costs more per token than its single long prompts; prefill_seq_overhead_s (about 17 ms
+# per prompt) takes most of that (held out 18.7 % -> 10.1 %), but the A100 TP-4 batches stay
+# 10-20 % under-predicted (their own b <= 8 rows too, with bimodal repeats at b = 4), so it
+# stays just above 10 %. The fit weighs every measured configuration once, so the H100's many
+# batch-1 512-token rows count less and its per-row fit MAPE is higher than its held-out one.
 REACHED = {
-    "A100-80GB": {"fit": (5.5, 3.0), "held_out": (19.5, 7.0)},
-    "H100-SXM": {"fit": (5.5, 2.0), "held_out": (7.5, 4.5)},
+    "A100-80GB": {"fit": (4.5, 3.0), "held_out": (10.5, 6.5)},
+    "H100-SXM": {"fit": (8.0, 1.5), "held_out": (7.5, 4.5)},
 }
 
 
@@ -425,11 +428,13 @@ def test_splitwise_llama2_70b_reached(splitwise_results, gpu):
     # The fitted all-reduce cache size is of the order of the GPUs' L2 cache (40 / 50 MB).
     assert 20e6 < result.params.comm_cache_bytes < 100e6
     assert result.params.comm_spill_efficiency < result.params.comm_efficiency
+    # Attention kernels never run faster than the dense GEMMs (the fit's bound).
+    assert 0 < result.params.attention_efficiency <= result.params.compute_efficiency
 
 
 _A100_PROMPT = pytest.mark.xfail(
-    reason="A100 batched prefill costs more per token than single long prompts; the model does "
-    "not separate them (held-out prompt_time MAPE ~19 %)",
+    reason="A100 TP-4 batched prefill is 10-20 % slower than the model at every batch size "
+    "(held-out prompt_time MAPE 10.1 %)",
     strict=True,
 )
 
@@ -445,3 +450,17 @@ _A100_PROMPT = pytest.mark.xfail(
 )
 def test_splitwise_llama2_70b_held_out_goal(splitwise_results, gpu, kind):
     assert splitwise_results[gpu].mape["held_out"][kind] <= 10.0
+
+
+def test_repeated_rows_share_one_configuration_weight(tmp_path, llama3_8b, a10):
+    rows = [[1, 512, 1, 0.2, 0.03]] * 4 + [[2, 512, 1, 0.4, 0.031]]
+    path = _write_csv(
+        tmp_path / "rep.csv", ["batch_size", "prompt_size", "tp", "prompt_time_s", "token_time_s"], rows
+    )
+    _, ms = read_measurements(path)
+    w = _Points(ms, llama3_8b, a10, ServingPerfParams()).weight
+    # per kind (prompt, token, interleaved per row): the four repeats share one half
+    np.testing.assert_allclose(w[0::2], [0.125] * 4 + [0.5])
+    np.testing.assert_allclose(w[1::2], [0.125] * 4 + [0.5])
+    every = _Points(ms, llama3_8b, a10, ServingPerfParams(), weigh_repeats=False).weight
+    np.testing.assert_allclose(every, [0.2] * 10)

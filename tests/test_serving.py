@@ -252,3 +252,96 @@ def test_goodput_under_slos():
     assert 0 <= r["goodput_requests_per_s"] <= r["requests_per_s"]
     ok = kavier.simulate(num_sessions=20, slo_ttft=1e6, slo_tpot=1e6).summary
     assert ok["goodput_requests_per_s"] == pytest.approx(ok["requests_per_s"])
+
+
+def test_prefill_sequence_overhead_and_attention_efficiency():
+    from dataclasses import replace
+
+    catalog = load_catalog()
+    model, gpu = catalog.model("Llama-2-70B"), catalog.gpu("A100-80GB")
+    base = ServingPerfParams()
+    a = ServingPerfModel(model, gpu, base, tp=4)
+    # Defaults: no prefill-sequence term, attention at compute_efficiency (bit-identical).
+    assert (
+        a.iteration(4096, 8 * 512 * 513 / 2, 0, 0, 0, 8).time_s
+        == a.iteration(4096, 8 * 512 * 513 / 2, 0, 0, 0).time_s
+    )
+    s = 0.015
+    b = a.with_params(replace(base, prefill_seq_overhead_s=s))
+    pairs = 8 * 512 * 513 / 2
+    extra = b.iteration(4096, pairs, 0, 0, 0, 8).time_s - a.iteration(4096, pairs, 0, 0, 0, 8).time_s
+    assert extra == pytest.approx(8 * s, rel=1e-9)
+    # Not paid without prefill tokens (a decode-only iteration).
+    assert b.iteration(0, 0, 0, 8, 8 * 600, 8).time_s == a.iteration(0, 0, 0, 8, 8 * 600, 8).time_s
+    # Attention FLOPs at their own rate.
+    ae = 0.2
+    c = a.with_params(replace(base, attention_efficiency=ae))
+    attn = a.attn_flops_per_pair * pairs
+    rate = 4 * gpu.flops_fp16
+    got = c.iteration(4096, pairs, 0, 0, 0).compute_s - a.iteration(4096, pairs, 0, 0, 0).compute_s
+    assert got == pytest.approx(attn / (rate * ae) - attn / (rate * base.compute_efficiency), rel=1e-9)
+    # Closed-form decode runs stay exact with attention at its own rate.
+    seqs, ctx0, steps = 16, 16 * 700.0, 40
+    per_step = [c.iteration(0, 0, 0, seqs, ctx0 + seqs * j).time_s for j in range(steps)]
+    _, _, run = c.decode_run(seqs, ctx0, steps)
+    np.testing.assert_allclose(run, per_step, rtol=1e-12)
+    assert c.decode_line(seqs, ctx0).total(steps) == pytest.approx(sum(per_step), rel=1e-12)
+
+
+def test_engine_charges_each_prefilling_sequence():
+    req = {"num_input_tokens": [500] * 4, "num_output_tokens": [2] * 4, "arrival_s": [0.0] * 4}
+    base = kavier.simulate(requests=req, context_terms=False).requests.to_pylist()
+    slow = kavier.simulate(
+        requests=req, context_terms=False, prefill_seq_overhead_s=0.01
+    ).requests.to_pylist()
+    # the first prompt is prefilled alone (+10 ms), the other three together after it (+10 + 3 x 10 ms)
+    assert [round(r1["ttft_s"] - r0["ttft_s"], 9) for r0, r1 in zip(base, slow, strict=True)] == [
+        0.01,
+        0.04,
+        0.04,
+        0.04,
+    ]
+
+
+def test_scenario_serving_constants_reach_the_model(tmp_path):
+    from dataclasses import fields
+
+    from kavier.engine.serving_sim import load_perf_params
+    from kavier.perf.profile import write_profile
+    from kavier.scenario import Scenario
+
+    names = [f.name for f in fields(ServingPerfParams)]
+    scenario_names = {
+        "prefill_overhead_s": "overhead_s",  # the thesis's per-request overhead O
+    }
+    defaults = ServingPerfParams()
+    sc = Scenario()
+    # Every constant has a scenario field with the model's default.
+    for name in names:
+        assert getattr(sc, scenario_names.get(name, name)) == getattr(defaults, name), name
+    assert load_perf_params(sc) == defaults
+    values = {
+        "decode_seq_overhead_s": 2e-4,
+        "prefill_seq_overhead_s": 0.012,
+        "attention_efficiency": 0.4,
+        "comm_latency_s": 2e-5,
+        "comm_cache_bytes": 5e7,
+        "comm_spill_efficiency": 0.2,
+        "iteration_overhead_s": 0.01,
+        "comm_efficiency": 0.8,
+    }
+    p = load_perf_params(Scenario(**values))
+    for k, v in values.items():
+        assert getattr(p, k) == v, k
+    # A profile's values take precedence over the scenario's; the others stay the scenario's.
+    prof = write_profile(tmp_path / "p.toml", ServingPerfParams(prefill_seq_overhead_s=0.02), {})
+    text = prof.read_text().splitlines()
+    keep = [
+        ln for ln in text if ln.startswith(("prefill_seq_overhead_s", "comm_latency_s", "#", "[")) or not ln
+    ]
+    prof.write_text("\n".join(keep) + "\n")
+    p = load_perf_params(Scenario(**values, perf_profile=str(prof)))
+    assert p.prefill_seq_overhead_s == 0.02 and p.comm_latency_s == ServingPerfParams().comm_latency_s
+    assert p.attention_efficiency == 0.4 and p.comm_cache_bytes == 5e7
+    with pytest.raises(ValueError):  # pydantic's ValidationError is a ValueError
+        Scenario(attention_efficiency=1.5)

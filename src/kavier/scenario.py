@@ -106,6 +106,28 @@ class Scenario(BaseModel):
     activation_reserve_gib: float = Field(1.0, ge=0, description="GiB per GPU kept for activations")
     iteration_overhead_s: float = Field(0.0, ge=0, description="s per engine iteration")
     comm_efficiency: float = Field(0.7, gt=0, le=1, description="achieved / peak interconnect bandwidth")
+    # More serving-model constants (kavier.perf.serving.ServingPerfParams; same defaults; a
+    # perf_profile's values replace them).
+    decode_seq_overhead_s: float = Field(
+        0.0, ge=0, description="s per decoding sequence per iteration, not divided by tp"
+    )
+    prefill_seq_overhead_s: float = Field(
+        0.0, ge=0, description="s per sequence with a prefill chunk in an iteration, not divided by tp"
+    )
+    attention_efficiency: float = Field(
+        0.0, ge=0, le=1, description="achieved / peak FLOP/s of attention kernels; 0 = compute_efficiency"
+    )
+    comm_latency_s: float = Field(
+        10e-6, ge=0, description="s, latency of one all-reduce between two GPUs (a ring of tp pays tp - 1)"
+    )
+    comm_cache_bytes: float = Field(
+        0.0,
+        ge=0,
+        description="bytes: all-reduce message size at which half spills from on-chip cache; 0 = no spill",
+    )
+    comm_spill_efficiency: float = Field(
+        0.15, gt=0, le=1, description="achieved / peak interconnect bandwidth of the spilled all-reduce part"
+    )
     context_terms: bool = Field(True, description="attention FLOPs and KV reads in the serving model")
     perf_profile: str | None = Field(None, description="calibrated constants (kavier calibrate)")
     replica_groups: list[dict[str, Any]] | None = Field(

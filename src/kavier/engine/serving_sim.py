@@ -81,7 +81,13 @@ def load_perf_params(scenario: Scenario) -> ServingPerfParams:
         memory_efficiency=scenario.memory_efficiency,
         prefill_overhead_s=scenario.overhead_s,
         iteration_overhead_s=scenario.iteration_overhead_s,
+        decode_seq_overhead_s=scenario.decode_seq_overhead_s,
+        prefill_seq_overhead_s=scenario.prefill_seq_overhead_s,
+        attention_efficiency=scenario.attention_efficiency,
         comm_efficiency=scenario.comm_efficiency,
+        comm_latency_s=scenario.comm_latency_s,
+        comm_cache_bytes=scenario.comm_cache_bytes,
+        comm_spill_efficiency=scenario.comm_spill_efficiency,
         context_terms=scenario.context_terms,
     )
     if scenario.perf_profile:

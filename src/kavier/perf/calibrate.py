@@ -3,11 +3,15 @@
 :func:`calibrate` reads a measurements CSV, keeps the rows of one model on one GPU kind, predicts
 each row with :class:`~kavier.perf.serving.ServingPerfModel` and fits the constants of
 :class:`~kavier.perf.serving.ServingPerfParams` (``compute_efficiency``, ``memory_efficiency``,
-``prefill_overhead_s``, ``iteration_overhead_s``, ``decode_seq_overhead_s``, ``comm_efficiency``,
-``comm_latency_s``, ``comm_cache_bytes`` and ``comm_spill_efficiency``; in general every float
-field whose name ends in ``efficiency``, ``_s`` or ``_bytes``) by minimising the mean
-absolute percentage error (MAPE) on the *fitting* rows; the other rows are *held out* and only
-scored. The objective is the mean of the prompt_time MAPE and the token_time MAPE. One set of
+``prefill_overhead_s``, ``iteration_overhead_s``, ``decode_seq_overhead_s``,
+``prefill_seq_overhead_s``, ``attention_efficiency``, ``comm_efficiency``, ``comm_latency_s``,
+``comm_cache_bytes`` and ``comm_spill_efficiency``; in general every float field whose name ends
+in ``efficiency``, ``_s`` or ``_bytes``) by minimising the mean absolute percentage error (MAPE)
+on the *fitting* rows; the other rows are *held out* and only scored. The objective is the mean
+of the prompt_time MAPE and the token_time MAPE, each weighing every measured configuration
+once (rows repeating one configuration share its weight; ``weigh_repeats=False`` weighs every
+row once). ``attention_efficiency`` is bounded by ``compute_efficiency`` (attention kernels do
+not beat the dense GEMMs) and fitted only when the attention share of the compute varies. One set of
 constants is fitted for all tensor-parallel degrees in the file. A constant the fitting rows
 cannot determine keeps its base value: one no row depends on, or an additive one whose effect is
 a multiple of an earlier one's (``comm_latency_s`` when every row has the same ``tp > 1``: it is
@@ -422,24 +426,48 @@ class _Points:
     evaluation calls the model instead (slower, same result).
     """
 
-    def __init__(self, rows: Sequence[Measurement], llm: ModelSpec, gpu: GpuSpec, base: ServingPerfParams):
+    def __init__(
+        self,
+        rows: Sequence[Measurement],
+        llm: ModelSpec,
+        gpu: GpuSpec,
+        base: ServingPerfParams,
+        weigh_repeats: bool = True,
+    ):
         self.base = base
-        args, measured, kind, tps = [], [], [], []
+        args, measured, kind, tps, config = [], [], [], [], []
         for row in rows:
             if row.prompt_time_s is not None:
                 args.append(_prompt_args(row))
                 measured.append(row.prompt_time_s)
                 kind.append(0)
                 tps.append(row.tp)
+                config.append((0, row.tp, *args[-1]))
             if row.token_time_s is not None:
                 args.append(_token_args(row))
                 measured.append(row.token_time_s)
                 kind.append(1)
                 tps.append(row.tp)
+                config.append((1, row.tp, *args[-1]))
         self.args, self.tps = args, tps
         self.measured = np.asarray(measured, dtype=np.float64)
         self.kind = np.asarray(kind, dtype=np.int8)
         self.kinds = sorted(set(kind))
+        # Each point's weight within its kind: 1 / (points of the same configuration) when
+        # weighing repeats, so every measured configuration counts once however often it was
+        # measured (in the Splitwise file the batch-1 512-token prefill is measured 45 times per
+        # tp, once per token_size, against 5 times for every other prompt_time configuration).
+        if weigh_repeats:
+            counts: dict[tuple, int] = {}
+            for c in config:
+                counts[c] = counts.get(c, 0) + 1
+            w = np.array([1.0 / counts[c] for c in config], dtype=np.float64)
+        else:
+            w = np.ones(len(config), dtype=np.float64)
+        for k in self.kinds:
+            sel = self.kind == k
+            w[sel] /= w[sel].sum()
+        self.weight = w
         self._models = {tp: ServingPerfModel(llm, gpu, base, tp=tp) for tp in sorted(set(tps))}
         self.msg = np.array(
             [self._models[tp].allreduce_bytes(a[0] + a[3]) for tp, a in zip(tps, args, strict=True)],
@@ -509,9 +537,10 @@ class _Points:
         return self._fast(params) if self.exact else self._direct(params)
 
     def objective(self, params: ServingPerfParams) -> float:
-        """Mean over prompt_time and token_time (those present) of their MAPE, as a fraction."""
-        err = np.abs(self.times(params) - self.measured) / self.measured
-        return float(np.mean([err[self.kind == k].mean() for k in self.kinds]))
+        """Mean over prompt_time and token_time (those present) of their (weighted) MAPE, as a
+        fraction."""
+        err = np.abs(self.times(params) - self.measured) / self.measured * self.weight
+        return float(np.sum(err) / len(self.kinds))
 
     def free_keys(self) -> list[str]:
         """The constants the fitting rows can determine: those that change some prediction and,
@@ -657,7 +686,11 @@ def _fit(points: _Points, base: ServingPerfParams, keys: list[str]) -> tuple[Ser
     hi = np.log([b[1] for b in bounds])
 
     def params_of(x: np.ndarray) -> ServingPerfParams:
-        return replace(base, **{k: float(math.exp(v)) for k, v in zip(keys, x, strict=True)})
+        values = {k: float(math.exp(v)) for k, v in zip(keys, x, strict=True)}
+        if _ATTN in values:
+            # attention kernels do not beat the dense GEMMs: attention_efficiency <= compute_efficiency
+            values[_ATTN] = min(values[_ATTN], values.get(_ROOF[0], base.compute_efficiency))
+        return replace(base, **values)
 
     def f(x: np.ndarray) -> float:
         return points.objective(params_of(x))
@@ -881,13 +914,16 @@ def calibrate(
     tp: Sequence[int] | None = None,
     include_power_capped: bool = False,
     drop_implausible: bool = True,
+    weigh_repeats: bool = True,
 ) -> CalibrationResult:
     """Fit the serving constants for ``llm`` on ``gpu`` to the measurements in ``csv_path``.
 
     ``fit_filter`` selects the fitting rows (default ``"batch_size<=8"``; a string of clauses or a
     callable taking a :class:`Measurement`); the remaining rows are held out and only scored.
     ``tp`` restricts the rows to some tensor-parallel degrees; ``base`` supplies the starting
-    constants and the ones that are not fitted.
+    constants and the ones that are not fitted. With ``weigh_repeats`` (the default) the
+    objective counts every measured configuration once (repeated rows of one configuration share
+    its weight); without it every row counts once.
     """
     catalog = catalog or load_catalog()
     spec = llm if isinstance(llm, ModelSpec) else catalog.model(llm)
@@ -919,7 +955,7 @@ def calibrate(
             f"for {spec.name} on {hw.name}"
         )
     fit_rows = [r for r, f in zip(rows, fit_mask, strict=True) if f]
-    points = _Points(fit_rows, spec, hw, base)
+    points = _Points(fit_rows, spec, hw, base, weigh_repeats=weigh_repeats)
     keys = [k for k in FIT_KEYS if k in points.free_keys()]
     params, _, evals = _fit(points, base, keys)
 
