@@ -7,10 +7,12 @@ model's constants are fitted on the rows with batch <= 8 (``kavier calibrate``'s
 scored on the rows with batch > 8, which the fit never saw. The table gives the MAPE of
 prompt_time and token_time, with the built-in defaults and with the calibrated constants, on
 the fitting and held-out rows, for all rows and per tensor-parallel degree. The goal is <= 10 %
-held out.
+held out. The fit weighs every measured configuration once (``--every-row``: every row once; the
+batch-1 512-token prefill is measured 45 times per TP, other configurations 5 times).
 
     python benchmarks/splitwise_validation.py
     python benchmarks/splitwise_validation.py --fit-rows "batch_size<=4"
+    python benchmarks/splitwise_validation.py --every-row
 
 The same fit, one GPU at a time, with a profile written for ``kavier run --perf-profile``:
 
