@@ -228,3 +228,35 @@ def test_quiet_run_imports_no_rich_and_skips_the_teardown(tmp_path):
     assert "teardown ran" not in res.stdout
     assert " rich" not in res.stderr  # -X importtime lists every module imported
     assert json.loads((tmp_path / "o" / "summary.json").read_text())["num_requests"] > 0
+
+
+def test_folder_sink_writes_each_file_in_order_on_its_own_thread(tmp_path):
+    import pyarrow as pa
+
+    from kavier.io.sinks import FolderSink
+
+    sink = FolderSink(tmp_path / "run")
+    parts = {name: [pa.table({"x": np.arange(i * 5, i * 5 + 5)}) for i in range(4)] for name in sink.FILES}
+    for i in range(4):
+        for name in sink.FILES:
+            getattr(sink, name)(parts[name][i])
+    folder = sink.commit({"name": "t"}, {"ok": True})
+    for name, rel in sink.FILES.items():
+        got = pq.read_table(folder / rel)
+        assert got.column("x").to_pylist() == list(range(20)), name
+        assert pq.ParquetFile(folder / rel).metadata.num_row_groups == 4  # one group per table
+
+
+def test_folder_sink_reports_a_writer_error_and_leaves_no_folder(tmp_path):
+    import pyarrow as pa
+
+    from kavier.io.sinks import FolderSink
+
+    sink = FolderSink(tmp_path / "run")
+    sink.requests(pa.table({"x": [1, 2]}))
+    sink.requests(pa.table({"y": ["a"]}))  # another schema: the writer thread fails
+    with pytest.raises(Exception):  # noqa: B017 - pyarrow's own error, re-raised by close()
+        sink.close()
+    sink.abort()
+    assert not (tmp_path / "run").exists()
+    assert not any(tmp_path.iterdir())

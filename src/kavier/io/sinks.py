@@ -131,21 +131,20 @@ class FolderSink:
             shutil.rmtree(self.tmp)
         (self.tmp / "opendc").mkdir(parents=True)
         self._writers: dict[str, pq.ParquetWriter] = {}
-        # One background thread encodes and writes while the simulation computes the next
-        # tables; the bounded queue keeps at most a few tables in flight.
-        self._queue: queue.Queue[tuple[str, pa.Table] | None] = queue.Queue(maxsize=4)
+        # One background thread per file encodes and writes while the simulation computes the
+        # next tables (encoding releases the GIL, so files are written in parallel with each
+        # other and with the simulation); each bounded queue keeps a few tables in flight.
+        self._queues: dict[str, queue.Queue[pa.Table | None]] = {}
+        self._threads: dict[str, threading.Thread] = {}
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._drain, name="kavier-writer", daemon=True)
-        self._thread.start()
 
-    def _drain(self) -> None:
+    def _drain(self, name: str, tables: queue.Queue[pa.Table | None]) -> None:
         while True:
-            item = self._queue.get()
-            if item is None:
+            table = tables.get()
+            if table is None:
                 return
             if self._error is not None:
                 continue
-            name, table = item
             try:
                 writer = self._writers.get(name)
                 if writer is None:
@@ -164,7 +163,15 @@ class FolderSink:
     def _write(self, name: str, table: pa.Table) -> None:
         if self._error is not None:
             self._raise()
-        self._queue.put((name, table))
+        tables = self._queues.get(name)
+        if tables is None:
+            tables = self._queues[name] = queue.Queue(maxsize=3)
+            thread = threading.Thread(
+                target=self._drain, args=(name, tables), name=f"kavier-writer-{name}", daemon=True
+            )
+            self._threads[name] = thread
+            thread.start()
+        tables.put(table)
 
     def _raise(self) -> None:
         exc = self._error
@@ -173,9 +180,13 @@ class FolderSink:
         raise exc  # type: ignore[misc]
 
     def _stop(self) -> None:
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
+        for name, thread in self._threads.items():
+            if thread.is_alive():
+                self._queues[name].put(None)
+        for thread in self._threads.values():
+            thread.join()
+        self._threads.clear()
+        self._queues.clear()
 
     def requests(self, table: pa.Table) -> None:
         self._write("requests", table)
