@@ -82,10 +82,17 @@ class EnergyAccountant:
         bin_width = width[::reps]
         power = (excess.reshape(nb, reps) + self.idle_power_w).ravel()
         energy = power * width
-        intensity = np.repeat(self._per_bin(self.intensity, bin_time, bin_width), reps)
-        pue = np.repeat(self._per_bin(self.pue, bin_time, bin_width), reps)
-        facility = energy * pue
-        co2 = facility * intensity / J_PER_KWH
+        intensity = self._per_bin(self.intensity, bin_time, bin_width)
+        if reps > 1:
+            intensity = np.repeat(intensity, reps)
+        # A constant factor multiplies as a scalar: the same products, without the array.
+        if isinstance(self.pue, ConstantSeries):
+            facility = energy * self.pue.value
+        else:
+            pue = self._per_bin(self.pue, bin_time, bin_width)
+            facility = energy * (np.repeat(pue, reps) if reps > 1 else pue)
+        co2 = facility * (self.intensity.value if isinstance(self.intensity, ConstantSeries) else intensity)
+        co2 /= J_PER_KWH
         if nb:
             self.peak_power_w = max(self.peak_power_w, float(power.reshape(nb, reps).sum(axis=1).max()))
         self._pending.append((energy, facility, co2, bin_width))

@@ -297,7 +297,12 @@ class TimeseriesBuilder:
                 merged[key] = None
             else:
                 merged[key] = np.concatenate(arrays)
-        order = np.lexsort((merged["t0"], merged["replica"]))
+        rep, t0 = merged["replica"], merged["t0"]
+        if rep.size < 2 or (
+            bool(np.all(rep[1:] >= rep[:-1])) and bool(np.all((t0[1:] >= t0[:-1]) | (rep[1:] != rep[:-1])))
+        ):
+            return merged  # already in (replica, t0) order: the stable sort would not move anything
+        order = np.lexsort((t0, rep))
         return {k: (None if v is None else v[order]) for k, v in merged.items()}
 
     def _count_segments(self, k_end: int) -> list[dict[str, np.ndarray]]:
