@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -263,8 +264,13 @@ def _run_once(
         emit_series(series.emit_until(float(chunk.arrival_s[-1]), block_ends=True))
         if scenario.opendc:
             sink.opendc_tasks(tasks_table(rec, start_epoch_ms, capacity_mhz, memory_mib))
-            for table in fragment_tables(rec, scenario.export_rate, profile, capacity_mhz):
-                sink.opendc_fragments(table)
+            fragments = partial(fragment_tables, rec, scenario.export_rate, profile, capacity_mhz)
+            deferred = getattr(sink, "opendc_fragments_from", None)
+            if deferred is not None:
+                deferred(fragments)  # built on the sink's writer thread
+            else:
+                for table in fragments():
+                    sink.opendc_fragments(table)
         if progress is not None:
             progress(summary.num_requests, summary.end_s)
     emit_series(series.finish(summary.end_s, block_ends=True))

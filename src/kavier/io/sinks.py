@@ -14,6 +14,7 @@ import os
 import queue
 import shutil
 import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ DICTIONARY_COLUMNS = {
     "gpu_usage",
 }
 RUN_MARKER = "scenario.json"
+# A deferred table source: called once, on a writer thread, and its tables written in order.
+Producer = Callable[[], Iterable[pa.Table]]
 # Rows per parquet row group: a table is written as groups of this many rows (the last shorter).
 ROW_GROUP_ROWS = 1 << 20
 
@@ -134,33 +137,37 @@ class FolderSink:
         # One background thread per file encodes and writes while the simulation computes the
         # next tables (encoding releases the GIL, so files are written in parallel with each
         # other and with the simulation); each bounded queue keeps a few tables in flight.
-        self._queues: dict[str, queue.Queue[pa.Table | None]] = {}
+        self._queues: dict[str, queue.Queue[pa.Table | Producer | None]] = {}
         self._threads: dict[str, threading.Thread] = {}
         self._error: BaseException | None = None
 
-    def _drain(self, name: str, tables: queue.Queue[pa.Table | None]) -> None:
+    def _drain(self, name: str, tables: queue.Queue[pa.Table | Producer | None]) -> None:
         while True:
-            table = tables.get()
-            if table is None:
+            item = tables.get()
+            if item is None:
                 return
             if self._error is not None:
                 continue
             try:
-                writer = self._writers.get(name)
-                if writer is None:
-                    dictionary = [c for c in table.column_names if c in DICTIONARY_COLUMNS]
-                    writer = pq.ParquetWriter(
-                        self.tmp / self.FILES[name],
-                        table.schema,
-                        use_dictionary=dictionary,
-                        **PARQUET_OPTIONS,
-                    )
-                    self._writers[name] = writer
-                writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+                for table in item() if callable(item) else (item,):
+                    self._write_now(name, table)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
                 self._error = exc
 
-    def _write(self, name: str, table: pa.Table) -> None:
+    def _write_now(self, name: str, table: pa.Table) -> None:
+        writer = self._writers.get(name)
+        if writer is None:
+            dictionary = [c for c in table.column_names if c in DICTIONARY_COLUMNS]
+            writer = pq.ParquetWriter(
+                self.tmp / self.FILES[name],
+                table.schema,
+                use_dictionary=dictionary,
+                **PARQUET_OPTIONS,
+            )
+            self._writers[name] = writer
+        writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+
+    def _write(self, name: str, table: pa.Table | Producer) -> None:
         if self._error is not None:
             self._raise()
         tables = self._queues.get(name)
@@ -199,6 +206,11 @@ class FolderSink:
 
     def opendc_fragments(self, table: pa.Table) -> None:
         self._write("opendc_fragments", table)
+
+    def opendc_fragments_from(self, producer: Producer) -> None:
+        """Write the tables ``producer()`` yields, computing them on the file's writer thread
+        (numpy releases the GIL, so they are built in parallel with the simulation)."""
+        self._write("opendc_fragments", producer)
 
     def path(self, relative: str) -> Path:
         """Where a file goes inside the (temporary) run folder."""
