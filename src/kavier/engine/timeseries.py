@@ -19,13 +19,14 @@ MAX_ROWS_PER_BLOCK = 1 << 21
 DEFER_THRESHOLD = 100_000
 
 
-def edge_index(k0: int, nbins: int, dt: float, edges: np.ndarray, t: np.ndarray, side: str) -> np.ndarray:
+def edge_index(k0: int, dt: float, padded: np.ndarray, t: np.ndarray, side: str) -> np.ndarray:
     """``np.searchsorted(edges, t, side)`` for the uniform edges ``(k0 + j) * dt``, j = 0..nbins.
 
-    The quotient ``t / dt`` gives the index up to rounding; comparisons with the edges
-    themselves then correct it, so the result is exactly the search's.
+    ``padded`` is the edges with -inf before and +inf after. The quotient ``t / dt`` gives the
+    index up to rounding; a comparison with the edges on either side checks it, and the few
+    that fail are searched, so the result is exactly the search's.
     """
-    n = nbins + 1
+    n = padded.size - 2
     q = t / dt
     q -= k0
     if side == "left":  # number of edges < t
@@ -35,18 +36,17 @@ def edge_index(k0: int, nbins: int, dt: float, edges: np.ndarray, t: np.ndarray,
         q += 1.0
     np.clip(q, 0.0, float(n), out=q)
     c = q.astype(np.int64)
-    while True:
-        prev = edges[np.maximum(c - 1, 0)]
-        cur = edges[np.minimum(c, n - 1)]
-        if side == "left":
-            down = (c > 0) & (prev >= t)
-            up = (c < n) & (cur < t)
-        else:
-            down = (c > 0) & (prev > t)
-            up = (c < n) & (cur <= t)
-        if not (down.any() or up.any()):
-            return c
-        c = c - down + up
+    below, above = padded[c], padded[1:][c]  # the edges just before and at index c
+    if side == "left":
+        bad = below >= t
+        bad |= above < t
+    else:
+        bad = below > t
+        bad |= above <= t
+    if bad.any():
+        wrong = np.flatnonzero(bad)
+        c[wrong] = np.searchsorted(padded[1:-1], t[wrong], side=side)
+    return c
 
 
 class BinLocator:
@@ -67,7 +67,9 @@ class BinLocator:
     def __init__(self, k0: int, nbins: int, dt: float, t0: np.ndarray, t1: np.ndarray) -> None:
         self.nbins = nbins
         self.dt = dt
-        edges = (k0 + np.arange(nbins + 1, dtype=np.float64)) * dt
+        padded = (k0 + np.arange(-1, nbins + 2, dtype=np.float64)) * dt
+        padded[0], padded[-1] = -np.inf, np.inf
+        edges = padded[1:-1]
         self.edges = edges
         keep = (t1 > edges[0]) & (t0 < edges[-1])
         self.keep = None if keep.all() else keep
@@ -79,22 +81,23 @@ class BinLocator:
             return
         self.t0 = t0
         # starts[s]: the first edge at or after t0[s]; ends[s]: the last edge at or before t1[s].
-        starts = edge_index(k0, nbins, dt, edges, t0, "left")
-        ends = edge_index(k0, nbins, dt, edges, t1, "right") - 1
+        starts = edge_index(k0, dt, padded, t0, "left")
+        ends = edge_index(k0, dt, padded, t1, "right") - 1
         # The bins holding each segment's start and end, clipped to the block:
         # edges[first] <= t0 < edges[first + 1] and edges[last] < t1 <= edges[last + 1].
         first = starts - 1
-        first[edges[np.minimum(starts, nbins)] == t0] += 1
+        first[padded[1:][starts] == t0] += 1
         np.clip(first, 0, nbins - 1, out=first)
         last = ends.copy()
-        last[edges[np.clip(ends, 0, nbins)] == t1] -= 1
+        last[padded[ends + 1] == t1] -= 1
         np.clip(last, 0, nbins - 1, out=last)
         self.first_a = np.maximum(t0, edges[first])
-        self.first_z = np.minimum(t1, edges[first + 1])
+        self.first_z = np.minimum(t1, edges[1:][first])
         is_split = last > first
         self.split = np.flatnonzero(is_split)
-        self.last_a = np.maximum(t0[self.split], edges[last[self.split]])
-        self.last_z = np.minimum(t1[self.split], edges[last[self.split] + 1])
+        last_split = last[self.split]
+        self.last_a = np.maximum(t0[self.split], edges[last_split])
+        self.last_z = np.minimum(t1[self.split], edges[1:][last_split])
         # Pieces are summed in segment order (a segment's start piece, then its end piece), so
         # a bin's sum has the same terms in the same order however the run was cut. Pieces
         # come in bin order: number the distinct bins so that the sums are short arrays.
