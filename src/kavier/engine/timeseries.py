@@ -49,6 +49,15 @@ def edge_index(k0: int, dt: float, padded: np.ndarray, t: np.ndarray, side: str)
     return c
 
 
+def padded_edges(k0: int, nbins: int, dt: float) -> np.ndarray:
+    """The block's bin edges ``(k0 + j) * dt``, j = 0..nbins, with -inf before and +inf after."""
+    padded = np.arange(-1, nbins + 2, dtype=np.float64)
+    padded += k0
+    padded *= dt
+    padded[0], padded[-1] = -np.inf, np.inf
+    return padded
+
+
 class BinLocator:
     """Where a set of sorted, non-overlapping segments falls among a block of bins.
 
@@ -64,11 +73,20 @@ class BinLocator:
     gather over the runs plus the few bins holding pieces.
     """
 
-    def __init__(self, k0: int, nbins: int, dt: float, t0: np.ndarray, t1: np.ndarray) -> None:
+    def __init__(
+        self,
+        k0: int,
+        nbins: int,
+        dt: float,
+        t0: np.ndarray,
+        t1: np.ndarray,
+        padded: np.ndarray | None = None,
+    ) -> None:
+        """``padded``: :func:`padded_edges` of the block, if the caller already has them."""
         self.nbins = nbins
         self.dt = dt
-        padded = (k0 + np.arange(-1, nbins + 2, dtype=np.float64)) * dt
-        padded[0], padded[-1] = -np.inf, np.inf
+        if padded is None:
+            padded = padded_edges(k0, nbins, dt)
         edges = padded[1:-1]
         self.edges = edges
         keep = (t1 > edges[0]) & (t0 < edges[-1])
@@ -190,7 +208,9 @@ class BinLocator:
         else:
             mean = self._runs(v0)
             if slope is not None:
-                mean += self._runs(slope) * self._mid_offset()
+                growth = self._runs(slope)
+                growth *= self._mid_offset()
+                mean += growth
         mean[self.fix_bins] = sums[self.fix_groups]
         return mean
 
@@ -360,6 +380,7 @@ class TimeseriesBuilder:
             nb = min(piece, k_end - k0)
             ends_block = k0 + nb == k_end or (k0 + nb - self.bins_done) % block == 0
             lo, hi = k0 * self.dt, (k0 + nb) * self.dt
+            padded = padded_edges(k0, nb, self.dt)  # shared by the locators; its body is time_s
             per_replica: list[dict[str, np.ndarray]] = []
             for r in range(reps):
                 col: dict[str, np.ndarray] = {}
@@ -368,7 +389,7 @@ class TimeseriesBuilder:
                     t0, t1 = segs["t0"][a:b], segs["t1"][a:b]
                     i0 = np.searchsorted(t1, lo, side="right")
                     i1 = np.searchsorted(t0, hi, side="left")
-                    locator = BinLocator(k0, nb, self.dt, t0[i0:i1], t1[i0:i1])
+                    locator = BinLocator(k0, nb, self.dt, t0[i0:i1], t1[i0:i1], padded)
                     for q in self.segment_quantities:
                         slope = segs[q + "/slope"]
                         col[q] = locator.means(
@@ -380,7 +401,7 @@ class TimeseriesBuilder:
                 cs = counts[r]
                 j0 = np.searchsorted(cs["t1"], lo, side="right")
                 j1 = np.searchsorted(cs["t0"], hi, side="left")
-                locator = BinLocator(k0, nb, self.dt, cs["t0"][j0:j1], cs["t1"][j0:j1])
+                locator = BinLocator(k0, nb, self.dt, cs["t0"][j0:j1], cs["t1"][j0:j1], padded)
                 for q in self.count_quantities:
                     col[q] = locator.means(cs[q][j0:j1], None)
                 per_replica.append(col)
@@ -389,7 +410,7 @@ class TimeseriesBuilder:
             else:
                 columns = {q: np.stack([c[q] for c in per_replica], axis=1) for q in quantities}
             del per_replica
-            time_s = (k0 + np.arange(nb, dtype=np.float64)) * self.dt
+            time_s = padded[1:-2]  # the left edges, (k0 + j) * dt
             interval = np.full(nb, self.dt)
             if end_s is not None and k0 + nb == k_end:
                 last = end_s - time_s[-1]
