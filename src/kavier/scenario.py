@@ -298,10 +298,10 @@ class Scenario(BaseModel):
         return json.loads(self.model_dump_json())
 
 
-def _read_file(path: Path) -> dict[str, Any]:
-    """Read a TOML, YAML or JSON scenario file into a dict (one-line errors)."""
+def read_mapping(path: Path, what: str = "scenario file") -> dict[str, Any]:
+    """Read a TOML, YAML or JSON file holding a table of keys (one-line errors naming ``what``)."""
     if not path.is_file():
-        raise ScenarioError(f"scenario file {path} does not exist")
+        raise ScenarioError(f"{what} {path} does not exist")
     suffix = path.suffix.lower()
     try:
         text = path.read_text(encoding="utf-8")
@@ -312,12 +312,18 @@ def _read_file(path: Path) -> dict[str, Any]:
         elif suffix == ".json":
             data = json.loads(text)
         else:
-            raise ScenarioError(f"scenario file {path}: use .toml, .yaml/.yml or .json")
+            raise ScenarioError(f"{what} {path}: use .toml, .yaml/.yml or .json")
     except (tomllib.TOMLDecodeError, yaml.YAMLError, json.JSONDecodeError, UnicodeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ScenarioError(f"scenario file {path} is not valid {suffix[1:]}: {first}") from exc
+        raise ScenarioError(f"{what} {path} is not valid {suffix[1:]}: {first}") from exc
     if not isinstance(data, dict):
-        raise ScenarioError(f"scenario file {path} must hold a table of keys")
+        raise ScenarioError(f"{what} {path} must hold a table of keys")
+    return data
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    """Read a TOML, YAML or JSON scenario file into a flat dict (one-line errors)."""
+    data = read_mapping(path)
     # Allow grouping tables ([workload], [cache] ...) by flattening one level.
     flat: dict[str, Any] = {}
     for key, value in data.items():

@@ -22,16 +22,14 @@ import hashlib
 import itertools
 import json
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from kavier.errors import KavierError, ScenarioError
-from kavier.scenario import Scenario, build_scenario
+from kavier.scenario import Scenario, build_scenario, read_mapping
 
 RESERVED = ("axes", "base", "mode", "runs")
 MODES = ("product", "zip")
@@ -75,29 +73,6 @@ def _label(path: Path) -> str:
     return str(path)
 
 
-def read_mapping(path: Path, what: str = "sweep file") -> dict[str, Any]:
-    """Read a TOML, YAML or JSON file holding a table (one-line errors)."""
-    if not path.is_file():
-        raise ScenarioError(f"{what} {path} does not exist")
-    suffix = path.suffix.lower()
-    try:
-        text = path.read_text(encoding="utf-8")
-        if suffix == ".toml":
-            data = tomllib.loads(text)
-        elif suffix in {".yaml", ".yml"}:
-            data = yaml.safe_load(text) or {}
-        elif suffix == ".json":
-            data = json.loads(text)
-        else:
-            raise ScenarioError(f"{what} {path}: use .toml, .yaml/.yml or .json")
-    except (tomllib.TOMLDecodeError, yaml.YAMLError, json.JSONDecodeError, UnicodeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ScenarioError(f"{what} {path} is not valid {suffix[1:]}: {first}") from exc
-    if not isinstance(data, dict):
-        raise ScenarioError(f"{what} {path} must hold a table of keys")
-    return data
-
-
 def _key(name: Any) -> str:
     return str(name).replace("-", "_")
 
@@ -117,7 +92,7 @@ def _resolve_paths(values: dict[str, Any], folder: Path) -> dict[str, Any]:
 def load_sweep(path: str | Path) -> SweepSpec:
     """Parse a sweep file into a :class:`SweepSpec` (shape checks only; see :func:`plan_runs`)."""
     path = Path(path)
-    data = read_mapping(path)
+    data = read_mapping(path, "sweep file")
     src = _label(path)
     folder = path.parent
 
