@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -219,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep-outputs", action="store_true", help="keep run folders afterwards")
     ap.add_argument("--preset", default="thesis", help="kavier preset for our runs (thesis)")
     ap.add_argument("--repeat", type=int, default=3, help="runs of ours per rate; the fastest is reported")
+    ap.add_argument("--no-compile", action="store_true", help="do not byte-compile src/kavier first")
     args = ap.parse_args(argv)
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
     work: Path = args.work.resolve()
@@ -281,6 +283,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"CSV copy (same rows): {_rel(trace_csv)} ({fmt_bytes(trace_csv.stat().st_size)})")
 
+    if not args.no_compile:
+        # What `pip install` does: without byte code every run would compile Kavier's modules
+        # again (PYTHONDONTWRITEBYTECODE=1 is set in some environments, this one included).
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "src" / "kavier")], check=True)
+        print("\nbyte-compiled src/kavier first (python -m compileall; skip with --no-compile)")
+
     upstream = None
     if not args.skip_upstream:
         upstream = ensure_upstream(WORK / "venv-upstream")
@@ -296,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
             "--output-folder", str(out), "--export-rate", r, "--preset", args.preset, "-q",
         ]  # fmt: skip
         print("ours:", command_line(cmd, "PYTHONPATH=src"))
+        print("  load average before the runs (1/5/15 min):", " ".join(f"{x:.2f}" for x in os.getloadavg()))
         runs, inner = [], []
         for _ in range(max(1, args.repeat)):
             runs.append(run_measured(cmd, env=repo_env(), cwd=REPO, log_path=work / f"ours_r{r}.log"))
