@@ -177,9 +177,9 @@ def _check_pieces(raw, dt, reps, piece_rows, ConstantSeries, EnergyAccountant):
         b.add_steps(replica, t0, {"running": np.ones(t0.size)})
         out = list(b.emit_until(float(t1[t1.size // 2]), block_ends=True))
         out += list(b.finish(float(t1[-1]), block_ends=True))
-        assert out[-1][1]  # the last piece ends a block
+        assert out[-1].ends_block
         acc = EnergyAccountant(reps, 50.0, 0.0, ConstantSeries(480.0), ConstantSeries(1.3))
-        tables[pieces] = pa.concat_tables([acc.augment(t, block_end=end) for t, end in out])
+        tables[pieces] = pa.concat_tables([acc.augment(t, offset=o, block_rows=n) for t, o, n in out])
         totals[pieces] = (acc.energy_it_j, acc.energy_facility_j, acc.co2_g, acc.peak_power_w, acc.duration_s)
         counts[pieces] = len(out)
     assert tables[None].equals(tables[piece_rows * reps])

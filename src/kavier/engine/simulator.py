@@ -212,18 +212,22 @@ def _run_once(
     session_scope = scenario.prefix_cache_scope == "session"
 
     util_integral = [0.0]  # GPU-seconds of utilisation, from the exported intervals
-    util_pieces: list[pa.Array] = []  # of the current block, summed when it ends
+    util_block = [np.empty(0)]  # utilisation x width of the current block
 
     def emit_series(pieces) -> None:
-        for table, block_end in pieces:
+        for table, offset, block_rows in pieces:
             check_series_coverage(energy, scenario, start_epoch_s, table)
-            width = table.column("interval_s")
-            util_pieces.extend(pc.multiply(table.column("gpu_utilization"), width).chunks)
-            if block_end:
-                block = util_pieces[0] if len(util_pieces) == 1 else pa.concat_arrays(util_pieces)
-                util_integral[0] += pc.sum(block).as_py()
-                util_pieces.clear()
-            table = accountant.augment(table, block_end=block_end)
+            rows = table.num_rows
+            if offset == 0:
+                util_block[0] = np.empty(block_rows)
+            np.multiply(
+                table.column("gpu_utilization").to_numpy(),
+                table.column("interval_s").to_numpy(),
+                out=util_block[0][offset : offset + rows],
+            )
+            if offset + rows == block_rows:  # Arrow's sum over the whole block, as one array
+                util_integral[0] += pc.sum(pa.array(util_block[0])).as_py()
+            table = accountant.augment(table, offset=offset, block_rows=block_rows)
             sink.timeseries(table.select(list(TIMESERIES_COLUMNS)))
 
     saved = [0.0, 0.0]  # prefill and decode GPU-seconds the caches saved

@@ -11,6 +11,7 @@ change them, in bounded blocks, so memory follows the block size, not the run le
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -232,6 +233,19 @@ def bin_integrals(
     return BinLocator(k0, nbins, dt, t0, t1).means(v0, slope) * dt
 
 
+class Piece(NamedTuple):
+    """A table of intervals that is rows ``offset`` .. ``offset + len`` of a block of
+    ``block_rows`` rows (per-block totals are summed over whole blocks)."""
+
+    table: pa.Table
+    offset: int
+    block_rows: int
+
+    @property
+    def ends_block(self) -> bool:
+        return self.offset + self.table.num_rows == self.block_rows
+
+
 class TimeseriesBuilder:
     """Accumulates replica activity and yields interval tables in time order.
 
@@ -289,15 +303,15 @@ class TimeseriesBuilder:
 
         Emission is deferred while it would yield few intervals compared with the activity
         held (an overloaded cluster's backlog), so sorting the held activity stays amortised.
-        With ``block_ends`` it yields ``(table, ends_block)`` pairs instead (see :meth:`_emit`).
+        With ``block_ends`` it yields :class:`Piece` objects instead (see :meth:`_emit`).
         """
         k_end = int(np.floor(t_s / self.dt + 1e-9))
         held = sum(p["t0"].size for p in self._segments) + sum(s[1].size for s in self._steps)
         new_rows = (k_end - self.bins_done) * self.num_replicas
         if held > DEFER_THRESHOLD and new_rows * 4 < held:
             return
-        for table, ends_block in self._emit(k_end):
-            yield (table, ends_block) if block_ends else table
+        for piece in self._emit(k_end):
+            yield piece if block_ends else piece.table
 
     def finish(self, end_s: float, block_ends: bool = False) -> Iterator[pa.Table]:
         """Yield the remaining intervals up to the one holding ``end_s`` (at least one).
@@ -306,8 +320,8 @@ class TimeseriesBuilder:
         and its means are over the part inside the run).
         """
         k_end = max(int(np.ceil(end_s / self.dt - 1e-9)), 1, self.bins_done)
-        for table, ends_block in self._emit(k_end, end_s):
-            yield (table, ends_block) if block_ends else table
+        for piece in self._emit(k_end, end_s):
+            yield piece if block_ends else piece.table
 
     def _merged_segments(self) -> dict[str, np.ndarray | None]:
         parts = self._segments
@@ -361,9 +375,9 @@ class TimeseriesBuilder:
             per_replica.append(seg)
         return per_replica
 
-    def _emit(self, k_end: int, end_s: float | None = None) -> Iterator[tuple[pa.Table, bool]]:
-        """Yield ``(table, ends_block)``: the intervals in blocks of MAX_ROWS_PER_BLOCK rows
-        (or in pieces of ``piece_rows`` rows of them, ``ends_block`` telling a block's last)."""
+    def _emit(self, k_end: int, end_s: float | None = None) -> Iterator[Piece]:
+        """Yield the intervals in blocks of MAX_ROWS_PER_BLOCK rows, or in pieces of
+        ``piece_rows`` rows of them (see :class:`Piece`)."""
         if k_end <= self.bins_done:
             return
         segs = self._merged_segments()
@@ -378,7 +392,8 @@ class TimeseriesBuilder:
         quantities = self.segment_quantities + self.count_quantities
         for k0 in range(self.bins_done, k_end, piece):
             nb = min(piece, k_end - k0)
-            ends_block = k0 + nb == k_end or (k0 + nb - self.bins_done) % block == 0
+            first_bin = self.bins_done + (k0 - self.bins_done) // block * block
+            block_rows = min(block, k_end - first_bin) * reps
             lo, hi = k0 * self.dt, (k0 + nb) * self.dt
             padded = padded_edges(k0, nb, self.dt)  # shared by the locators; its body is time_s
             per_replica: list[dict[str, np.ndarray]] = []
@@ -435,7 +450,7 @@ class TimeseriesBuilder:
             del columns
             for name, values in self.constants.items():
                 table[name] = np.tile(np.broadcast_to(values, (reps,)), nb)
-            yield pa.table(table), ends_block
+            yield Piece(pa.table(table), (k0 - first_bin) * reps, block_rows)
             del table
         self.bins_done = k_end
         if segs:
