@@ -76,11 +76,11 @@ def run_to_folder(
     sink = FolderSink(scenario.output_folder)
     try:
         summary = run(scenario, sink, progress)
-        sink.close()
-        if scenario.opendc:
+        if scenario.opendc:  # while the writer threads finish the parquet files
             from kavier.io.opendc_bundle import write_opendc_bundle
 
             write_opendc_bundle(sink.tmp, scenario, summary)
+        sink.close()
         if after is not None:
             after(sink.tmp, summary)
         folder = sink.commit(scenario.to_json_dict(), summary)
