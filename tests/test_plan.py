@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 import kavier
@@ -172,6 +173,20 @@ def test_rate_scale_divides_trace_arrivals(tmp_path):
     assert np.array_equal(two, one * 0.5) and one[-1] == pytest.approx(28.5)
     res = kavier.simulate(trace=str(trace), llm="Llama-3-8B", gpu="A10", rate_scale=2.0)
     assert np.array_equal(res.requests.column("arrival_s").to_numpy(), one * 0.5)
+
+
+def test_rate_scale_divides_in_memory_and_cli_arrivals(tmp_path):
+    arrivals = [0.0, 3.0, 5.0, 9.0]
+    columns = {"num_input_tokens": [100] * 4, "num_output_tokens": [10] * 4, "arrival_s": arrivals}
+    res = kavier.simulate(requests=columns, llm="Llama-3-8B", gpu="A10", rate_scale=4.0)
+    assert res.requests.column("arrival_s").to_pylist() == [0.0, 0.75, 1.25, 2.25]
+    trace = tmp_path / "t.csv"
+    trace.write_text("ts,num_input_tokens,num_output_tokens\n0,100,10\n3,100,10\n5,100,10\n9,100,10\n")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "kavier", "run", "--trace", str(trace), "--rate-scale", "4", "-o", str(out)]
+    cmd.append("-q")
+    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    assert pq.read_table(out / "requests.parquet").column("arrival_s").to_pylist() == [0.0, 0.75, 1.25, 2.25]
 
 
 def test_rate_scale_multiplies_chat_session_rate():

@@ -52,7 +52,11 @@ def simulate(
         overrides.setdefault("opendc", False)
     resolved = _scenario(scenario, overrides)
     sink = MemorySink()
-    source = ColumnsSource(requests) if requests is not None else None
+    source = None
+    if requests is not None:
+        from kavier.workload.scale import scale_arrivals
+
+        source = scale_arrivals(ColumnsSource(requests), resolved.rate_scale)
     summary = run(resolved, sink, source=source)
     return Result(
         scenario=resolved,

@@ -188,6 +188,10 @@ def run(
     ] = None,
     num_requests: Annotated[int | None, typer.Option("--num-requests", help="for poisson/gamma")] = None,
     rate: Annotated[float | None, typer.Option("--rate", help="requests/s for poisson/gamma")] = None,
+    rate_scale: Annotated[
+        float | None,
+        typer.Option("--rate-scale", help="multiply the arrival rate (trace arrival times / this)"),
+    ] = None,
     input_tokens: Annotated[
         str | None,
         typer.Option("--input-tokens", help="length: 512 | uniform:a:b | lognormal:mean=,cv="),
@@ -327,6 +331,7 @@ def run(
         "workload": workload,
         "num_requests": num_requests,
         "rate": rate,
+        "rate_scale": rate_scale,
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
         "num_sessions": num_sessions,
