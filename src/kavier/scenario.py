@@ -243,6 +243,14 @@ class Scenario(BaseModel):
         mode="before",
     )(parse_duration)
 
+    @field_validator("input_tokens", "output_tokens", mode="before")
+    @classmethod
+    def _fixed_length(cls, value: Any) -> Any:
+        """A plain number of tokens (``output_tokens = 200`` in TOML) is the fixed-length spec."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return value
+
     @field_validator("token_price_per_mtok", mode="before")
     @classmethod
     def _price_pair(cls, value: Any) -> Any:
