@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
-from kavier.cache.eviction import make_policy
+from kavier.cache.eviction import LruPolicy, make_policy
 
 
 @dataclass(slots=True)
@@ -44,6 +44,9 @@ class BlockStore:
         self.capacity_tokens = int(capacity_tokens)
         self.ttl_s = (300.0 if ttl_s is None else float(ttl_s)) if policy == "ttl" else None
         self.policy = make_policy(policy, seed, capacity=self._capacity_entries)
+        # LRU (and TTL, LRU-ordered) keeps its order in one OrderedDict: the hot paths below work
+        # on it directly, exactly as the policy's methods would.
+        self._lru = self.policy._order if type(self.policy) is LruPolicy else None
         self.on_evict = on_evict
         self.tokens = 0
         self.evictable_blocks = 0
@@ -79,8 +82,13 @@ class BlockStore:
         """How many of ``keys[start:]`` are cached, counting from ``start`` until the first miss."""
         n = len(keys)
         j = start
-        while j < n and self._alive(keys[j], now) is not None:
-            j += 1
+        if self.ttl_s is None:
+            entries = self.entries
+            while j < n and keys[j] in entries:
+                j += 1
+        else:
+            while j < n and self._alive(keys[j], now) is not None:
+                j += 1
         if j < n:
             self.policy.on_miss(keys[j])
         return j - start
@@ -147,6 +155,51 @@ class BlockStore:
             return e.blocks
         return 0
 
+    def pin_all(self, keys: Sequence[Hashable], now: float) -> int:
+        """:meth:`pin` each key in order; returns the blocks that stopped being evictable."""
+        entries = self.entries
+        policy = self.policy
+        order = self._lru
+        gone = 0
+        for key in keys:
+            e = entries[key]
+            if order is None:
+                policy.on_hit(key)
+            e.last_use = now
+            e.ref += 1
+            if e.ref == 1:
+                if order is None:
+                    policy.remove(key)
+                else:
+                    order.pop(key, None)
+                gone += e.blocks
+                self.evictable_tokens -= e.tokens
+        self.evictable_blocks -= gone
+        return gone
+
+    def unpin_all(self, keys: Sequence[Hashable], now: float) -> int:
+        """:meth:`unpin` each key, last first; returns the blocks that became evictable."""
+        entries = self.entries
+        policy = self.policy
+        order = self._lru
+        freed = 0
+        for key in reversed(keys):
+            e = entries.get(key)
+            if e is None:
+                continue
+            e.ref -= 1
+            e.last_use = now
+            if e.ref == 0:
+                if order is None:
+                    policy.add(key)
+                else:
+                    order[key] = None
+                    order.move_to_end(key)
+                freed += e.blocks
+                self.evictable_tokens += e.tokens
+        self.evictable_blocks += freed
+        return freed
+
     # -- insertion and eviction -----------------------------------------------------------------
 
     def insert(self, key: Hashable, tokens: int, blocks: int, now: float, pinned: bool) -> bool:
@@ -170,6 +223,59 @@ class BlockStore:
             self.evictable_tokens += tokens
         return True
 
+    def insert_units(
+        self,
+        keys: Sequence[Hashable],
+        start: int,
+        unit: int,
+        covered: int,
+        block_size: int,
+        budget: int,
+        now: float,
+        held: list | None,
+    ) -> int:
+        """:meth:`insert` ``keys[start:]`` (unit ``j`` holding ``min(unit, covered - j * unit)``
+        tokens in ``ceil(tokens / block_size)`` blocks), skipping cached ones, until a unit's blocks
+        exceed what is left of ``budget``; pinned (keys appended to ``held``) unless ``held`` is
+        None. Only for a store without a capacity (every insertion fits). Returns the blocks used."""
+        entries = self.entries
+        order = self._lru
+        policy = self.policy
+        pinned = held is not None
+        ref = 1 if pinned else 0
+        used = 0
+        tokens_in = 0
+        inserted = 0
+        last = covered - unit  # units before this offset are whole
+        for j in range(start, len(keys)):
+            key = keys[j]
+            if key in entries:
+                continue
+            off = j * unit
+            tokens = unit if off <= last else covered - off
+            blocks = -(-tokens // block_size)
+            if blocks > budget - used:
+                break
+            entries[key] = Entry(tokens, blocks, ref, now)
+            tokens_in += tokens
+            inserted += 1
+            used += blocks
+            if order is None:
+                policy.on_insert(key)
+            if pinned:
+                held.append(key)
+            else:
+                if order is None:
+                    policy.add(key)
+                else:
+                    order[key] = None
+                    order.move_to_end(key)
+                self.evictable_blocks += blocks
+                self.evictable_tokens += tokens
+        self.tokens += tokens_in
+        self.insertions += inserted
+        return used
+
     def evict_one(self) -> bool:
         """Evict the policy's victim; False when nothing is evictable."""
         key = self.policy.victim()
@@ -177,6 +283,30 @@ class BlockStore:
             return False
         self._drop(key, self.entries[key], expired=False)
         return True
+
+    def reclaim(self, limit: int) -> None:
+        """Evict (policy order) until at most ``limit`` blocks are evictable, or none are left."""
+        if self.evictable_blocks <= limit:
+            return
+        order = self._lru
+        if order is None or self.on_evict is not None:
+            while self.evictable_blocks > limit and self.evict_one():
+                pass
+            return
+        entries = self.entries
+        evictable = self.evictable_blocks
+        tokens = 0
+        n = 0
+        while evictable > limit and order:
+            key = order.popitem(last=False)[0]
+            e = entries.pop(key)
+            evictable -= e.blocks
+            tokens += e.tokens
+            n += 1
+        self.evictable_blocks = evictable
+        self.tokens -= tokens
+        self.evictable_tokens -= tokens
+        self.evictions += n
 
     def remove(self, key: Hashable) -> None:
         """Drop an evictable entry without counting an eviction (exclusive promotion)."""

@@ -246,8 +246,7 @@ class PrefixCacheSystem:
             n_use = -(-usable // ids.unit)
             if self.in_gpu:
                 seq.held = list(keys[:n_use])
-                for key in seq.held:
-                    pinned_blocks += store.pin(key, now)
+                pinned_blocks = store.pin_all(seq.held, now)
                 shared = usable // bs
         if not self.in_gpu:
             for j in range(n_gpu - 1, -1, -1):  # deepest first: a chain's root is the most recent
@@ -352,9 +351,8 @@ class PrefixCacheSystem:
         """Unpin a request's hits (finish or preemption); returns blocks that became evictable."""
         freed = 0
         if seq.held:
-            store = self.gpu[replica]
-            for key in reversed(seq.held):  # deepest first: a chain's root is the most recent
-                freed += store.unpin(key, now)
+            # deepest first: a chain's root is the most recent
+            freed = self.gpu[replica].unpin_all(seq.held, now)
             seq.held = []
         return freed
 
@@ -366,6 +364,12 @@ class PrefixCacheSystem:
         unit = seq.ids.unit
         moved = 0
         write_through = self.tier_policy == "write-through" and self.lower[replica]
+        if self.in_gpu and not store.capacity_tokens and not write_through:
+            # every insertion fits: the store's batch insert does the same, without the calls
+            covered = seq.ids.covered if keys is seq.ids.keys else (len(keys) + 1) * unit
+            return store.insert_units(
+                keys, start, unit, covered, bs, own_blocks, now, seq.held if pinned else None
+            )
         for j in range(start, len(keys)):
             key = keys[j]
             tokens = seq.ids.unit_tokens(j) if keys is seq.ids.keys else unit

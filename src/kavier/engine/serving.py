@@ -363,9 +363,8 @@ class ServingReplica:
     def _reclaim(self) -> None:
         """Evict cached blocks until the blocks counted free really are (evictable ones count)."""
         store = self.store
-        if store is not None:
-            while self.free_blocks < store.evictable_blocks and store.evict_one():
-                pass
+        if store is not None and self.free_blocks < store.evictable_blocks:
+            store.reclaim(self.free_blocks)
 
     def _schedule(self) -> float | None:
         cfg = self.cfg
