@@ -530,11 +530,69 @@ app.command(name="plan")(_plan.plan)
 # --- end of command registrations ---
 
 
+class _LazyCoercion:
+    """A parameter's value coercion, built only when it is needed.
+
+    typer coerces every parameter's value through a pydantic TypeAdapter that it builds on
+    first use, even for an option that was not given (whose value, None, needs none): for
+    ``run``'s 70 options that is ~0.1 s, pydantic's import included. Here an absent value
+    stays None (what typer returns for it without its adapter), a string given for a plain
+    ``str`` option is kept as it is (what that adapter returns for a string), and anything
+    else goes through typer's own coercion, built then.
+    """
+
+    __slots__ = ("descriptor",)
+
+    def __init__(self, descriptor: Any) -> None:
+        self.descriptor = descriptor
+
+    def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+        if value is None and not (param.multiple or param.nargs == -1):
+            return None
+        desc = self.descriptor
+        if (
+            type(value) is str
+            and desc.annotation is str
+            and desc.file_annotation is None
+            and desc.parameter_info.parser is None
+            and not param.multiple
+            and param.nargs == 1
+        ):
+            return value
+        from typer._coercion import build_runtime_param
+
+        built = build_runtime_param(desc)
+        param._runtime_param = built
+        return built.coerce(value, param=param, ctx=ctx)
+
+
+def _lazy_coercion(params: list[Any]) -> list[Any]:
+    """Give each typer parameter without a coercion yet a :class:`_LazyCoercion`."""
+    for param in params:
+        if getattr(param, "_runtime_param", False) is None and hasattr(param, "type_descriptor"):
+            param._runtime_param = _LazyCoercion(param.type_descriptor)
+    return params
+
+
+class _RunCommand(typer.core.TyperCommand):
+    """``run`` whose parameters (``--help`` included) coerce lazily (:class:`_LazyCoercion`)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _lazy_coercion(super().get_params(ctx))
+
+
+class _RunGroup(typer.core.TyperGroup):
+    """The run-only group, whose ``--help`` coerces lazily too."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _lazy_coercion(super().get_params(ctx))
+
+
 def _run_app() -> typer.Typer:
     """An app holding only ``run`` (and a hidden no-op, so that it stays a group with the same
     usage lines): ``kavier run ...`` then skips building every other command's parameters."""
-    only = typer.Typer(**APP_OPTIONS)
-    only.command()(run)
+    only = typer.Typer(**APP_OPTIONS, cls=_RunGroup)
+    only.command(cls=_RunCommand)(run)
     only.command(name="_", hidden=True)(_noop)
     return only
 
