@@ -179,25 +179,35 @@ class BlockStore:
 
     def unpin_all(self, keys: Sequence[Hashable], now: float) -> int:
         """:meth:`unpin` each key, last first; returns the blocks that became evictable."""
-        entries = self.entries
-        policy = self.policy
+        get = self.entries.get
         order = self._lru
         freed = 0
-        for key in reversed(keys):
-            e = entries.get(key)
-            if e is None:
-                continue
-            e.ref -= 1
-            e.last_use = now
-            if e.ref == 0:
-                if order is None:
-                    policy.add(key)
-                else:
-                    order[key] = None
-                    order.move_to_end(key)
-                freed += e.blocks
-                self.evictable_tokens += e.tokens
+        tokens = 0
+        if order is None:
+            add = self.policy.add
+            for key in reversed(keys):
+                e = get(key)
+                if e is not None:
+                    e.ref -= 1
+                    e.last_use = now
+                    if e.ref == 0:
+                        add(key)
+                        freed += e.blocks
+                        tokens += e.tokens
+        else:
+            # a key is in the LRU order exactly while its entry is unpinned: a released entry
+            # is appended at the end (what add's assignment + move_to_end does)
+            for key in reversed(keys):
+                e = get(key)
+                if e is not None:
+                    e.ref -= 1
+                    e.last_use = now
+                    if e.ref == 0:
+                        order[key] = None
+                        freed += e.blocks
+                        tokens += e.tokens
         self.evictable_blocks += freed
+        self.evictable_tokens += tokens
         return freed
 
     # -- insertion and eviction -----------------------------------------------------------------
@@ -240,41 +250,46 @@ class BlockStore:
         None. Only for a store without a capacity (every insertion fits). Returns the blocks used."""
         entries = self.entries
         order = self._lru
-        policy = self.policy
+        on_insert = None if order is not None else self.policy.on_insert
         pinned = held is not None
         ref = 1 if pinned else 0
-        used = 0
+        whole = covered // unit  # units before this index hold ``unit`` tokens
+        whole_blocks = -(-unit // block_size)
+        left = budget
         tokens_in = 0
         inserted = 0
-        last = covered - unit  # units before this offset are whole
+        evictable_blocks = 0
         for j in range(start, len(keys)):
             key = keys[j]
             if key in entries:
                 continue
-            off = j * unit
-            tokens = unit if off <= last else covered - off
-            blocks = -(-tokens // block_size)
-            if blocks > budget - used:
+            if j < whole:
+                tokens, blocks = unit, whole_blocks
+            else:
+                tokens = covered - j * unit
+                blocks = -(-tokens // block_size)
+            if blocks > left:
                 break
+            left -= blocks
             entries[key] = Entry(tokens, blocks, ref, now)
             tokens_in += tokens
             inserted += 1
-            used += blocks
-            if order is None:
-                policy.on_insert(key)
+            if on_insert is not None:
+                on_insert(key)
             if pinned:
                 held.append(key)
             else:
                 if order is None:
-                    policy.add(key)
+                    self.policy.add(key)
                 else:
-                    order[key] = None
-                    order.move_to_end(key)
-                self.evictable_blocks += blocks
-                self.evictable_tokens += tokens
+                    order[key] = None  # a new key: appended at the end
+                evictable_blocks += blocks
         self.tokens += tokens_in
         self.insertions += inserted
-        return used
+        if not pinned:
+            self.evictable_blocks += evictable_blocks
+            self.evictable_tokens += tokens_in
+        return budget - left
 
     def evict_one(self) -> bool:
         """Evict the policy's victim; False when nothing is evictable."""
@@ -293,13 +308,13 @@ class BlockStore:
             while self.evictable_blocks > limit and self.evict_one():
                 pass
             return
-        entries = self.entries
+        pop_entry = self.entries.pop
+        pop_oldest = order.popitem
         evictable = self.evictable_blocks
         tokens = 0
         n = 0
         while evictable > limit and order:
-            key = order.popitem(last=False)[0]
-            e = entries.pop(key)
+            e = pop_entry(pop_oldest(False)[0])
             evictable -= e.blocks
             tokens += e.tokens
             n += 1
