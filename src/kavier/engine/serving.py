@@ -370,7 +370,10 @@ class ServingReplica:
         cfg = self.cfg
         forming = not self.running
         # Decoding sequences need a block for the token they add: preempt the newest if short.
-        while self.n_decoding and self._blocks_needed(1) > self.free_blocks:
+        # (``phase_counts[p0]`` is ``_blocks_needed(1)``: G does not move while scheduling.)
+        pc = self.phase_counts
+        p0 = (-self.G) % self.bs
+        while self.n_decoding and pc[p0] > self.free_blocks:
             self._preempt_newest()
         chunks: list[tuple[Seq, int]] = []
         decode_now = self.n_decoding > 0
@@ -382,7 +385,7 @@ class ServingReplica:
                 return self._iteration(False, chunks)
         else:
             if decode_now:
-                self.free_blocks -= self._blocks_needed(1)  # reserve before prefills take any
+                self.free_blocks -= pc[p0]  # reserve before prefills take any
             budget = cfg.max_batched_tokens - self.n_decoding
             for s in self.prefilling:
                 if budget <= 0:
@@ -393,7 +396,7 @@ class ServingReplica:
                     budget -= chunk
             self._admit(budget, forming, chunks, has_decodes=decode_now)
             if decode_now:
-                self.free_blocks += self._blocks_needed(1)  # given back; taken again when applied
+                self.free_blocks += pc[p0]  # given back; taken again when applied
         self._record_levels(self.now)
         if not decode_now and not chunks:
             return None
@@ -434,9 +437,11 @@ class ServingReplica:
                 load_s += s.load_s
                 s.load_s = 0.0
         t0, t1 = self.now, self.now + cost.time_s + load_s
-        kv0 = self._decode_kv_sum() + sum(s.prefilled for s in self.prefilling)
+        kv0 = self.kv_offset_sum + self.n_decoding * self.G
+        if self.prefilling:
+            kv0 += sum([s.prefilled for s in self.prefilling])
         if d:
-            self.free_blocks -= self._blocks_needed(1)
+            self.free_blocks -= self.phase_counts[(-self.G) % self.bs]
             self._reclaim()
             self.G += 1
         prefill_share = p_tokens / (p_tokens + d)
@@ -513,7 +518,10 @@ class ServingReplica:
         log.t0.append(t0)
         log.t1.append(t1)
         log.kv0.append(kv0)
-        log.kv1.append(self._decode_kv_sum() + sum(s.prefilled for s in self.prefilling))
+        kv1 = self.kv_offset_sum + self.n_decoding * self.G
+        if self.prefilling:
+            kv1 += sum([s.prefilled for s in self.prefilling])
+        log.kv1.append(kv1)
         log.compute_s.append(compute_s)
         log.memory_s.append(memory_s)
         log.tokens.append(tokens)
@@ -531,9 +539,8 @@ class ServingReplica:
                 break
             heapq.heappop(heap)
             done.append(s)
-        for s in list(self.prefilling):  # prompts with no output finish at their prefill
-            if s.prefilled >= s.prompt_len and s.n_out == 0:
-                done.append(s)
+        if self.prefilling:  # prompts with no output finish at their prefill
+            done += [s for s in self.prefilling if s.prefilled >= s.prompt_len and s.n_out == 0]
         if not done:
             return
         for s in done:
