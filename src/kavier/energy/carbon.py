@@ -38,7 +38,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from kavier.errors import KavierError, ScenarioError
 
@@ -392,6 +391,8 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _first_null(col: pa.ChunkedArray) -> int:
+    import pyarrow.compute as pc
+
     mask = pc.is_null(col).to_numpy(zero_copy_only=False)
     return int(np.argmax(mask))
 

@@ -29,7 +29,6 @@ file and the row (1-based data row; ``line`` for JSONL) or column.
 
 from __future__ import annotations
 
-import csv
 import json
 import warnings
 from collections.abc import Iterator
@@ -40,9 +39,6 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from kavier.errors import WorkloadError
@@ -384,6 +380,8 @@ class _SessionCodes:
     def __call__(self, batch: _Batch, arr: pa.Array) -> np.ndarray:
         if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
             return _whole(self.path, batch, arr, self.column, allow_null=True, negative_ok=True)
+        import pyarrow.compute as pc
+
         if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
             arr = arr.cast(pa.string())
         if self.mode is None:
@@ -441,6 +439,8 @@ def _whole(
     """A column of whole numbers as int64; null/NaN/non-numeric/negative/fractional -> error."""
     where = f"trace file {path}: "
     if not (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
+        import pyarrow.compute as pc
+
         try:
             arr = pc.cast(arr, pa.float64())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -455,10 +455,12 @@ def _whole(
             f"{where}{batch.where(bad)}: column {column!r} is empty, missing or NaN; "
             "fill it in or remove the row"
         )
+    # (fill_null only when there are nulls: it is a pyarrow.compute call, whose first use
+    # imports that module, ~30 ms)
     if pa.types.is_integer(arr.type):
-        values = arr.fill_null(-1).to_numpy().astype(np.int64, copy=False)
+        values = (arr.fill_null(-1) if arr.null_count else arr).to_numpy().astype(np.int64, copy=False)
     else:
-        floats = arr.fill_null(-1.0).to_numpy()
+        floats = (arr.fill_null(-1.0) if arr.null_count else arr).to_numpy()
         nan = np.isnan(floats)
         if nan.any():
             raise WorkloadError(
@@ -483,6 +485,8 @@ def _whole(
 
 
 def _not_numeric(arr: pa.Array) -> pa.Array:
+    import pyarrow.compute as pc
+
     floats = pc.cast(arr, pa.string())
     return pc.invert(pc.match_substring_regex(floats, r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"))
 
@@ -500,6 +504,8 @@ def _arrival_ns(path: Path, batch: _Batch, spec: tuple[str, Kind]) -> np.ndarray
             raise WorkloadError(f"{where}{batch.where(bad)}: column {column!r} is empty; give a timestamp")
         return arr.cast(pa.timestamp("ns", tz=arr.type.tz)).cast(pa.int64()).to_numpy()
     if not (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
+        import pyarrow.compute as pc
+
         try:
             arr = pc.cast(arr, pa.float64())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -533,6 +539,8 @@ def _arrival_ns(path: Path, batch: _Batch, spec: tuple[str, Kind]) -> np.ndarray
 
 def _parse_datetimes(path: Path, batch: _Batch, arr: pa.Array, column: str) -> pa.Array:
     """Parse ISO-8601 strings (any fractional digits; naive, or with an offset -> UTC)."""
+    import pyarrow.compute as pc
+
     for target in (pa.timestamp("ns"), pa.timestamp("ns", tz="UTC")):
         try:
             return pc.cast(arr, target)
@@ -573,6 +581,8 @@ def _ids_list(path: Path, batch: _Batch, role: str, roles: dict[str, tuple[str, 
         raise WorkloadError(
             f"trace file {path}: column {column!r} has type {arr.type}; give lists of integer ids"
         )
+    import pyarrow.compute as pc
+
     trimmed = pc.utf8_trim(arr, characters="[]() \t")
     parts = pc.split_pattern_regex(trimmed, r"[,\s]+")
     values = pc.list_flatten(parts)
@@ -625,6 +635,8 @@ class _CsvBackend(_Backend):
         self.path = path
         first = head.decode("utf-8-sig", errors="replace").splitlines()[0]
         self.delimiter = "\t" if "\t" in first and "," not in first else ","
+        import csv
+
         self._raw = next(csv.reader([first], delimiter=self.delimiter))
         self.column_names = [c.strip() for c in self._raw]
 
@@ -641,6 +653,8 @@ class _CsvBackend(_Backend):
         wanted = {role: (raw[col], kind) for role, (col, kind) in roles.items()}
         include = list(dict.fromkeys(c for c, _ in wanted.values()))
         types = {c: self._TYPES[k] for c, k in wanted.values()}
+        import pyarrow.csv as pacsv
+
         try:
             reader = pacsv.open_csv(
                 self.path,
@@ -660,6 +674,8 @@ class _CsvBackend(_Backend):
 
     def _diagnose(self, wanted: dict[str, tuple[str, Kind]], exc: Exception) -> str:
         """Find the first bad row with the csv module (slow, only after a failure)."""
+        import csv
+
         try:
             with self.path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
                 reader = csv.reader(handle, delimiter=self.delimiter)
@@ -851,6 +867,8 @@ class _JsonlBackend(_Backend):
 def _parse_json(block: bytes, schema: pa.Schema) -> pa.Table:
     """Parse whole JSON lines; 1 MB parser blocks (parallel), or the whole block if a line is
     longer than that."""
+    import pyarrow.json as pajson
+
     parse = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
     try:
         return pajson.read_json(

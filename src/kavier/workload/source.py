@@ -12,7 +12,6 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from kavier.workload.chunk import RequestChunk
 
@@ -49,6 +48,8 @@ def compact_list(array: pa.Array | pa.ChunkedArray | None) -> pa.ListArray | Non
     if not pa.types.is_list(array.type) or array.type.value_type != pa.int64():
         array = array.cast(pa.list_(pa.int64()))
     if array.null_count:
+        import pyarrow.compute as pc
+
         lengths = pc.fill_null(pc.list_value_length(array), 0).to_numpy()
         offsets = np.zeros(len(array) + 1, dtype=np.int32)
         np.cumsum(lengths, out=offsets[1:])

@@ -1,0 +1,52 @@
+"""Start-up: modules a thesis run of a parquet trace does not need stay unimported."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from kavier.engine.simulator import arrow_sum
+
+
+@pytest.mark.parametrize("n", [0, 1, 15, 16, 17, 1000, 123_457])
+def test_arrow_sum_is_pyarrow_compute_sum(n):
+    rng = np.random.default_rng(n)
+    values = rng.lognormal(size=n) * rng.choice([1e-9, 1.0, 1e9], size=n)
+    expected = pc.sum(pa.array(values)).as_py()
+    got = arrow_sum(values)
+    if expected is None:
+        assert got is None
+    else:
+        assert np.float64(got).view(np.int64) == np.float64(expected).view(np.int64)
+
+
+def test_thesis_run_of_a_parquet_trace_skips_unneeded_modules(tmp_path):
+    trace = tmp_path / "t.parquet"
+    import pyarrow.parquet as pq
+
+    pq.write_table(
+        pa.table(
+            {
+                "TIMESTAMP": pa.array([0.0, 0.5, 1.25]),
+                "ContextTokens": pa.array([100, 200, 300]),
+                "GeneratedTokens": pa.array([10, 20, 30]),
+            }
+        ),
+        trace,
+    )
+    code = (
+        "import sys\n"
+        "from kavier.api import run_to_folder\n"
+        "from kavier.scenario import build_scenario\n"
+        f"s = build_scenario(None, {{'trace': {str(trace)!r}, 'preset': 'thesis', "
+        f"'output_folder': {str(tmp_path / 'out')!r}}})\n"
+        "run_to_folder(s)\n"
+        "print(sorted(m for m in ('pyarrow.compute',) if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
