@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from kavier.errors import ScenarioError
@@ -311,17 +310,21 @@ def read_mapping(path: Path, what: str = "scenario file") -> dict[str, Any]:
     if not path.is_file():
         raise ScenarioError(f"{what} {path} does not exist")
     suffix = path.suffix.lower()
+    errors: tuple[type[Exception], ...] = (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeError)
     try:
         text = path.read_text(encoding="utf-8")
         if suffix == ".toml":
             data = tomllib.loads(text)
         elif suffix in {".yaml", ".yml"}:
+            import yaml  # only for YAML files: ~10 ms to import
+
+            errors += (yaml.YAMLError,)
             data = yaml.safe_load(text) or {}
         elif suffix == ".json":
             data = json.loads(text)
         else:
             raise ScenarioError(f"{what} {path}: use .toml, .yaml/.yml or .json")
-    except (tomllib.TOMLDecodeError, yaml.YAMLError, json.JSONDecodeError, UnicodeError) as exc:
+    except errors as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ScenarioError(f"{what} {path} is not valid {suffix[1:]}: {first}") from exc
     if not isinstance(data, dict):
