@@ -83,15 +83,13 @@ def prefix_ids(chunk: RequestChunk, block_size: int, session_scope: bool) -> lis
         unit = int(chunk.hash_block_tokens)
         offsets = chunk.hash_ids.offsets.to_numpy()
         ids = chunk.hash_ids.values.to_numpy(zero_copy_only=False).astype(np.int64, copy=False).tolist()
+        bounds = offsets.tolist()
         for i in range(n):
-            start, stop = int(offsets[i]), int(offsets[i + 1])
             h = hash(("session", sessions[i])) if session_scope else 0
-            keys = []
-            for block_id in ids[start:stop]:
-                h = hash((h, block_id))
-                keys.append(h)
+            keys = [h := hash((h, block_id)) for block_id in ids[bounds[i] : bounds[i + 1]]]
             covered = min(n_in[i], len(keys) * unit)
-            keys = keys[: -(-covered // unit)] if covered else []
+            if covered < len(keys) * unit:
+                keys = keys[: -(-covered // unit)] if covered else []
             out[i] = PrefixIds(keys, unit, covered, None, hash((h, n_in[i])) if keys else None)
         return out
     if chunk.session_prefix:
