@@ -322,11 +322,6 @@ def run_serving(
         order += 1
         heapq.heappush(events, (t, order, r, version[r]))
 
-    def fire(t: float, r: int) -> None:
-        end = replicas[r].step()
-        if end is not None:
-            wake(r, end)
-
     def arrive(
         t: float, rid: int, n_in: int, n_out: int, session: int, ids: Any = None, thesis_key: Any = None
     ) -> None:
@@ -357,6 +352,7 @@ def run_serving(
             if nxt is not None:
                 heapq.heappush(injected, (nxt[0], nxt[1], nxt[2], nxt[3], -1, client))
     head = next(stream, None)
+    heappop = heapq.heappop
     processed = 0
     fired = 0
     clock = 0.0
@@ -368,12 +364,14 @@ def run_serving(
         if t_event == math.inf and t_arrival == math.inf:
             break
         if t_event <= t_arrival:
-            t, _, r, v = heapq.heappop(events)
+            t, _, r, v = heappop(events)
             if v != version[r]:
                 continue
             clock = t
             fired += 1
-            fire(t, r)
+            end = replicas[r].step()
+            if end is not None:
+                wake(r, end)
         else:
             clock = t_arrival
             if t_stream <= t_inject:
