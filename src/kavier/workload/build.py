@@ -14,14 +14,17 @@ from kavier.workload.source import WorkloadSource
 
 def workload_source(scenario: Scenario) -> WorkloadSource:
     """The scenario's trace when it names one, else its generator (seeded by ``seed``)."""
-    from kavier.workload.generators import DEFAULT_SESSION_RATE, ChatSessionGenerator, OpenLoopGenerator
-    from kavier.workload.lengths import parse_length
-    from kavier.workload.readers import open_trace
     from kavier.workload.scale import scale_arrivals
 
     scale = scenario.rate_scale
     if scenario.trace:
+        from kavier.workload.readers import open_trace
+
         return scale_arrivals(open_trace(scenario.trace), scale)
+    # the generators only for a generated workload (a trace run skips their ~5 ms import)
+    from kavier.workload.generators import DEFAULT_SESSION_RATE, ChatSessionGenerator, OpenLoopGenerator
+    from kavier.workload.lengths import parse_length
+
     if scenario.workload in ("poisson", "gamma"):
         return OpenLoopGenerator(
             num_requests=scenario.num_requests,
