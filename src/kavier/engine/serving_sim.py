@@ -7,6 +7,7 @@ closed-form decode run), whichever comes first.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import math
 import time
@@ -165,6 +166,14 @@ class ClosedLoop:
         return t, rid, n_in, n_out
 
 
+# Gen-0 threshold of the cyclic garbage collector while a serving run goes on (CPython's default
+# is 700). A run allocates and frees some 10^5-10^6 small tracked objects (prefix-cache entries,
+# sequences, tuples): at 700 the collector runs ~130 times on the Mooncake trace and walks the
+# live cache each time (~0.1 s of a 1.2 s run). The engine makes no reference cycles to reclaim
+# early; the threshold is restored when the run ends.
+GC_GEN0_THRESHOLD = 20_000
+
+
 def run_serving(
     scenario: Scenario,
     sink: Any,
@@ -172,6 +181,21 @@ def run_serving(
     source: Any = None,
 ) -> dict[str, Any]:
     """Simulate a serving scenario into ``sink``; returns the summary dict."""
+    before = gc.get_threshold()
+    if before[0] < GC_GEN0_THRESHOLD:
+        gc.set_threshold(GC_GEN0_THRESHOLD, *before[1:])
+    try:
+        return _run_serving(scenario, sink, progress, source)
+    finally:
+        gc.set_threshold(*before)
+
+
+def _run_serving(
+    scenario: Scenario,
+    sink: Any,
+    progress: Callable[[int, float], None] | None,
+    source: Any,
+) -> dict[str, Any]:
     wall_start = time.perf_counter()
     plans = plan_replicas(scenario)
     first = plans[0]
