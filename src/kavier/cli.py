@@ -611,9 +611,38 @@ def _exit_now(code: int) -> None:
     os._exit(code)
 
 
+# glibc malloc settings for a run (mallopt parameter numbers): numpy's large arrays are freed
+# and allocated again and again, and by default glibc hands much of that memory back to the
+# kernel (and each writer thread has an arena of its own), so it is faulted in afresh each time;
+# keeping it makes a Marconi-scale run's system time ~0.03-0.04 s shorter. An explicit
+# MALLOC_* variable in the environment wins.
+_MALLOC_SETTINGS = (
+    ("MALLOC_ARENA_MAX", -8, 1),  # M_ARENA_MAX: one arena, shared by the writer threads
+    ("MALLOC_TRIM_THRESHOLD_", -1, 1 << 30),  # M_TRIM_THRESHOLD: keep freed memory (< 1 GiB)
+    ("MALLOC_MMAP_THRESHOLD_", -3, 1 << 25),  # M_MMAP_THRESHOLD: arrays < 32 MiB from the heap
+)
+
+
+def _tune_malloc() -> None:
+    """Apply :data:`_MALLOC_SETTINGS` (glibc only; elsewhere nothing)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        return
+    for variable, param, value in _MALLOC_SETTINGS:
+        if variable not in os.environ:
+            mallopt(param, value)
+
+
 def main() -> None:
     """Console entry point: one-line errors for bad input, never a traceback."""
     is_run = len(sys.argv) > 1 and sys.argv[1] == "run"
+    if is_run:
+        _tune_malloc()
     try:
         # standalone: usage errors are printed by typer and exit 2
         if is_run:
