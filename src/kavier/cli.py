@@ -22,6 +22,7 @@ os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 
 import typer  # noqa: E402
 
+from kavier.commands import options as opt  # noqa: E402
 from kavier.errors import KavierError  # noqa: E402
 
 if TYPE_CHECKING:
@@ -151,8 +152,8 @@ def run(
     scenario_file: Annotated[
         Path | None, typer.Argument(help="scenario file (TOML, YAML or JSON)", show_default=False)
     ] = None,
-    trace: Annotated[str | None, typer.Option("--trace", help="trace file (CSV, parquet, JSONL)")] = None,
-    llm: Annotated[str | None, typer.Option("--llm", help="model name or HF config.json")] = None,
+    trace: opt.Trace = None,
+    llm: opt.Llm = None,
     gpu: Annotated[str | None, typer.Option("--gpu", help="GPU name (see `kavier library`)")] = None,
     gpus: Annotated[int | None, typer.Option("--gpus", help="independent GPUs")] = None,
     output_folder: Annotated[
@@ -181,24 +182,18 @@ def run(
         str | None,
         typer.Option("--prefix-cache-policy", "--prefix_cache_policy", help="prefill|full"),
     ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="random seed")] = None,
-    workload: Annotated[
-        str | None,
-        typer.Option("--workload", help="generator without --trace: chat|poisson|gamma|closed-loop"),
-    ] = None,
-    num_requests: Annotated[int | None, typer.Option("--num-requests", help="for poisson/gamma")] = None,
-    rate: Annotated[float | None, typer.Option("--rate", help="requests/s for poisson/gamma")] = None,
+    seed: opt.Seed = None,
+    workload: opt.Workload = None,
+    num_requests: opt.NumRequests = None,
+    rate: opt.Rate = None,
     rate_scale: Annotated[
         float | None,
         typer.Option("--rate-scale", help="multiply the arrival rate (trace arrival times / this)"),
     ] = None,
-    input_tokens: Annotated[
-        str | None,
-        typer.Option("--input-tokens", help="length: 512 | uniform:a:b | lognormal:mean=,cv="),
-    ] = None,
-    output_tokens: Annotated[str | None, typer.Option("--output-tokens", help="length spec")] = None,
-    num_sessions: Annotated[int | None, typer.Option("--num-sessions", help="chat sessions")] = None,
-    catalog: Annotated[str | None, typer.Option("--catalog", help="user TOML catalogue")] = None,
+    input_tokens: opt.InputTokens = None,
+    output_tokens: opt.OutputTokens = None,
+    num_sessions: opt.NumSessions = None,
+    catalog: opt.Catalog = None,
     start_time: Annotated[
         str | None, typer.Option("--start-time", help="ISO-8601 start, e.g. 2022-07-01T00:00:00Z")
     ] = None,
@@ -221,11 +216,9 @@ def run(
     power_asym_util: Annotated[
         float | None, typer.Option("--power-asym-util", help="asymptotic models' a")
     ] = None,
-    pue: Annotated[str | None, typer.Option("--pue", help="PUE (>= 1) or a PUE series file")] = None,
-    carbon_intensity: Annotated[
-        float | None, typer.Option("--carbon-intensity", help="gCO2/kWh, constant")
-    ] = None,
-    region: Annotated[str | None, typer.Option("--region", help="grid region, e.g. NL")] = None,
+    pue: opt.Pue = None,
+    carbon_intensity: opt.CarbonIntensity = None,
+    region: opt.Region = None,
     carbon_trace: Annotated[
         str | None, typer.Option("--carbon-trace", help="OpenDC carbon trace (parquet/CSV)")
     ] = None,
@@ -235,16 +228,14 @@ def run(
     gpu_price_per_hour: Annotated[
         float | None, typer.Option("--gpu-price-per-hour", help="US$ per GPU-hour")
     ] = None,
-    energy_price_per_kwh: Annotated[
-        float | None, typer.Option("--energy-price-per-kwh", help="US$ per kWh (facility)")
-    ] = None,
+    energy_price_per_kwh: opt.EnergyPricePerKwh = None,
     token_price_per_mtok: Annotated[
         str | None, typer.Option("--token-price-per-mtok", help="IN,OUT US$ per million tokens")
     ] = None,
     gpu_lifetime_years: Annotated[
         float | None, typer.Option("--gpu-lifetime-years", help="embodied-CO2 amortisation")
     ] = None,
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="continuous|static|sequential")] = None,
+    scheduler: opt.Scheduler = None,
     replicas: Annotated[int | None, typer.Option("--replicas", help="model replicas")] = None,
     router: Annotated[
         str | None,
@@ -253,21 +244,17 @@ def run(
             help="round_robin|random|least_outstanding|least_kv|session_affinity|prefix_affinity",
         ),
     ] = None,
-    max_num_seqs: Annotated[int | None, typer.Option("--max-num-seqs", help="sequences per batch")] = None,
-    max_batched_tokens: Annotated[
-        int | None, typer.Option("--max-batched-tokens", help="tokens per iteration")
-    ] = None,
+    max_num_seqs: opt.MaxNumSeqs = None,
+    max_batched_tokens: opt.MaxBatchedTokens = None,
     chunked_prefill: Annotated[str | None, typer.Option("--chunked-prefill", help="on|off")] = None,
     block_size: Annotated[int | None, typer.Option("--block-size", help="tokens per KV block")] = None,
     gpu_memory_utilization: Annotated[
         float | None, typer.Option("--gpu-memory-utilization", help="fraction of GPU memory used")
     ] = None,
     tp: Annotated[int | None, typer.Option("--tp", help="tensor-parallel GPUs per replica")] = None,
-    pp: Annotated[int | None, typer.Option("--pp", help="pipeline stages per replica")] = None,
-    weight_dtype: Annotated[
-        str | None, typer.Option("--weight-dtype", help="bf16|fp16|fp8|int8|int4")
-    ] = None,
-    kv_dtype: Annotated[str | None, typer.Option("--kv-dtype", help="bf16|fp16|fp8|int8")] = None,
+    pp: opt.Pp = None,
+    weight_dtype: opt.WeightDtype = None,
+    kv_dtype: opt.KvDtype = None,
     perf_profile: Annotated[
         str | None, typer.Option("--perf-profile", help="calibrated constants (kavier calibrate)")
     ] = None,
@@ -275,7 +262,7 @@ def run(
     slo_tpot: Annotated[str | None, typer.Option("--slo-tpot", help="TPOT SLO, s")] = None,
     concurrency: Annotated[int | None, typer.Option("--concurrency", help="closed-loop clients")] = None,
     think_time: Annotated[str | None, typer.Option("--think-time", help="closed-loop think time, s")] = None,
-    arrival_cv: Annotated[float | None, typer.Option("--arrival-cv", help="gamma arrivals' CV")] = None,
+    arrival_cv: opt.ArrivalCv = None,
     prefix_cache: Annotated[
         str | None, typer.Option("--prefix-cache", "--prefix_cache", help="block|thesis|off")
     ] = None,

@@ -17,6 +17,8 @@ from typing import Annotated, Any
 
 import typer
 
+from kavier.commands import options as opt
+
 
 def _ints(flag: str, text: str | None) -> tuple[int, ...] | None:
     from kavier.errors import ScenarioError
@@ -63,8 +65,8 @@ def plan(
         Path | None,
         typer.Argument(help="scenario file (TOML, YAML or JSON); flags override it", show_default=False),
     ] = None,
-    trace: Annotated[str | None, typer.Option("--trace", help="trace file (CSV, parquet, JSONL)")] = None,
-    llm: Annotated[str | None, typer.Option("--llm", help="model name or HF config.json")] = None,
+    trace: opt.Trace = None,
+    llm: opt.Llm = None,
     gpus: Annotated[
         str | None,
         typer.Option("--gpus", help="candidate GPU names, comma-separated (default: the scenario's)"),
@@ -101,38 +103,27 @@ def plan(
     rate_scale: Annotated[
         float | None, typer.Option("--rate-scale", help="plan for the workload's rate times this")
     ] = None,
-    workload: Annotated[
-        str | None,
-        typer.Option("--workload", help="generator without --trace: chat|poisson|gamma|closed-loop"),
-    ] = None,
-    num_requests: Annotated[int | None, typer.Option("--num-requests", help="for poisson/gamma")] = None,
-    rate: Annotated[float | None, typer.Option("--rate", help="requests/s for poisson/gamma")] = None,
-    input_tokens: Annotated[str | None, typer.Option("--input-tokens", help="length spec")] = None,
-    output_tokens: Annotated[str | None, typer.Option("--output-tokens", help="length spec")] = None,
-    arrival_cv: Annotated[float | None, typer.Option("--arrival-cv", help="gamma arrivals' CV")] = None,
-    num_sessions: Annotated[int | None, typer.Option("--num-sessions", help="chat sessions")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="random seed")] = None,
-    catalog: Annotated[str | None, typer.Option("--catalog", help="user TOML catalogue")] = None,
-    pp: Annotated[int | None, typer.Option("--pp", help="pipeline stages per replica")] = None,
+    workload: opt.Workload = None,
+    num_requests: opt.NumRequests = None,
+    rate: opt.Rate = None,
+    input_tokens: opt.InputTokens = None,
+    output_tokens: opt.OutputTokens = None,
+    arrival_cv: opt.ArrivalCv = None,
+    num_sessions: opt.NumSessions = None,
+    seed: opt.Seed = None,
+    catalog: opt.Catalog = None,
+    pp: opt.Pp = None,
     router: Annotated[str | None, typer.Option("--router", help="replica router")] = None,
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="continuous|static|sequential")] = None,
-    max_num_seqs: Annotated[int | None, typer.Option("--max-num-seqs", help="sequences per batch")] = None,
-    max_batched_tokens: Annotated[
-        int | None, typer.Option("--max-batched-tokens", help="tokens per iteration")
-    ] = None,
-    weight_dtype: Annotated[
-        str | None, typer.Option("--weight-dtype", help="bf16|fp16|fp8|int8|int4")
-    ] = None,
-    kv_dtype: Annotated[str | None, typer.Option("--kv-dtype", help="bf16|fp16|fp8|int8")] = None,
+    scheduler: opt.Scheduler = None,
+    max_num_seqs: opt.MaxNumSeqs = None,
+    max_batched_tokens: opt.MaxBatchedTokens = None,
+    weight_dtype: opt.WeightDtype = None,
+    kv_dtype: opt.KvDtype = None,
     prefix_cache: Annotated[str | None, typer.Option("--prefix-cache", help="block|off")] = None,
-    region: Annotated[str | None, typer.Option("--region", help="grid region, e.g. NL")] = None,
-    carbon_intensity: Annotated[
-        float | None, typer.Option("--carbon-intensity", help="gCO2/kWh, constant")
-    ] = None,
-    pue: Annotated[str | None, typer.Option("--pue", help="PUE (>= 1) or a PUE series file")] = None,
-    energy_price_per_kwh: Annotated[
-        float | None, typer.Option("--energy-price-per-kwh", help="US$ per kWh (facility)")
-    ] = None,
+    region: opt.Region = None,
+    carbon_intensity: opt.CarbonIntensity = None,
+    pue: opt.Pue = None,
+    energy_price_per_kwh: opt.EnergyPricePerKwh = None,
     jobs: Annotated[
         int, typer.Option("--jobs", "-j", help="candidates searched in parallel processes (0 = CPU count)")
     ] = 0,
