@@ -1,27 +1,12 @@
 """The command line: flags in both spellings, scenario files with overrides, one-line errors."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-SRC = Path(__file__).resolve().parents[1] / "src"
-
-
-def kavier(*args, cwd=None):
-    env = {**os.environ, "PYTHONPATH": str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return subprocess.run(
-        [sys.executable, "-m", "kavier", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=300,
-    )
+from cli_helper import kavier
 
 
 @pytest.fixture

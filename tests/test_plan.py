@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
 import kavier
+from cli_helper import kavier as kavier_cli
 from kavier.errors import ScenarioError
 from kavier.plan import PlanSettings, SloSpec, plan_cheapest, plan_max_rate
 from kavier.plan.candidates import candidates
@@ -23,8 +22,6 @@ from kavier.plan.slo import check_slo
 from kavier.scenario import build_scenario
 from kavier.workload.build import workload_source
 from kavier.workload.source import concat_chunks
-
-SRC = Path(__file__).resolve().parents[1] / "src"
 
 # A small open-loop workload that one H100 cannot serve within the SLOs but a few can.
 TINY = {
@@ -286,18 +283,6 @@ def test_plan_rejects_closed_loop_max_rate_and_the_thesis_preset():
 
 
 # --- CLI --------------------------------------------------------------------------------------
-
-
-def kavier_cli(*args, cwd=None):
-    env = {**os.environ, "PYTHONPATH": str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return subprocess.run(
-        [sys.executable, "-m", "kavier", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=300,
-    )
 
 
 WORKLOAD_FLAGS = (

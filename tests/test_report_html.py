@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cli_helper import kavier
 from kavier.api import run_to_folder, simulate
 from kavier.errors import KavierError
 from kavier.report import figures
@@ -31,7 +30,6 @@ from kavier.report.pareto import dominates, pareto_front
 from kavier.report.runs import ReportError, load_runs
 from kavier.scenario import build_scenario
 
-SRC = Path(__file__).resolve().parents[1] / "src"
 FAILED_ERROR = "ScenarioError: model does not fit: needs 160 GiB, has 24 GiB"
 
 
@@ -347,18 +345,6 @@ def test_svg_bytes_are_stable():
 
 
 # ----------------------------------------------------------------------------------- CLI
-
-
-def kavier(*args: Any, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return subprocess.run(
-        [sys.executable, "-m", "kavier", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=300,
-    )
 
 
 def test_cli_writes_the_report_and_reports_errors_in_one_line(tmp_path: Path):

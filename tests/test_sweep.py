@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
+from cli_helper import kavier
 from kavier.errors import ScenarioError
 from kavier.sweep import SweepInterrupted, load_sweep, plan_runs, prepare, run_sweep
 from kavier.sweep.collect import FIXED_COLUMNS, comparable, is_wall_clock
-
-SRC = Path(__file__).resolve().parents[1] / "src"
 
 # A tiny scenario: 30 Poisson requests on one A10, no OpenDC files (fast to run and write).
 BASE = """
@@ -34,18 +30,6 @@ def write(tmp_path: Path, body: str, name: str = "sweep.toml") -> Path:
     path = tmp_path / name
     path.write_text(BASE + body, encoding="utf-8")
     return path
-
-
-def kavier(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return subprocess.run(
-        [sys.executable, "-m", "kavier", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=300,
-    )
 
 
 # --- sweep files and axes -------------------------------------------------------------------
