@@ -5,26 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-import pytest
-
-from kavier.engine.simulator import arrow_sum
 
 UNNEEDED = ("pyarrow.compute", "yaml", "kavier.workload.generators")
-
-
-@pytest.mark.parametrize("n", [0, 1, 15, 16, 17, 1000, 123_457])
-def test_arrow_sum_is_pyarrow_compute_sum(n):
-    rng = np.random.default_rng(n)
-    values = rng.lognormal(size=n) * rng.choice([1e-9, 1.0, 1e9], size=n)
-    expected = pc.sum(pa.array(values)).as_py()
-    got = arrow_sum(values)
-    if expected is None:
-        assert got is None
-    else:
-        assert np.float64(got).view(np.int64) == np.float64(expected).view(np.int64)
 
 
 def test_thesis_run_of_a_parquet_trace_skips_unneeded_modules(tmp_path):

@@ -13,8 +13,23 @@ from typing import Any
 import numpy as np
 
 
-def _pct(values: np.ndarray, q: float) -> float:
-    return float(np.percentile(values, q)) if values.size else math.nan
+def percentile(values: np.ndarray, q: float) -> float:
+    """``float(np.percentile(values, q))`` (linear interpolation, NaN if any value is NaN),
+    computed the same way to the bit, but without ``np.percentile``, whose index bookkeeping
+    imports ``numpy.ma`` (~15 ms of a run's start-up); NaN for no values. ``q`` in percent."""
+    n = values.size
+    if n == 0:
+        return math.nan
+    virtual = (n - 1) * (q / 100)
+    lo = min(math.floor(virtual), n - 1)
+    hi = lo if virtual >= n - 1 else lo + 1
+    part = np.partition(values.ravel(), sorted({0, lo, hi, n - 1}))
+    if part.dtype.kind in "fc" and math.isnan(part[-1]):
+        return math.nan
+    a, b = part[lo], part[hi]
+    gamma = virtual - lo if virtual < n - 1 else virtual + 1  # numpy's: its index is then -1
+    diff = b - a
+    return float(b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma)
 
 
 def _mean(values: np.ndarray) -> float:
@@ -98,17 +113,17 @@ class SummaryAccumulator:
             "cached_tokens": self.cached_tokens,
             "throughput_tokens_per_s": tokens / sim if sim > 0 else math.nan,
             "ttft_mean_s": _mean(ttft),
-            "ttft_p50_s": _pct(ttft, 50),
-            "ttft_p90_s": _pct(ttft, 90),
-            "ttft_p99_s": _pct(ttft, 99),
+            "ttft_p50_s": percentile(ttft, 50),
+            "ttft_p90_s": percentile(ttft, 90),
+            "ttft_p99_s": percentile(ttft, 99),
             "tpot_mean_s": _mean(tpot),
-            "tpot_p50_s": _pct(tpot, 50),
-            "tpot_p99_s": _pct(tpot, 99),
+            "tpot_p50_s": percentile(tpot, 50),
+            "tpot_p99_s": percentile(tpot, 99),
             "e2e_mean_s": _mean(e2e),
-            "e2e_p50_s": _pct(e2e, 50),
-            "e2e_p90_s": _pct(e2e, 90),
-            "e2e_p99_s": _pct(e2e, 99),
+            "e2e_p50_s": percentile(e2e, 50),
+            "e2e_p90_s": percentile(e2e, 90),
+            "e2e_p99_s": percentile(e2e, 99),
             "queue_mean_s": _mean(queue),
-            "queue_p99_s": _pct(queue, 99),
+            "queue_p99_s": percentile(queue, 99),
             "requests_served_from_response_cache": self.edge_served,
         }

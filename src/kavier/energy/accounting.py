@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 import pyarrow as pa
 
+from kavier.io.columns import arrow_array
 from kavier.units import J_PER_KWH
 
 
@@ -55,7 +56,6 @@ class EnergyAccountant:
         self.co2_g = 0.0
         self.peak_power_w = 0.0
         self.duration_s = 0.0
-        self._block: tuple[np.ndarray, ...] = ()  # energy, facility, CO2, widths of a pieced block
 
     def _per_bin(self, series: IntervalSeries, time_s: np.ndarray, width: np.ndarray) -> np.ndarray:
         """Mean of ``series`` over each bin; the bins are uniform but for a shorter last one."""
@@ -66,64 +66,35 @@ class EnergyAccountant:
             values[-1] = series.interval_means(self.start_epoch_s + float(time_s[-1]), float(width[-1]), 1)[0]
         return values
 
-    def augment(
-        self,
-        table: pa.Table,
-        power_excess_w: str = "power_excess_w",
-        offset: int = 0,
-        block_rows: int | None = None,
-    ) -> pa.Table:
-        """Replace the dynamic-power column by ``power_w`` and add energy and carbon columns.
-
-        ``table`` may be rows ``offset`` .. of a block of ``block_rows`` rows (default: a block
-        of its own): the run totals are summed per block, so they do not depend on whether a
-        block came as one table or in pieces. A block's pieces write into one set of arrays.
-        """
+    def augment(self, table: pa.Table, power_excess_w: str = "power_excess_w") -> pa.Table:
+        """Replace the dynamic-power column by ``power_w``, add energy and carbon columns and
+        add the table's sums to the run totals (J, g, s)."""
         reps = self.reps
         excess = table.column(power_excess_w).to_numpy()
         width = table.column("interval_s").to_numpy()
         nb = width.size // reps
         bin_time = table.column("time_s").to_numpy()[::reps]
         bin_width = width[::reps]
-        rows = width.size
-        if block_rows is None:
-            block_rows = rows
-        if offset == 0 and rows < block_rows:
-            self._block = tuple(np.empty(n) for n in (block_rows,) * 3 + (block_rows // reps,))
-        if rows < block_rows:  # a piece: its columns are views of the block's arrays
-            part = slice(offset, offset + rows)
-            energy, facility, co2 = (a[part] for a in self._block[:3])
-            widths = self._block[3][offset // reps : offset // reps + nb]
-            np.copyto(widths, bin_width)
-        else:
-            energy, facility, co2 = np.empty(rows), np.empty(rows), np.empty(rows)
         power = (excess.reshape(nb, reps) + self.idle_power_w).ravel()
-        np.multiply(power, width, out=energy)
+        energy = power * width
         intensity = self._per_bin(self.intensity, bin_time, bin_width)
         if reps > 1:
             intensity = np.repeat(intensity, reps)
         # A constant factor multiplies as a scalar: the same products, without the array.
         if isinstance(self.pue, ConstantSeries):
-            np.multiply(energy, self.pue.value, out=facility)
+            facility = energy * self.pue.value
         else:
             pue = self._per_bin(self.pue, bin_time, bin_width)
-            np.multiply(energy, np.repeat(pue, reps) if reps > 1 else pue, out=facility)
+            facility = energy * (np.repeat(pue, reps) if reps > 1 else pue)
         factor = self.intensity.value if isinstance(self.intensity, ConstantSeries) else intensity
-        np.multiply(facility, factor, out=co2)
+        co2 = facility * factor
         co2 /= J_PER_KWH
         if nb:
             self.peak_power_w = max(self.peak_power_w, float(power.reshape(nb, reps).sum(axis=1).max()))
-        if offset + rows == block_rows:  # the block is complete: add its totals
-            if rows < block_rows:
-                energy_b, facility_b, co2_b, width_b = self._block
-                self._block = ()
-            else:
-                energy_b, facility_b, co2_b, width_b = energy, facility, co2, bin_width
-            self.energy_it_j += float(energy_b.sum())
-            self.energy_facility_j += float(facility_b.sum())
-            self.co2_g += float(co2_b.sum())
-            if width_b.size:
-                self.duration_s += float(width_b.sum())
+            self.energy_it_j += float(energy.sum())
+            self.energy_facility_j += float(facility.sum())
+            self.co2_g += float(co2.sum())
+            self.duration_s += float(bin_width.sum())
         index = table.column_names.index(power_excess_w)
         table = table.remove_column(index)
         for name, values in (
@@ -132,7 +103,7 @@ class EnergyAccountant:
             ("carbon_intensity_g_per_kwh", intensity),
             ("co2_g", co2),
         ):
-            table = table.append_column(name, pa.array(values))
+            table = table.append_column(name, arrow_array(values))
         return table
 
     @property

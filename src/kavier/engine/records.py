@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from kavier.engine.sequential import SequentialTimes
+from kavier.io.columns import arrow_table
 from kavier.workload.chunk import RequestChunk
 
 REQUEST_COLUMNS = (
@@ -105,7 +106,7 @@ def request_table(
 
 def to_arrow(columns: dict[str, np.ndarray]) -> pa.Table:
     """The request columns as an Arrow table in contract order."""
-    return pa.table({name: columns[name] for name in REQUEST_COLUMNS})
+    return arrow_table({name: columns[name] for name in REQUEST_COLUMNS})
 
 
 @dataclass

@@ -31,6 +31,7 @@ from kavier.engine.routers import make_router
 from kavier.engine.serving import ReplicaConfig, Seq, ServingReplica
 from kavier.engine.timeseries import TimeseriesBuilder
 from kavier.errors import ScenarioError
+from kavier.io.columns import arrow_table
 from kavier.io.opendc import FRAGMENT_SCHEMA, duration_ms, tasks_table
 from kavier.library.catalog import load_catalog
 from kavier.library.spec import GpuSpec, ModelSpec
@@ -323,7 +324,7 @@ def _run_serving(
         rec = records_from(finished)
         finished.clear()
         summary.add(rec)
-        sink.requests(pa.table({k: rec[k] for k in REQUEST_COLUMNS}))
+        sink.requests(arrow_table({k: rec[k] for k in REQUEST_COLUMNS}))
         if scenario.opendc:
             capacity = first.gpu.capacity_mhz
             sink.opendc_tasks(
@@ -564,7 +565,7 @@ def serving_fragments(
     last = np.cumsum(counts) - 1
     dur[last] = total - j[last] * frag_ms
     usage = np.round(capacity_mhz * busy / np.maximum(rec["_batch"], 1.0), 3)[owner]
-    return pa.table(
+    return arrow_table(
         {
             "id": rec["request_id"].astype(np.int32)[owner],
             "duration": dur,

@@ -211,22 +211,13 @@ def _run_once(
     session_scope = scenario.prefix_cache_scope == "session"
 
     util_integral = [0.0]  # GPU-seconds of utilisation, from the exported intervals
-    util_block = [np.empty(0)]  # utilisation x width of the current block
 
-    def emit_series(pieces) -> None:
-        for table, offset, block_rows in pieces:
+    def emit_series(tables) -> None:
+        for table in tables:
             check_series_coverage(energy, scenario, start_epoch_s, table)
-            rows = table.num_rows
-            if offset == 0:
-                util_block[0] = np.empty(block_rows)
-            np.multiply(
-                table.column("gpu_utilization").to_numpy(),
-                table.column("interval_s").to_numpy(),
-                out=util_block[0][offset : offset + rows],
-            )
-            if offset + rows == block_rows:  # Arrow's sum over the whole block, as one array
-                util_integral[0] += arrow_sum(util_block[0])
-            table = accountant.augment(table, offset=offset, block_rows=block_rows)
+            busy = table.column("gpu_utilization").to_numpy() * table.column("interval_s").to_numpy()
+            util_integral[0] += float(busy.sum())
+            table = accountant.augment(table)
             sink.timeseries(table.select(list(TIMESERIES_COLUMNS)))
 
     saved = [0.0, 0.0]  # prefill and decode GPU-seconds the caches saved
@@ -264,7 +255,7 @@ def _run_once(
             },
         )
         series.add_steps(*count_steps(rec))
-        emit_series(series.emit_until(float(chunk.arrival_s[-1]), block_ends=True))
+        emit_series(series.emit_until(float(chunk.arrival_s[-1])))
         if scenario.opendc:
             sink.opendc_tasks(tasks_table(rec, start_epoch_ms, capacity_mhz, memory_mib))
             fragments = partial(fragment_tables, rec, scenario.export_rate, profile, capacity_mhz)
@@ -276,7 +267,7 @@ def _run_once(
                     sink.opendc_fragments(table)
         if progress is not None:
             progress(summary.num_requests, summary.end_s)
-    emit_series(series.finish(summary.end_s, block_ends=True))
+    emit_series(series.finish(summary.end_s))
 
     result = summary.result()
     if summary.num_requests == 0:
@@ -307,19 +298,6 @@ def _run_once(
     result.update(thesis_efficiency(result, saved[0], saved[1]))
     result["wall_time_s"] = time.perf_counter() - wall_start
     return result
-
-
-def arrow_sum(values: np.ndarray) -> float:
-    """``pyarrow.compute.sum(pa.array(values)).as_py()``: Arrow's own sum kernel (its pairwise
-    order, so the same bits), called through ``pyarrow._compute``, which ``pyarrow.compute``
-    wraps: importing that wrapper module builds hundreds of functions (~30 ms of start-up)."""
-    try:
-        from pyarrow._compute import ScalarAggregateOptions, call_function
-    except ImportError:  # pragma: no cover - a pyarrow without the private module
-        import pyarrow.compute as pc
-
-        return pc.sum(pa.array(values)).as_py()
-    return call_function("sum", [pa.array(values)], ScalarAggregateOptions()).as_py()
 
 
 def check_series_coverage(

@@ -11,10 +11,11 @@ change them, in bounded blocks, so memory follows the block size, not the run le
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
+
+from kavier.io.columns import arrow_table
 
 MAX_ROWS_PER_BLOCK = 1 << 21
 DEFER_THRESHOLD = 100_000
@@ -233,19 +234,6 @@ def bin_integrals(
     return BinLocator(k0, nbins, dt, t0, t1).means(v0, slope) * dt
 
 
-class Piece(NamedTuple):
-    """A table of intervals that is rows ``offset`` .. ``offset + len`` of a block of
-    ``block_rows`` rows (per-block totals are summed over whole blocks)."""
-
-    table: pa.Table
-    offset: int
-    block_rows: int
-
-    @property
-    def ends_block(self) -> bool:
-        return self.offset + self.table.num_rows == self.block_rows
-
-
 class TimeseriesBuilder:
     """Accumulates replica activity and yields interval tables in time order.
 
@@ -264,8 +252,8 @@ class TimeseriesBuilder:
         piece_rows: int | None = None,
     ) -> None:
         self.num_replicas = int(num_replicas)
-        # Yield each block of MAX_ROWS_PER_BLOCK rows in pieces of ``piece_rows`` rows when they
-        # tile it (e.g. the writer's row groups, so the files are the same either way).
+        # Yield tables of about ``piece_rows`` rows (e.g. the writer's row groups), never more
+        # than MAX_ROWS_PER_BLOCK: small tables keep the working set small and its memory reused.
         self.piece_rows = piece_rows
         self.dt = float(export_rate_s)
         self.segment_quantities = list(segment_quantities)
@@ -298,30 +286,27 @@ class TimeseriesBuilder:
 
     # -- emission -------------------------------------------------------------------------
 
-    def emit_until(self, t_s: float, block_ends: bool = False) -> Iterator[pa.Table]:
+    def emit_until(self, t_s: float) -> Iterator[pa.Table]:
         """Yield every interval that ends at or before ``t_s`` and has not been yielded.
 
         Emission is deferred while it would yield few intervals compared with the activity
         held (an overloaded cluster's backlog), so sorting the held activity stays amortised.
-        With ``block_ends`` it yields :class:`Piece` objects instead (see :meth:`_emit`).
         """
         k_end = int(np.floor(t_s / self.dt + 1e-9))
         held = sum(p["t0"].size for p in self._segments) + sum(s[1].size for s in self._steps)
         new_rows = (k_end - self.bins_done) * self.num_replicas
         if held > DEFER_THRESHOLD and new_rows * 4 < held:
             return
-        for piece in self._emit(k_end):
-            yield piece if block_ends else piece.table
+        yield from self._emit(k_end)
 
-    def finish(self, end_s: float, block_ends: bool = False) -> Iterator[pa.Table]:
+    def finish(self, end_s: float) -> Iterator[pa.Table]:
         """Yield the remaining intervals up to the one holding ``end_s`` (at least one).
 
         The run ends at ``end_s``: the last interval is cut there (its ``interval_s`` is shorter
         and its means are over the part inside the run).
         """
         k_end = max(int(np.ceil(end_s / self.dt - 1e-9)), 1, self.bins_done)
-        for piece in self._emit(k_end, end_s):
-            yield piece if block_ends else piece.table
+        yield from self._emit(k_end, end_s)
 
     def _merged_segments(self) -> dict[str, np.ndarray | None]:
         parts = self._segments
@@ -375,9 +360,9 @@ class TimeseriesBuilder:
             per_replica.append(seg)
         return per_replica
 
-    def _emit(self, k_end: int, end_s: float | None = None) -> Iterator[Piece]:
+    def _emit(self, k_end: int, end_s: float | None = None) -> Iterator[pa.Table]:
         """Yield the intervals in blocks of MAX_ROWS_PER_BLOCK rows, or in pieces of
-        ``piece_rows`` rows of them (see :class:`Piece`)."""
+        ``piece_rows`` rows of them."""
         if k_end <= self.bins_done:
             return
         segs = self._merged_segments()
@@ -386,14 +371,10 @@ class TimeseriesBuilder:
         if segs:
             bounds = np.searchsorted(segs["replica"], np.arange(reps + 1))
         block = max(1, MAX_ROWS_PER_BLOCK // reps)
-        piece = block
-        if self.piece_rows and self.piece_rows % reps == 0 and block % (self.piece_rows // reps) == 0:
-            piece = self.piece_rows // reps
+        piece = min(block, max(1, self.piece_rows // reps)) if self.piece_rows else block
         quantities = self.segment_quantities + self.count_quantities
         for k0 in range(self.bins_done, k_end, piece):
             nb = min(piece, k_end - k0)
-            first_bin = self.bins_done + (k0 - self.bins_done) // block * block
-            block_rows = min(block, k_end - first_bin) * reps
             lo, hi = k0 * self.dt, (k0 + nb) * self.dt
             padded = padded_edges(k0, nb, self.dt)  # shared by the locators; its body is time_s
             per_replica: list[dict[str, np.ndarray]] = []
@@ -450,7 +431,7 @@ class TimeseriesBuilder:
             del columns
             for name, values in self.constants.items():
                 table[name] = np.tile(np.broadcast_to(values, (reps,)), nb)
-            yield Piece(pa.table(table), (k0 - first_bin) * reps, block_rows)
+            yield arrow_table(table)
             del table
         self.bins_done = k_end
         if segs:

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from kavier.engine.records import UtilizationProfile
+from kavier.io.columns import arrow_table
 
 MAX_FRAGMENT_ROWS = 1 << 21
 HOST_CPU_CAPACITY_MHZ = 1000.0
@@ -58,7 +59,7 @@ def tasks_table(
     n = rec["request_id"].shape[0]
     busy = rec["prefill_s"] + rec["decode_s"]
     submission = start_epoch_ms + np.rint(rec["arrival_s"] * 1000.0).astype(np.int64)
-    return pa.table(
+    return arrow_table(
         {
             "id": rec["request_id"].astype(np.int32),
             "submission_time": submission,
@@ -119,7 +120,7 @@ def fragment_tables(
         np.round(usage, 3, out=usage)
         if not on_gpu[sl].all():
             usage[~on_gpu[sl][owner]] = 0.0
-        yield pa.table(
+        yield arrow_table(
             {
                 "id": ids[sl][owner],
                 "duration": dur_ms,

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from kavier.io.columns import arrow_array
 from kavier.io.opendc_experiment import write_experiment, write_topology
 from kavier.scenario import Scenario
 
@@ -36,8 +37,8 @@ def write_carbon_trace(path: Path, intensity: Any, start_epoch_s: float, end_s: 
     stamps = np.rint((first + np.arange(rows) * step) * 1000.0).astype(np.int64)
     table = pa.table(
         {
-            "timestamp": pa.array(stamps, type=pa.timestamp("ms")),
-            "carbon_intensity": pa.array(values, type=pa.float64()),
+            "timestamp": arrow_array(stamps).view(pa.timestamp("ms")),
+            "carbon_intensity": arrow_array(np.ascontiguousarray(values, dtype=np.float64)),
         }
     )
     pq.write_table(table, path)

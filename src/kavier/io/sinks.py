@@ -47,7 +47,7 @@ RUN_MARKER = "scenario.json"
 # A deferred table source: called once, on a writer thread, and its tables written in order.
 Producer = Callable[[], Iterable[pa.Table]]
 # Rows per parquet row group: a table is written as groups of this many rows (the last shorter).
-ROW_GROUP_ROWS = 1 << 20
+ROW_GROUP_ROWS = 1 << 17
 
 
 class NullSink:

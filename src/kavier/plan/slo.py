@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from kavier.metrics import percentile as _pct
+
 
 @dataclass(frozen=True)
 class SloSpec:
@@ -100,10 +102,6 @@ class SloCheck:
         for key, value in self.__dict__.items():
             out[key] = None if isinstance(value, float) and not math.isfinite(value) else value
         return out
-
-
-def _pct(values: np.ndarray, q: float) -> float:
-    return float(np.percentile(values, q)) if values.size else math.nan
 
 
 def _columns(requests: pa.Table | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
