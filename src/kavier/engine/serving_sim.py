@@ -33,6 +33,7 @@ from kavier.engine.timeseries import TimeseriesBuilder
 from kavier.errors import ScenarioError
 from kavier.io.columns import arrow_table
 from kavier.io.opendc import FRAGMENT_SCHEMA, duration_ms, tasks_table
+from kavier.io.sinks import ROW_GROUP_ROWS
 from kavier.library.catalog import load_catalog
 from kavier.library.spec import GpuSpec, ModelSpec
 from kavier.metrics import SummaryAccumulator
@@ -260,6 +261,7 @@ def _run_serving(
         ),
         count_quantities=("running", "waiting"),
         constants={"kv_capacity_bytes": np.array([p.kv_capacity_bytes for p in plans])},
+        piece_rows=ROW_GROUP_ROWS,
     )
     start_epoch_s = scenario.start_time.timestamp()
     accountant = EnergyAccountant(reps, idle, start_epoch_s, energy.intensity, energy.pue)
