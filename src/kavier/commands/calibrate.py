@@ -21,6 +21,13 @@ def calibrate(
         str | None,
         typer.Option("--fit-rows", help="rows to fit on, e.g. 'batch_size<=8' (the rest are held out)"),
     ] = None,
+    per_tp: Annotated[
+        bool,
+        typer.Option(
+            "--per-tp",
+            help="also fit each tensor-parallel degree on its own rows ([tp.N] tables in the profile)",
+        ),
+    ] = False,
 ) -> None:
     """Fit the serving model's constants to measured times; report MAPE on held-out rows.
 
@@ -29,4 +36,4 @@ def calibrate(
     from kavier.cli import out as console
     from kavier.perf.calibrate import calibrate_cli
 
-    console.print(calibrate_cli(measurements, llm, gpu, out, fit_rows), highlight=False)
+    console.print(calibrate_cli(measurements, llm, gpu, out, fit_rows, per_tp), highlight=False, markup=False)

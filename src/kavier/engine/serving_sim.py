@@ -77,8 +77,9 @@ class ReplicaPlan:
         return self.tp * self.pp
 
 
-def load_perf_params(scenario: Scenario) -> ServingPerfParams:
-    """The serving model's constants: scenario values, replaced by a calibrated profile if given."""
+def load_perf_params(scenario: Scenario, tp: int | None = None) -> ServingPerfParams:
+    """The serving model's constants: scenario values, replaced by a calibrated profile if given
+    (its ``[tp.<tp>]`` table's for a replica at tensor-parallel degree ``tp``, if it has one)."""
     params = ServingPerfParams(
         compute_efficiency=scenario.compute_efficiency,
         memory_efficiency=scenario.memory_efficiency,
@@ -96,14 +97,14 @@ def load_perf_params(scenario: Scenario) -> ServingPerfParams:
     if scenario.perf_profile:
         from kavier.perf.profile import load_profile
 
-        params = load_profile(scenario.perf_profile, params)
+        params = load_profile(scenario.perf_profile, params, tp=tp)
     return params
 
 
 def plan_replicas(scenario: Scenario) -> list[ReplicaPlan]:
     """Resolve every replica's model, GPU, parallelism and KV capacity (one-line errors)."""
     catalog = load_catalog(scenario.catalog)
-    params = load_perf_params(scenario)
+    params_by_tp: dict[int, ServingPerfParams] = {}
     groups = scenario.replica_groups or [{"count": scenario.num_replicas}]
     plans: list[ReplicaPlan] = []
     for g_index, group in enumerate(groups):
@@ -113,10 +114,12 @@ def plan_replicas(scenario: Scenario) -> list[ReplicaPlan]:
         model = catalog.model(group.get("llm", scenario.llm))
         gpu = catalog.gpu(group.get("gpu", scenario.gpu))
         tp, pp = int(group.get("tp", scenario.tp)), int(group.get("pp", scenario.pp))
+        if tp not in params_by_tp:
+            params_by_tp[tp] = load_perf_params(scenario, tp)
         perf = ServingPerfModel(
             model,
             gpu,
-            params,
+            params_by_tp[tp],
             tp=tp,
             pp=pp,
             weight_dtype=group.get("weight_dtype", scenario.weight_dtype),

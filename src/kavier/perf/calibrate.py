@@ -784,6 +784,10 @@ class CalibrationResult:
     default_mape: dict[str, dict[str, float | None]]
     mape_by_tp: dict[int, dict[str, dict[str, float | None]]] = field(default_factory=dict)
     objective_evals: int = 0
+    # With ``per_tp``: the constants fitted on each degree's rows alone (the calibrated
+    # predictions and MAPEs then use them), and the MAPEs of the one fit over every degree.
+    params_by_tp: dict[int, ServingPerfParams] = field(default_factory=dict)
+    joint_mape: dict[str, dict[str, float | None]] | None = None
 
     @property
     def n_fit(self) -> int:
@@ -816,6 +820,7 @@ class CalibrationResult:
             "rows_dropped": len(self.dropped),
             "fitted": list(self.fitted),
             "objective": "mean of the prompt_time and token_time MAPEs on the fitting rows",
+            "per_tp": bool(self.params_by_tp),
             "mape_percent": clean(self.mape),
             "default_mape_percent": clean(self.default_mape),
         }
@@ -915,6 +920,7 @@ def calibrate(
     include_power_capped: bool = False,
     drop_implausible: bool = True,
     weigh_repeats: bool = True,
+    per_tp: bool = False,
 ) -> CalibrationResult:
     """Fit the serving constants for ``llm`` on ``gpu`` to the measurements in ``csv_path``.
 
@@ -923,7 +929,10 @@ def calibrate(
     ``tp`` restricts the rows to some tensor-parallel degrees; ``base`` supplies the starting
     constants and the ones that are not fitted. With ``weigh_repeats`` (the default) the
     objective counts every measured configuration once (repeated rows of one configuration share
-    its weight); without it every row counts once.
+    its weight); without it every row counts once. With ``per_tp``, the constants are also fitted
+    on each tensor-parallel degree's fitting rows alone (a profile per deployment, as one
+    calibrates a serving engine for the parallelism it runs); the calibrated predictions and
+    MAPEs then use each row's own degree's constants, and ``joint_mape`` keeps the one-fit MAPEs.
     """
     catalog = catalog or load_catalog()
     spec = llm if isinstance(llm, ModelSpec) else catalog.model(llm)
@@ -962,6 +971,22 @@ def calibrate(
     d_prompt, d_token = predict_rows(rows, spec, hw, base)
     c_prompt, c_token = predict_rows(rows, spec, hw, params)
     tps = tuple(sorted({r.tp for r in rows}))
+    params_by_tp: dict[int, ServingPerfParams] = {}
+    joint_mape = None
+    if per_tp and len(tps) > 1:
+        joint_mape = _scores(rows, fit_mask, c_prompt, c_token)
+        c_prompt, c_token = c_prompt.copy(), c_token.copy()
+        for t in tps:
+            sel = np.array([r.tp == t for r in rows])
+            degree_fit = [r for r, s, f in zip(rows, sel, fit_mask, strict=True) if s and f]
+            if not degree_fit:  # nothing to fit this degree on: it keeps the joint constants
+                continue
+            degree_points = _Points(degree_fit, spec, hw, base, weigh_repeats=weigh_repeats)
+            degree_keys = [k for k in FIT_KEYS if k in degree_points.free_keys()]
+            params_by_tp[t], _, n = _fit(degree_points, base, degree_keys)
+            evals += n
+            sub = [r for r, s in zip(rows, sel, strict=True) if s]
+            c_prompt[sel], c_token[sel] = predict_rows(sub, spec, hw, params_by_tp[t])
     by_tp = {}
     for t in tps:
         sel = np.array([r.tp == t for r in rows])
@@ -987,6 +1012,8 @@ def calibrate(
         default_mape=_scores(rows, fit_mask, d_prompt, d_token),
         mape_by_tp=by_tp,
         objective_evals=evals,
+        params_by_tp=params_by_tp,
+        joint_mape=joint_mape,
     )
 
 
@@ -1027,7 +1054,11 @@ def calibrate_report(result: CalibrationResult) -> str:
     lines.append("MAPE                     prompt_time            token_time")
     lines.append("                       fit      held-out      fit      held-out")
     base_label = "defaults" if r.base == ServingPerfParams() else "base constants"
-    for label, m in ((base_label, r.default_mape), ("calibrated", r.mape)):
+    scored = [(base_label, r.default_mape)]
+    if r.joint_mape is not None:
+        scored.append(("one fit, every tp", r.joint_mape))
+    scored.append(("calibrated per tp" if r.params_by_tp else "calibrated", r.mape))
+    for label, m in scored:
         lines.append(
             f"  {label:<18} {_pct(m['fit']['prompt'])}  {_pct(m['held_out']['prompt'])}"
             f"    {_pct(m['fit']['token'])}  {_pct(m['held_out']['token'])}"
@@ -1042,6 +1073,12 @@ def calibrate_report(result: CalibrationResult) -> str:
         old, new = getattr(r.base, key), getattr(r.params, key)
         tag = "" if key in r.fitted else "  (not fitted: the rows cannot determine it)"
         lines.append(f"  {key:<22} {_fmt_const(key, old):>10} -> {_fmt_const(key, new):<10}{tag}".rstrip())
+    if r.params_by_tp:
+        degrees = sorted(r.params_by_tp)
+        lines.append("constants fitted per tp (the profile's [tp.N] tables): " + ", ".join(map(str, degrees)))
+        for key in FIT_KEYS:
+            values = "  ".join(f"{_fmt_const(key, getattr(r.params_by_tp[t], key)):>10}" for t in degrees)
+            lines.append(f"  {key:<22} {values}")
     return "\n".join(lines)
 
 
@@ -1051,14 +1088,15 @@ def calibrate_cli(
     gpu: str,
     out: Path | str | None,
     fit_rows: str | None = None,
+    per_tp: bool = False,
 ) -> str:
     """What ``kavier calibrate MEASUREMENTS.csv --llm M --gpu G --out profile.toml`` prints.
 
     Fits, writes the profile to ``out`` (when given) and returns the report text.
     """
-    result = calibrate(csv_path, llm, gpu, fit_filter=fit_rows or DEFAULT_FIT_ROWS)
+    result = calibrate(csv_path, llm, gpu, fit_filter=fit_rows or DEFAULT_FIT_ROWS, per_tp=per_tp)
     text = calibrate_report(result)
     if out is not None:
-        write_profile(out, result.params, result.meta())
+        write_profile(out, result.params, result.meta(), by_tp=result.params_by_tp)
         text += f"\nwrote {out} (load it with kavier.perf.profile.load_profile)"
     return text

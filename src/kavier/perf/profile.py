@@ -26,7 +26,11 @@ keys and, optionally, a ``[meta]`` table that says where they came from::
     ...
 
 :func:`load_profile` starts from a base :class:`ServingPerfParams` and replaces the fields the
-file gives; the ``[meta]`` table is free-form and is ignored when loading. Efficiencies must lie in
+file gives; the ``[meta]`` table is free-form and is ignored when loading. A profile calibrated
+per tensor-parallel degree (``kavier calibrate --per-tp``) also has ``[tp.2]``, ``[tp.4]``, ...
+tables with the constants fitted on that degree's rows alone; a replica running at a degree with
+a table takes that table's constants over the top-level ones (which are fitted on every degree
+at once and serve any other degree). Efficiencies must lie in
 ``(0, 1]``; overheads and latencies are seconds and must be ``>= 0`` (0 switches the term off,
 which is the default of ``iteration_overhead_s``, ``decode_seq_overhead_s`` and
 ``prefill_seq_overhead_s``); sizes (names
@@ -50,7 +54,7 @@ from typing import Any
 from kavier.errors import ScenarioError
 from kavier.perf.serving import ServingPerfParams
 
-__all__ = ["PROFILE_KEYS", "load_profile", "profile_text", "write_profile"]
+__all__ = ["PROFILE_KEYS", "load_profile", "profile_degrees", "profile_text", "write_profile"]
 
 
 def _profile_keys() -> dict[str, str]:
@@ -83,11 +87,12 @@ def _profile_keys() -> dict[str, str]:
 # serving model gains later).
 PROFILE_KEYS: dict[str, str] = _profile_keys()
 _META = "meta"
+_BY_TP = "tp"
 
 
 def _check_value(path: Path | str, key: str, value: Any) -> float | bool:
     where = f"{path}: field '{key}'"
-    kind = PROFILE_KEYS[key]
+    kind = PROFILE_KEYS[key.rpartition(".")[2]]
     if kind == "bool":
         if not isinstance(value, bool):
             raise ScenarioError(f"{where} must be true or false, got {value!r}")
@@ -108,9 +113,39 @@ def _check_value(path: Path | str, key: str, value: Any) -> float | bool:
     return value
 
 
-def load_profile(path: Path | str, base: ServingPerfParams | None = None) -> ServingPerfParams:
-    """``base`` (default: the built-in constants) with the fields the profile at ``path`` gives."""
+def load_profile(
+    path: Path | str, base: ServingPerfParams | None = None, tp: int | None = None
+) -> ServingPerfParams:
+    """``base`` (default: the built-in constants) with the fields the profile at ``path`` gives;
+    for a replica at tensor-parallel degree ``tp``, then those of the profile's ``[tp.<tp>]``
+    table if it has one."""
     base = base or ServingPerfParams()
+    data = _read(path)
+    changes = _constants(path, "", {k: v for k, v in data.items() if k not in (_META, _BY_TP)})
+    meta = data.get(_META, {})
+    if not isinstance(meta, dict):
+        raise ScenarioError(f"{path}: '{_META}' must be a table ([meta]), got {meta!r}")
+    by_tp = data.get(_BY_TP, {})
+    if not isinstance(by_tp, dict):
+        raise ScenarioError(f"{path}: '{_BY_TP}' must hold tables [tp.N] of constants, got {by_tp!r}")
+    for degree, table in by_tp.items():
+        if not degree.isdigit() or int(degree) < 1 or not isinstance(table, dict):
+            raise ScenarioError(
+                f"{path}: [tp.{degree}] must be a table named by a tensor-parallel degree (e.g. [tp.4])"
+            )
+        section = _constants(path, f"tp.{degree}.", table)
+        if tp is not None and int(degree) == int(tp):
+            changes.update(section)
+    return replace(base, **changes)
+
+
+def profile_degrees(path: Path | str) -> tuple[int, ...]:
+    """The tensor-parallel degrees the profile at ``path`` has ``[tp.N]`` tables for."""
+    by_tp = _read(path).get(_BY_TP, {})
+    return tuple(sorted(int(k) for k in by_tp if k.isdigit())) if isinstance(by_tp, dict) else ()
+
+
+def _read(path: Path | str) -> dict[str, Any]:
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -120,23 +155,22 @@ def load_profile(path: Path | str, base: ServingPerfParams | None = None) -> Ser
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
         raise ScenarioError(f"{path}: cannot read the profile file ({reason})") from None
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         msg = " ".join(str(exc).split())
         raise ScenarioError(f"{path}: not a valid TOML profile ({msg})") from None
-    known = set(PROFILE_KEYS)
+
+
+def _constants(path: Path | str, prefix: str, table: dict[str, Any]) -> dict[str, float | bool]:
+    """The checked constants of one table of the profile (``prefix``: where it is, for errors)."""
     changes: dict[str, float | bool] = {}
-    for key, value in data.items():
-        if key == _META:
-            if not isinstance(value, dict):
-                raise ScenarioError(f"{path}: '{_META}' must be a table ([meta]), got {value!r}")
-            continue
-        if key not in known:
-            raise ScenarioError(
-                f"{path}: unknown field '{key}' (expected one of: {', '.join(PROFILE_KEYS)}, [{_META}])"
-            )
-        changes[key] = _check_value(path, key, value)
-    return replace(base, **changes)
+    for key, value in table.items():
+        if key not in PROFILE_KEYS:
+            expected = ", ".join(PROFILE_KEYS)
+            extra = "" if prefix else f", [{_META}], [{_BY_TP}.N]"
+            raise ScenarioError(f"{path}: unknown field '{prefix}{key}' (expected one of: {expected}{extra})")
+        changes[key] = _check_value(path, prefix + key, value)
+    return changes
 
 
 def _toml_scalar(value: Any, where: str) -> str:
@@ -181,27 +215,48 @@ def _table_lines(prefix: str, table: dict[str, Any]) -> list[str]:
     return lines
 
 
-def profile_text(params: ServingPerfParams, meta: dict[str, Any] | None = None) -> str:
+def profile_text(
+    params: ServingPerfParams,
+    meta: dict[str, Any] | None = None,
+    by_tp: dict[int, ServingPerfParams] | None = None,
+) -> str:
     """The TOML text :func:`write_profile` writes."""
     lines = ["# Kavier serving profile: calibrated constants of the serving performance model"]
     lines.append("# (load with kavier.perf.profile.load_profile; [meta] says where they came from)")
-    for key, kind in PROFILE_KEYS.items():
-        value = getattr(params, key)
-        lines.append(f"{key} = {_toml_scalar(bool(value) if kind == 'bool' else float(value), key)}")
+    lines.extend(_constant_lines(params))
+    for degree, tp_params in sorted((by_tp or {}).items()):
+        lines.append("")
+        lines.append(f"# fitted on the tp = {degree} rows alone; replicas at tp {degree} use these")
+        lines.append(f"[{_BY_TP}.{int(degree)}]")
+        lines.extend(_constant_lines(tp_params))
     if meta:
         lines.append("")
         lines.extend(_table_lines(_META, dict(meta)))
     return "\n".join(lines) + "\n"
 
 
-def write_profile(path: Path | str, params: ServingPerfParams, meta: dict[str, Any] | None = None) -> Path:
-    """Write ``params`` (and ``meta`` as the ``[meta]`` table) to ``path`` atomically.
+def _constant_lines(params: ServingPerfParams) -> list[str]:
+    lines = []
+    for key, kind in PROFILE_KEYS.items():
+        value = getattr(params, key)
+        lines.append(f"{key} = {_toml_scalar(bool(value) if kind == 'bool' else float(value), key)}")
+    return lines
+
+
+def write_profile(
+    path: Path | str,
+    params: ServingPerfParams,
+    meta: dict[str, Any] | None = None,
+    by_tp: dict[int, ServingPerfParams] | None = None,
+) -> Path:
+    """Write ``params`` (with ``by_tp`` as ``[tp.N]`` tables and ``meta`` as the ``[meta]``
+    table) to ``path`` atomically.
 
     ``meta`` values may be strings, numbers, booleans, lists of those, or nested dicts (written
     as sub-tables); ``None`` values are left out. The text goes to a temporary file in the same
     folder, which then replaces ``path``, so a reader never sees half a profile.
     """
-    text = profile_text(params, meta)
+    text = profile_text(params, meta, by_tp)
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
     tmp_name = None
