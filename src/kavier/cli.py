@@ -19,6 +19,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 # Marconi run's system time drops by 0.2-0.4 s). Set before numpy is imported; an explicit
 # NUMPY_MADVISE_HUGEPAGE in the environment wins.
 os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
+# Kavier does no dense linear algebra, but OpenBLAS starts a thread per core when numpy loads
+# (~0.1 s of CPU on the 2-core benchmark machine, competing with the start-up it runs beside).
+# One thread; an explicit OPENBLAS_NUM_THREADS wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import typer  # noqa: E402
 
