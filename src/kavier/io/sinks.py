@@ -45,6 +45,11 @@ RUN_MARKER = "scenario.json"
 Producer = Callable[[], Iterable[pa.Table]]
 # Rows per parquet row group: a table is written as groups of this many rows (the last shorter).
 ROW_GROUP_ROWS = 1 << 17
+# Tables queued per writer thread (each up to a row group of every column), and deferred
+# producers (each holds only its chunk's request columns until it runs): enough producers that
+# the simulation does not wait for the fragment thread, which then catches up meanwhile.
+TABLES_IN_FLIGHT = 3
+PRODUCERS_IN_FLIGHT = 16
 
 
 class NullSink:
@@ -164,12 +169,12 @@ class FolderSink:
             self._writers[name] = writer
         writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
 
-    def _write(self, name: str, table: pa.Table | Producer) -> None:
+    def _write(self, name: str, table: pa.Table | Producer, bound: int = TABLES_IN_FLIGHT) -> None:
         if self._error is not None:
             self._raise()
         tables = self._queues.get(name)
         if tables is None:
-            tables = self._queues[name] = queue.Queue(maxsize=3)
+            tables = self._queues[name] = queue.Queue(maxsize=bound)
             thread = threading.Thread(
                 target=self._drain, args=(name, tables), name=f"kavier-writer-{name}", daemon=True
             )
@@ -207,7 +212,7 @@ class FolderSink:
     def opendc_fragments_from(self, producer: Producer) -> None:
         """Write the tables ``producer()`` yields, computing them on the file's writer thread
         (numpy releases the GIL, so they are built in parallel with the simulation)."""
-        self._write("opendc_fragments", producer)
+        self._write("opendc_fragments", producer, PRODUCERS_IN_FLIGHT)
 
     def path(self, relative: str) -> Path:
         """Where a file goes inside the (temporary) run folder."""
