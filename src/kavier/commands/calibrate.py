@@ -25,7 +25,7 @@ def calibrate(
         bool,
         typer.Option(
             "--per-tp",
-            help="also fit each tensor-parallel degree on its own rows ([tp.N] tables in the profile)",
+            help="also fit each tensor-parallel degree on its own rows (tp.N tables in the profile)",
         ),
     ] = False,
 ) -> None:
