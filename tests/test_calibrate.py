@@ -442,6 +442,17 @@ def test_calibrate_cli_writes_a_loadable_profile(tmp_path, llama3_8b, a10):
     loaded = load_profile(out, ServingPerfParams())
     assert loaded.compute_efficiency > 0 and loaded != ServingPerfParams()
     assert calibrate_cli(path, catalog_model, "A10", None, None).startswith("calibrated")
+    # --per-tp: a [tp.N] table per degree, which load_profile applies at that degree.
+    per_tp = tmp_path / "per_tp.toml"
+    text = calibrate_cli(path, catalog_model, "A10", per_tp, "batch_size<=8", per_tp=True)
+    assert "calibrated per tp" in text and "constants fitted per tp" in text
+    data = tomllib.loads(per_tp.read_text())
+    assert sorted(data["tp"]) == ["1", "2"] and data["meta"]["per_tp"] is True
+    assert profile_degrees(per_tp) == (1, 2)
+    for degree in (1, 2):
+        got = load_profile(per_tp, tp=degree)
+        assert got.compute_efficiency == data["tp"][str(degree)]["compute_efficiency"]
+    assert load_profile(per_tp).compute_efficiency == data["compute_efficiency"]
 
 
 # ------------------------------------------------------------------------------------------------
