@@ -40,15 +40,21 @@ segments = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None)
-@given(segments, st.sampled_from([0.01, 0.1, 0.37, 1.0, 10.0]))
-def test_total_integral_is_conserved_for_any_export_rate(raw, dt):
+def _laid_out(raw):
+    """Segments drawn as (gap, length, v0, slope): back to back with those gaps, as arrays
+    ``t0, t1, v0, slope, lengths``."""
     gaps = np.array([g for g, *_ in raw])
     lengths = np.array([ln for _, ln, *_ in raw]) + 1e-3
     t0 = np.cumsum(gaps + np.concatenate(([0.0], lengths[:-1])))
-    t1 = t0 + lengths
     v0 = np.array([v for *_, v, _ in raw])
     slope = np.array([s for *_, s in raw])
+    return t0, t0 + lengths, v0, slope, lengths
+
+
+@settings(max_examples=60, deadline=None)
+@given(segments, st.sampled_from([0.01, 0.1, 0.37, 1.0, 10.0]))
+def test_total_integral_is_conserved_for_any_export_rate(raw, dt):
+    t0, t1, v0, slope, lengths = _laid_out(raw)
     exact = np.sum((v0 + 0.5 * slope * lengths) * lengths)
     builder = TimeseriesBuilder(1, dt, ["q"], [], {})
     builder.add_segments(np.zeros(t0.size, dtype=np.int64), t0, t1, {"q": (v0, slope)})
@@ -166,12 +172,9 @@ def test_pieces_carry_the_same_rows_and_totals_as_whole_blocks(raw, dt, reps, pi
 
 
 def _check_pieces(raw, dt, reps, piece_rows, ConstantSeries, EnergyAccountant):
-    gaps = np.array([g for g, *_ in raw])
-    lengths = np.array([ln for _, ln, *_ in raw]) + 1e-3
-    t0 = np.cumsum(gaps + np.concatenate(([0.0], lengths[:-1])))
-    t1 = t0 + lengths
-    v0 = np.array([v for *_, v, _ in raw])
-    slope = np.array([s for *_, s in raw])
+    from kavier.engine import timeseries
+
+    t0, t1, v0, slope, _ = _laid_out(raw)
     replica = np.arange(t0.size) % reps
     tables, totals, counts = {}, {}, {}
     for pieces in (None, piece_rows * reps):
@@ -180,7 +183,7 @@ def _check_pieces(raw, dt, reps, piece_rows, ConstantSeries, EnergyAccountant):
         b.add_steps(replica, t0, {"running": np.ones(t0.size)})
         out = list(b.emit_until(float(t1[t1.size // 2])))
         out += list(b.finish(float(t1[-1])))
-        assert all(t.num_rows <= (pieces or timeseries_max_rows()) for t in out)
+        assert all(t.num_rows <= (pieces or timeseries.MAX_ROWS_PER_BLOCK) for t in out)
         acc = EnergyAccountant(reps, 50.0, 0.0, ConstantSeries(480.0), ConstantSeries(1.3))
         tables[pieces] = pa.concat_tables([acc.augment(t) for t in out])
         totals[pieces] = (acc.energy_it_j, acc.energy_facility_j, acc.co2_g, acc.peak_power_w, acc.duration_s)
@@ -191,9 +194,3 @@ def _check_pieces(raw, dt, reps, piece_rows, ConstantSeries, EnergyAccountant):
     energy = tables[None].column("energy_j").to_numpy()
     assert totals[None][0] == pytest.approx(math.fsum(energy), rel=1e-12, abs=1e-9)
     assert counts[piece_rows * reps] >= counts[None]
-
-
-def timeseries_max_rows() -> int:
-    from kavier.engine import timeseries
-
-    return timeseries.MAX_ROWS_PER_BLOCK
