@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
-from kavier.cache.eviction import LruPolicy, make_policy
+from kavier.cache.eviction import LruPolicy, TtlPolicy, make_policy
 
 
 @dataclass(slots=True)
@@ -42,11 +42,11 @@ class BlockStore:
     ) -> None:
         self.entries: dict[Hashable, Entry] = {}
         self.capacity_tokens = int(capacity_tokens)
-        self.ttl_s = (300.0 if ttl_s is None else float(ttl_s)) if policy == "ttl" else None
         self.policy = make_policy(policy, seed, capacity=self._capacity_entries)
+        self.ttl_s = (300.0 if ttl_s is None else float(ttl_s)) if self.policy.expires_idle else None
         # LRU (and TTL, LRU-ordered) keeps its order in one OrderedDict: the hot paths below work
         # on it directly, exactly as the policy's methods would.
-        self._lru = self.policy._order if type(self.policy) is LruPolicy else None
+        self._lru = self.policy._order if type(self.policy) in (LruPolicy, TtlPolicy) else None
         self.on_evict = on_evict
         self.tokens = 0
         self.evictable_blocks = 0

@@ -1,8 +1,10 @@
 """Eviction policies over a cache's *evictable* entries.
 
 An entry in use by a running request is pinned and lives outside the policy (as vLLM removes
-in-use blocks from its free queue); it re-enters with :meth:`add` when released. The store asks
-:meth:`victim` for the next entry to drop and then calls :meth:`forget`.
+in-use blocks from its free queue); it re-enters with :meth:`~EvictionPolicy.add` when released.
+The store asks :meth:`~EvictionPolicy.victim` for the next entry to drop and then calls
+:meth:`~EvictionPolicy.forget`. Every policy is registered in
+:data:`kavier.registry.EVICTION_POLICIES` and built as ``cls(seed, capacity)``.
 
 - ``lru``: least recently released/used first.
 - ``fifo``: oldest insertion first, whatever its use since.
@@ -21,16 +23,50 @@ from __future__ import annotations
 import heapq
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from typing import ClassVar, Protocol
 
 import numpy as np
 
-POLICIES = ("lru", "lfu", "fifo", "random", "ttl", "arc")
+from kavier.registry import EVICTION_POLICIES
 
 
+class EvictionPolicy(Protocol):
+    """The order in which a store drops its evictable entries.
+
+    The contract every registered policy keeps (checked by the contract tests):
+
+    - only keys given to :meth:`add` and not since removed or forgotten are *evictable*;
+      ``len(policy)`` counts them and :meth:`victim` returns one of them (or None when empty);
+    - :meth:`remove` takes a key out because it is pinned again (it may come back with
+      :meth:`add`); :meth:`forget` takes it out for good because the store dropped it;
+    - :meth:`on_hit`, :meth:`on_insert` and :meth:`on_miss` only inform the policy (a lookup
+      matched a key, a key was inserted, a lookup missed a key); they change no membership;
+    - the same seed and the same calls give the same victims.
+
+    ``expires_idle``: the store also drops entries idle for its TTL (the ``ttl`` policy); such a
+    policy also has ``oldest()``, the least recently used evictable key.
+    """
+
+    expires_idle: ClassVar[bool]
+
+    def __init__(self, seed: int = 0, capacity: Callable[[], int] | None = None) -> None: ...
+    def __len__(self) -> int: ...
+    def add(self, key: Hashable) -> None: ...
+    def remove(self, key: Hashable) -> None: ...
+    def victim(self) -> Hashable | None: ...
+    def forget(self, key: Hashable) -> None: ...
+    def on_hit(self, key: Hashable) -> None: ...
+    def on_insert(self, key: Hashable) -> None: ...
+    def on_miss(self, key: Hashable) -> None: ...
+
+
+@EVICTION_POLICIES.register("lru")
 class LruPolicy:
     """Least recently used first."""
 
-    def __init__(self) -> None:
+    expires_idle: ClassVar[bool] = False
+
+    def __init__(self, seed: int = 0, capacity: Callable[[], int] | None = None) -> None:
         self._order: OrderedDict[Hashable, None] = OrderedDict()
 
     def __len__(self) -> int:
@@ -66,7 +102,9 @@ class LruPolicy:
 class _HeapPolicy:
     """A pool ordered by a priority tuple, with lazy deletion."""
 
-    def __init__(self) -> None:
+    expires_idle: ClassVar[bool] = False
+
+    def __init__(self, seed: int = 0, capacity: Callable[[], int] | None = None) -> None:
         self._heap: list[tuple] = []
         self._stamp: dict[Hashable, int] = {}  # key -> stamp of its valid heap entry
         self._tick = 0
@@ -107,10 +145,11 @@ class _HeapPolicy:
         pass
 
 
+@EVICTION_POLICIES.register("fifo")
 class FifoPolicy(_HeapPolicy):
-    """Oldest insertion first."""
+    """Oldest insertion first, whatever its use since."""
 
-    def __init__(self) -> None:
+    def __init__(self, seed: int = 0, capacity: Callable[[], int] | None = None) -> None:
         super().__init__()
         self._born: dict[Hashable, int] = {}
         self._count = 0
@@ -127,10 +166,11 @@ class FifoPolicy(_HeapPolicy):
         self._born.pop(key, None)
 
 
+@EVICTION_POLICIES.register("lfu")
 class LfuPolicy(_HeapPolicy):
     """Fewest hits first; least recently released among equals."""
 
-    def __init__(self) -> None:
+    def __init__(self, seed: int = 0, capacity: Callable[[], int] | None = None) -> None:
         super().__init__()
         self._hits: dict[Hashable, int] = {}
 
@@ -145,10 +185,13 @@ class LfuPolicy(_HeapPolicy):
         self._hits.pop(key, None)
 
 
+@EVICTION_POLICIES.register("random")
 class RandomPolicy:
     """A uniformly random evictable entry (seeded)."""
 
-    def __init__(self, seed: int = 0) -> None:
+    expires_idle: ClassVar[bool] = False
+
+    def __init__(self, seed: int = 0, capacity: Callable[[], int] | None = None) -> None:
         self._rng = np.random.default_rng(seed)
         self._keys: list[Hashable] = []
         self._index: dict[Hashable, int] = {}
@@ -188,15 +231,25 @@ class RandomPolicy:
         pass
 
 
+@EVICTION_POLICIES.register("ttl")
+class TtlPolicy(LruPolicy):
+    """LRU order under pressure; besides, entries idle for the cache's TTL expire."""
+
+    expires_idle: ClassVar[bool] = True
+
+
+@EVICTION_POLICIES.register("arc")
 class ArcPolicy:
-    """Adaptive Replacement Cache over the evictable entries (see the module docstring).
+    """Adaptive Replacement Cache (Megiddo & Modha, FAST 2003): recency and frequency lists.
 
     ``capacity()`` gives the cache's size in entries (it may change: a cache bounded by free KV
     memory has no fixed size), bounding the ghost lists and the target ``p``.
     """
 
-    def __init__(self, capacity: Callable[[], int]) -> None:
-        self._capacity = capacity
+    expires_idle: ClassVar[bool] = False
+
+    def __init__(self, seed: int = 0, capacity: Callable[[], int] | None = None) -> None:
+        self._capacity = capacity or (lambda: 1)
         self.t1: OrderedDict[Hashable, None] = OrderedDict()
         self.t2: OrderedDict[Hashable, None] = OrderedDict()
         self.b1: OrderedDict[Hashable, None] = OrderedDict()
@@ -253,16 +306,6 @@ class ArcPolicy:
             self.frequent.add(key)
 
 
-def make_policy(name: str, seed: int = 0, capacity: Callable[[], int] | None = None):
-    """An eviction policy by name (``lru, lfu, fifo, random, ttl, arc``)."""
-    if name in ("lru", "ttl"):
-        return LruPolicy()
-    if name == "fifo":
-        return FifoPolicy()
-    if name == "lfu":
-        return LfuPolicy()
-    if name == "random":
-        return RandomPolicy(seed)
-    if name == "arc":
-        return ArcPolicy(capacity or (lambda: 1))
-    raise ValueError(f"unknown eviction policy {name!r}; choose one of {', '.join(POLICIES)}")
+def make_policy(name: str, seed: int = 0, capacity: Callable[[], int] | None = None) -> EvictionPolicy:
+    """The eviction policy registered as ``name`` (one-line error for an unknown name)."""
+    return EVICTION_POLICIES.get(name)(seed, capacity)

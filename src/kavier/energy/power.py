@@ -18,24 +18,82 @@ profile's warm-up and cool-down (and idle, at ``u = 0``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from kavier.errors import ScenarioError
+from kavier.registry import POWER_MODELS
 
-POWER_MODELS = (
-    "activity",
-    "constant",
-    "linear",
-    "square",
-    "cubic",
-    "sqrt",
-    "mse",
-    "asymptotic",
-    "asymptotic-dvfs",
-)
 DEFAULT_POWER_MODEL = "activity"
+
+# A power model: watts per GPU from the utilisation ``u`` (clipped to [0, 1]), the compute and
+# memory busy fractions ``c``, ``m`` (None when the engine gives none) and the model's parameters
+# ``p`` (idle and maximum power, ...). Registered in :data:`kavier.registry.POWER_MODELS`. The
+# contract (checked for every registered model): the watts lie in ``[idle_w, max_w]`` and an idle
+# GPU (``u = 0``) draws the same whatever ``c`` and ``m``.
+Watts = Callable[[np.ndarray, "np.ndarray | None", "np.ndarray | None", "PowerModel"], np.ndarray]
+
+
+@POWER_MODELS.register("activity")
+def activity_watts(u: np.ndarray, c: np.ndarray | None, m: np.ndarray | None, p: PowerModel) -> np.ndarray:
+    """Kavier's: ``min(1, c + w_m m) * min(1, u / u_busy)`` (what the hardware does)."""
+    c = np.zeros_like(u) if c is None else np.asarray(c)
+    m = np.zeros_like(u) if m is None else np.asarray(m)
+    activity = np.minimum(1.0, c + p.memory_weight * m)
+    return p.level_w(activity * np.minimum(1.0, u / p.busy_utilization))
+
+
+@POWER_MODELS.register("constant")
+def constant_watts(u: np.ndarray, c: np.ndarray | None, m: np.ndarray | None, p: PowerModel) -> np.ndarray:
+    """OpenDC's constant: always ``max_w``."""
+    return np.full_like(u, p.max_w)
+
+
+@POWER_MODELS.register("linear")
+def linear_watts(u: np.ndarray, c: np.ndarray | None, m: np.ndarray | None, p: PowerModel) -> np.ndarray:
+    """OpenDC's linear: ``u``."""
+    return p.level_w(u)
+
+
+@POWER_MODELS.register("square")
+def square_watts(u: np.ndarray, c: np.ndarray | None, m: np.ndarray | None, p: PowerModel) -> np.ndarray:
+    """OpenDC's square: ``u^2``."""
+    return p.level_w(u * u)
+
+
+@POWER_MODELS.register("cubic")
+def cubic_watts(u: np.ndarray, c: np.ndarray | None, m: np.ndarray | None, p: PowerModel) -> np.ndarray:
+    """OpenDC's cubic: ``u^3``."""
+    return p.level_w(u * u * u)
+
+
+@POWER_MODELS.register("sqrt")
+def sqrt_watts(u: np.ndarray, c: np.ndarray | None, m: np.ndarray | None, p: PowerModel) -> np.ndarray:
+    """OpenDC's sqrt: ``sqrt(u)``."""
+    return p.level_w(np.sqrt(u))
+
+
+@POWER_MODELS.register("mse")
+def mse_watts(u: np.ndarray, c: np.ndarray | None, m: np.ndarray | None, p: PowerModel) -> np.ndarray:
+    """OpenDC's mse: ``2u - u^r`` (``r`` = ``power_calibration``)."""
+    return p.level_w(2.0 * u - u**p.calibration)
+
+
+@POWER_MODELS.register("asymptotic")
+def asymptotic_watts(u: np.ndarray, c: np.ndarray | None, m: np.ndarray | None, p: PowerModel) -> np.ndarray:
+    """OpenDC's asymptotic: ``(1 + u - e^(-u/a)) / 2`` (``a`` = ``power_asym_util``)."""
+    return p.level_w(0.5 * (1.0 + u - np.exp(-u / p.asym_util)))
+
+
+@POWER_MODELS.register("asymptotic-dvfs")
+def asymptotic_dvfs_watts(
+    u: np.ndarray, c: np.ndarray | None, m: np.ndarray | None, p: PowerModel
+) -> np.ndarray:
+    """OpenDC's asymptotic with DVFS: the asymptotic model of ``u^3``."""
+    x = u**3
+    return p.level_w(0.5 * (1.0 + x - np.exp(-x / p.asym_util)))
 
 
 @dataclass(frozen=True)
@@ -52,7 +110,7 @@ class PowerModel:
 
     def __post_init__(self) -> None:
         if self.name not in POWER_MODELS:
-            raise ScenarioError(f"power_model {self.name!r}: choose one of {', '.join(POWER_MODELS)}")
+            raise ScenarioError(f"power_model {self.name!r}: choose one of {', '.join(POWER_MODELS.names())}")
         if not (0 <= self.idle_w <= self.max_w):
             raise ScenarioError(
                 f"GPU power: idle {self.idle_w} W and max {self.max_w} W must satisfy 0 <= idle <= max"
@@ -68,29 +126,11 @@ class PowerModel:
     ) -> np.ndarray:
         """Watts for each utilisation (and, for ``activity``, compute/memory busy fractions)."""
         u = np.clip(np.asarray(utilization, dtype=np.float64), 0.0, 1.0)
-        span = self.max_w - self.idle_w
-        name = self.name
-        if name == "constant":
-            return np.full_like(u, self.max_w)
-        if name == "linear":
-            level = u
-        elif name == "square":
-            level = u * u
-        elif name == "cubic":
-            level = u * u * u
-        elif name == "sqrt":
-            level = np.sqrt(u)
-        elif name == "mse":
-            level = 2.0 * u - u**self.calibration
-        elif name in ("asymptotic", "asymptotic-dvfs"):
-            x = u**3 if name == "asymptotic-dvfs" else u
-            level = 0.5 * (1.0 + x - np.exp(-x / self.asym_util))
-        else:  # activity
-            c = np.zeros_like(u) if compute_fraction is None else np.asarray(compute_fraction)
-            m = np.zeros_like(u) if memory_fraction is None else np.asarray(memory_fraction)
-            activity = np.minimum(1.0, c + self.memory_weight * m)
-            level = activity * np.minimum(1.0, u / self.busy_utilization)
-        return self.idle_w + span * level
+        return POWER_MODELS.get(self.name)(u, compute_fraction, memory_fraction, self)
+
+    def level_w(self, level: np.ndarray) -> np.ndarray:
+        """Watts at ``level`` (0..1) of the dynamic range: ``idle_w + (max_w - idle_w) level``."""
+        return self.idle_w + (self.max_w - self.idle_w) * level
 
     @property
     def idle_power_w(self) -> float:

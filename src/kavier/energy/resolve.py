@@ -9,11 +9,6 @@ from kavier.energy.power import PowerModel
 from kavier.library.spec import GpuSpec
 from kavier.scenario import Scenario
 
-# World average grid carbon intensity 2023 (Ember, Global Electricity Review 2024), the
-# default when a scenario names no intensity, region or trace.
-WORLD_INTENSITY_G_PER_KWH = 480.0
-WORLD_SOURCE = "world average 2023, Ember Global Electricity Review 2024 (default)"
-
 
 @dataclass
 class EnergySetup:
@@ -41,22 +36,12 @@ def power_model(scenario: Scenario, gpu: GpuSpec) -> PowerModel:
 
 def energy_setup(scenario: Scenario, gpu: GpuSpec) -> EnergySetup:
     """Resolve power, intensity (trace > constant > region > world average) and PUE."""
-    if scenario.carbon_trace or scenario.region or isinstance(scenario.pue, str):
-        from kavier.energy import carbon
-    if scenario.carbon_trace:
-        intensity = carbon.load_carbon_trace(scenario.carbon_trace, wrap=scenario.carbon_trace_wrap)
-        source = f"carbon trace {scenario.carbon_trace}"
-    elif scenario.carbon_intensity is not None:
-        intensity = ConstantSeries(scenario.carbon_intensity)
-        source = f"constant {scenario.carbon_intensity:g} gCO2/kWh"
-    elif scenario.region:
-        region = carbon.region_intensity(scenario.region)
-        intensity = ConstantSeries(region.g_per_kwh)
-        source = f"region {region.code}: {region.g_per_kwh:g} gCO2/kWh ({region.year}, {region.source})"
-    else:
-        intensity = ConstantSeries(WORLD_INTENSITY_G_PER_KWH)
-        source = f"{WORLD_INTENSITY_G_PER_KWH:g} gCO2/kWh, {WORLD_SOURCE}"
+    from kavier.energy.sources import carbon_intensity
+
+    intensity, source = carbon_intensity(scenario)
     if isinstance(scenario.pue, str):
+        from kavier.energy import carbon
+
         pue: IntervalSeries = carbon.load_pue_series(scenario.pue)
         pue_source = f"PUE series {scenario.pue}"
     else:

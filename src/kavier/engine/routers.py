@@ -1,77 +1,138 @@
 """Routers: which replica a new request goes to.
 
-A router is a small object with ``pick(request, replicas) -> index``; ``request`` has
-``session_id``, ``row`` and ``ids`` (its prefix-cache identity, or None) attributes and replicas
-expose ``outstanding`` (running + waiting requests) and ``kv_fraction`` (KV blocks in use /
-capacity). To add a router, write a class with that method and add it to ``ROUTERS``.
+A router is a class registered in :data:`kavier.registry.ROUTERS`, built once per run as
+``cls(setup)`` from a :class:`RouterSetup`, with one method::
+
+    pick(request: RequestView, replicas: Sequence[ReplicaView]) -> int
+
+that returns the index of the replica the request joins. Contract (checked by the contract
+tests for every registered router): the index is in ``range(len(replicas))``, the router only
+reads the views (it changes no replica), and the same seed and the same calls give the same
+picks. A new router is one class in this module (or in a user's module imported before the
+run) with ``@ROUTERS.register("name")``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
+from kavier.registry import ROUTERS
+
+
+class RequestView(Protocol):
+    """What a router may read of an arriving request."""
+
+    @property
+    def session_id(self) -> int:
+        """The request's session (negative: none)."""
+
+    @property
+    def ids(self) -> Any:
+        """Its prefix-cache identity (:class:`kavier.cache.keys.PrefixIds`), or None."""
+
+
+class ReplicaView(Protocol):
+    """What a router may read of a replica."""
+
+    @property
+    def outstanding(self) -> int:
+        """Requests running or waiting on the replica."""
+
+    @property
+    def kv_fraction(self) -> float:
+        """KV blocks in use / the replica's KV blocks (0..1)."""
+
+
+class PrefixIndexView(Protocol):
+    """What a router may ask the cluster's block prefix cache."""
+
+    @property
+    def in_gpu(self) -> bool:
+        """True when the cache lives in the replicas' GPU memory (scope ``replica``/``session``)."""
+
+    def cached_units(self, replica: int, ids: Any) -> int:
+        """Leading prefix units of ``ids`` cached on ``replica``."""
+
+
+@dataclass(frozen=True)
+class RouterSetup:
+    """Everything a router may be built from: the run's seed, the block prefix cache (or None)
+    and ``affinity_load_guard`` (requests; ``prefix_affinity``'s load guard)."""
+
+    seed: int = 0
+    cache: PrefixIndexView | None = None
+    affinity_load_guard: int = 8
+
 
 class Router(Protocol):
-    """Chooses a replica for each arriving request."""
+    """Chooses a replica for each arriving request (see the module docstring)."""
 
-    def pick(self, request: Any, replicas: Sequence[Any]) -> int: ...
+    def __init__(self, setup: RouterSetup) -> None: ...
+
+    def pick(self, request: RequestView, replicas: Sequence[ReplicaView]) -> int: ...
 
 
+@ROUTERS.register("round_robin")
 class RoundRobin:
     """Replicas in turn."""
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, setup: RouterSetup) -> None:
         self._next = 0
 
-    def pick(self, request: Any, replicas: Sequence[Any]) -> int:
+    def pick(self, request: RequestView, replicas: Sequence[ReplicaView]) -> int:
         index = self._next % len(replicas)
         self._next += 1
         return index
 
 
+@ROUTERS.register("random")
 class RandomRouter:
     """A uniformly random replica (seeded)."""
 
-    def __init__(self, seed: int = 0) -> None:
-        self._rng = np.random.default_rng(seed)
+    def __init__(self, setup: RouterSetup) -> None:
+        self._rng = np.random.default_rng(setup.seed)
 
-    def pick(self, request: Any, replicas: Sequence[Any]) -> int:
+    def pick(self, request: RequestView, replicas: Sequence[ReplicaView]) -> int:
         return int(self._rng.integers(len(replicas)))
 
 
+@ROUTERS.register("least_outstanding")
 class LeastOutstanding:
     """The replica with the fewest running + waiting requests (lowest index on ties)."""
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, setup: RouterSetup) -> None:
         pass
 
-    def pick(self, request: Any, replicas: Sequence[Any]) -> int:
+    def pick(self, request: RequestView, replicas: Sequence[ReplicaView]) -> int:
         loads = [replica.outstanding for replica in replicas]
         return loads.index(min(loads))
 
 
+@ROUTERS.register("least_kv")
 class LeastKv:
     """The replica with the lowest KV-cache occupancy, then the fewest outstanding requests."""
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, setup: RouterSetup) -> None:
         pass
 
-    def pick(self, request: Any, replicas: Sequence[Any]) -> int:
+    def pick(self, request: RequestView, replicas: Sequence[ReplicaView]) -> int:
         return min(range(len(replicas)), key=lambda i: (replicas[i].kv_fraction, replicas[i].outstanding, i))
 
 
+@ROUTERS.register("session_affinity")
 class SessionAffinity:
     """A session's requests stay on one replica (its KV/prefix state stays warm); requests
     without a session, and a session's first request, go to the least-loaded replica."""
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, setup: RouterSetup) -> None:
         self._home: dict[int, int] = {}
-        self._fallback = LeastOutstanding()
+        self._fallback = LeastOutstanding(setup)
 
-    def pick(self, request: Any, replicas: Sequence[Any]) -> int:
+    def pick(self, request: RequestView, replicas: Sequence[ReplicaView]) -> int:
         session = request.session_id
         if session < 0:
             return self._fallback.pick(request, replicas)
@@ -82,17 +143,20 @@ class SessionAffinity:
         return home
 
 
+@ROUTERS.register("prefix_affinity")
 class PrefixAffinity:
-    """The replica holding the longest cached prefix of the request (its GPU prefix cache), with a
-    load guard: when that replica has more than ``guard`` outstanding requests above the least
-    loaded one, the request goes to the least loaded replica instead. Ties on the prefix go to the
-    least loaded of the tied replicas. Without a block prefix cache it is ``least_outstanding``."""
+    """The replica holding the longest cached prefix of the request, with a load guard.
 
-    def __init__(self, seed: int = 0, cache: Any = None, guard: int = 8) -> None:
-        self._cache = cache
-        self._guard = guard
+    When that replica has more than ``affinity_load_guard`` outstanding requests above the least
+    loaded one, the request goes to the least loaded replica instead. Ties on the prefix go to
+    the least loaded of the tied replicas. Without a block prefix cache in GPU memory it is
+    ``least_outstanding``."""
 
-    def pick(self, request: Any, replicas: Sequence[Any]) -> int:
+    def __init__(self, setup: RouterSetup) -> None:
+        self._cache = setup.cache
+        self._guard = setup.affinity_load_guard
+
+    def pick(self, request: RequestView, replicas: Sequence[ReplicaView]) -> int:
         loads = [replica.outstanding for replica in replicas]
         least = loads.index(min(loads))
         ids = getattr(request, "ids", None)
@@ -108,18 +172,6 @@ class PrefixAffinity:
         return best
 
 
-ROUTERS: dict[str, type] = {
-    "round_robin": RoundRobin,
-    "random": RandomRouter,
-    "least_outstanding": LeastOutstanding,
-    "least_kv": LeastKv,
-    "session_affinity": SessionAffinity,
-    "prefix_affinity": PrefixAffinity,
-}
-
-
-def make_router(name: str, seed: int = 0, cache: Any = None, guard: int = 8) -> Router:
-    """A router by name (``cache`` and ``guard`` are for ``prefix_affinity``)."""
-    if name == "prefix_affinity":
-        return PrefixAffinity(seed, cache, guard)
-    return ROUTERS[name](seed)
+def make_router(name: str, setup: RouterSetup) -> Router:
+    """The router registered as ``name``, built from ``setup``."""
+    return ROUTERS.get(name)(setup)

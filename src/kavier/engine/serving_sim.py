@@ -27,8 +27,9 @@ from kavier.efficiency.costs import cost_and_efficiency  # noqa: F401  (re-expor
 from kavier.energy.accounting import EnergyAccountant
 from kavier.energy.resolve import energy_setup, power_model
 from kavier.engine.records import REQUEST_COLUMNS
-from kavier.engine.routers import make_router
-from kavier.engine.serving import ReplicaConfig, Seq, ServingReplica
+from kavier.engine.replica import Seq, ServingReplica
+from kavier.engine.routers import RouterSetup, make_router
+from kavier.engine.schedulers.base import SchedulerSettings
 from kavier.engine.timeseries import TimeseriesBuilder
 from kavier.errors import ScenarioError
 from kavier.io.columns import arrow_table
@@ -38,6 +39,7 @@ from kavier.library.catalog import load_catalog
 from kavier.library.spec import GpuSpec, ModelSpec
 from kavier.metrics import SummaryAccumulator
 from kavier.perf.serving import ServingPerfModel, ServingPerfParams
+from kavier.registry import SCHEDULERS
 from kavier.scenario import Scenario
 from kavier.units import GIB, MIB
 from kavier.workload.chunk import RequestChunk
@@ -205,14 +207,13 @@ def _run_serving(
     plans = plan_replicas(scenario)
     first = plans[0]
     energy = energy_setup(scenario, first.gpu)
-    cfg = ReplicaConfig(
-        scheduler=scenario.scheduler,
+    settings = SchedulerSettings(
         max_num_seqs=scenario.max_num_seqs,
         max_batched_tokens=scenario.max_batched_tokens,
         chunked_prefill=scenario.chunked_prefill,
-        block_size=scenario.block_size,
-        busy_utilization=scenario.busy_utilization,
     )
+    scheduler = SCHEDULERS.get(scenario.scheduler)
+    busy_utilization = scenario.busy_utilization
     finished: list[tuple[Seq, int, float]] = []
     cache = make_prefix_cache(scenario, plans)
     responses = (
@@ -245,9 +246,12 @@ def _run_serving(
                 heapq.heappush(injected, (nxt[0], nxt[1], nxt[2], nxt[3], -1, client))
 
     replicas = [
-        ServingReplica(i, p.perf, cfg, p.total_blocks, p.gpus, on_finish, cache) for i, p in enumerate(plans)
+        ServingReplica(
+            i, p.perf, scheduler(settings), scenario.block_size, p.total_blocks, p.gpus, on_finish, cache
+        )
+        for i, p in enumerate(plans)
     ]
-    router = make_router(scenario.router, scenario.seed, cache=cache, guard=scenario.affinity_load_guard)
+    router = make_router(scenario.router, RouterSetup(scenario.seed, cache, scenario.affinity_load_guard))
     reps = len(replicas)
     # Per-replica power models (heterogeneous groups may mix GPUs).
     powers = [power_model(scenario, p.gpu) for p in plans]
@@ -298,7 +302,7 @@ def _run_serving(
                 kv1 = np.asarray(log.kv1) * kv_per_token
                 c = np.minimum(1.0, np.asarray(log.compute_s) / span)
                 m = np.minimum(1.0, np.asarray(log.memory_s) / span)
-                util = np.full(t0.shape, cfg.busy_utilization)
+                util = np.full(t0.shape, busy_utilization)
                 excess = (powers[r].power_w(util, c, m) - powers[r].idle_power_w) * plans[r].gpus
                 series.add_segments(
                     np.full(t0.shape, r),
@@ -337,9 +341,7 @@ def _run_serving(
                     rec, int(round(start_epoch_s * 1000)), capacity, int(first.gpu.memory_bytes // MIB)
                 )
             )
-            sink.opendc_fragments(
-                serving_fragments(rec, scenario.export_rate, capacity, cfg.busy_utilization)
-            )
+            sink.opendc_fragments(serving_fragments(rec, scenario.export_rate, capacity, busy_utilization))
 
     # -- the event loop -------------------------------------------------------------------------
     events: list[tuple[float, int, int, int]] = []  # (time, order, replica, version)

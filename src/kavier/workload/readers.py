@@ -35,91 +35,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kavier.errors import WorkloadError
+from kavier.registry import TRACE_FORMATS
 from kavier.workload.chunk import RequestChunk
+from kavier.workload.formats import Kind, TraceFormat, accepted_formats
 from kavier.workload.source import check_chunk_size, compact_list, rechunk
-
-Kind = Literal["count", "s", "ms", "datetime", "id", "int", "list"]
 
 CSV_BLOCK_BYTES = 1 << 19  # pyarrow reads ahead ~40 blocks: ~20 MB peak
 JSONL_BLOCK_BYTES = 4 << 20
 PARQUET_BATCH_ROWS = 65_536
 HASH_BLOCK_TOKENS = 512  # tokens per Mooncake hash id
-
-
-@dataclass(frozen=True)
-class TraceFormat:
-    """A trace format: which column plays which role, and how to read it."""
-
-    name: str
-    columns: dict[str, tuple[str, Kind]]  # role -> (column name as documented, kind)
-    required: tuple[str, ...]  # roles that must be present
-
-    def describe(self) -> str:
-        """The required columns, e.g. ``azure (TIMESTAMP, ContextTokens, GeneratedTokens)``."""
-        return f"{self.name} ({', '.join(self.columns[r][0] for r in self.required)})"
-
-
-FORMATS: tuple[TraceFormat, ...] = (
-    TraceFormat(
-        "thesis",
-        {
-            "input": ("num_input_tokens", "count"),
-            "output": ("num_output_tokens", "count"),
-            "arrival": ("ts", "s"),
-            "session": ("session_id", "id"),
-            "turn": ("turn_id", "int"),
-            "input_tokens": ("input_tokens", "list"),
-            "hash_ids": ("hash_ids", "list"),
-        },
-        ("input", "output"),
-    ),
-    TraceFormat(
-        "azure",
-        {
-            "arrival": ("TIMESTAMP", "datetime"),
-            "input": ("ContextTokens", "count"),
-            "output": ("GeneratedTokens", "count"),
-        },
-        ("arrival", "input", "output"),
-    ),
-    TraceFormat(
-        "burstgpt",
-        {
-            "arrival": ("Timestamp", "s"),
-            "input": ("Request tokens", "count"),
-            "output": ("Response tokens", "count"),
-        },
-        ("arrival", "input", "output"),
-    ),
-    TraceFormat(
-        "mooncake",
-        {
-            "arrival": ("timestamp", "ms"),
-            "input": ("input_length", "count"),
-            "output": ("output_length", "count"),
-            "hash_ids": ("hash_ids", "list"),
-        },
-        ("arrival", "input", "output"),
-    ),
-    TraceFormat(
-        "vidur",
-        {
-            "input": ("num_prefill_tokens", "count"),
-            "output": ("num_decode_tokens", "count"),
-            "arrival": ("arrived_at", "s"),
-        },
-        ("input", "output"),
-    ),
-)
-
-_ACCEPTED = "; ".join(f.describe() for f in FORMATS)
 
 
 class _Batch(NamedTuple):
@@ -191,7 +122,7 @@ def _detect(path: Path, names: list[str]) -> tuple[TraceFormat, dict[str, tuple[
 
     best: tuple[int, TraceFormat | None] = (0, None)
     tie = False
-    for fmt in FORMATS:
+    for _, fmt in TRACE_FORMATS.items():
         roles = present(fmt)
         have = [r for r in fmt.required if r in roles]
         if len(have) == len(fmt.required):
@@ -211,7 +142,7 @@ def _detect(path: Path, names: list[str]) -> tuple[TraceFormat, dict[str, tuple[
         )
     raise WorkloadError(
         f"trace file {path}: format not recognised from its columns ({shown}); "
-        f"accepted column sets: {_ACCEPTED}"
+        f"accepted column sets: {accepted_formats()}"
     )
 
 
@@ -910,4 +841,4 @@ def _one_array(column: pa.ChunkedArray) -> pa.Array:
     return pa.concat_arrays(column.chunks)
 
 
-__all__ = ["FORMATS", "TraceFormat", "TraceSource", "open_trace"]
+__all__ = ["TraceFormat", "TraceSource", "open_trace"]

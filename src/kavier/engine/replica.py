@@ -1,12 +1,13 @@
-"""Serving replicas: continuous batching (vLLM-like), static batching and sequential execution.
+"""A serving replica: one model instance with a paged KV cache, running iterations.
 
-A replica owns a paged KV cache of ``total_blocks`` blocks of ``block_size`` tokens and runs
-iterations. Each iteration the scheduler (continuous batching) gives every decoding sequence one
-token, continues prefills, and admits waiting requests FCFS while ``max_num_seqs``,
-``max_batched_tokens`` and free KV blocks allow; with chunked prefill a prompt may be split across
-iterations, without it a prompt is prefilled whole. When a decoding sequence needs a block and
-none is free, the newest running request is preempted: its blocks are freed and it is recomputed
-later (prompt + tokens generated so far), counted in ``preemptions``.
+A replica owns a paged KV cache of ``total_blocks`` blocks of ``block_size`` tokens, its queue,
+its running requests and their decode counters. Which requests run in an iteration is its
+scheduler's decision (:mod:`kavier.engine.schedulers`: continuous batching, static batching,
+sequential); the replica offers the scheduler the operations that keep the KV blocks consistent
+(:class:`~kavier.engine.schedulers.base.ReplicaState`), runs the iteration the scheduler formed
+and keeps the counters. When a decoding sequence needs a block and none is free, the newest
+running request is preempted: its blocks are freed and it is recomputed later (prompt + tokens
+generated so far), counted in ``preemptions``.
 
 Decode-only stretches in which the batch cannot change on its own (no prefill, nobody admissible)
 are advanced in closed form up to the next sequence finishing or the KV cache filling, and cut
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kavier.engine.linear_run import LinearRun
+from kavier.engine.schedulers.base import Scheduler
 from kavier.errors import ScenarioError
 from kavier.perf.serving import ServingPerfModel
 
@@ -70,18 +72,6 @@ class Seq:
 
 
 @dataclass
-class ReplicaConfig:
-    """Scheduler knobs of one replica."""
-
-    scheduler: str = "continuous"  # continuous | static | sequential
-    max_num_seqs: int = 256
-    max_batched_tokens: int = 8192
-    chunked_prefill: bool = True
-    block_size: int = 16
-    busy_utilization: float = 0.95
-
-
-@dataclass
 class ActivityLog:
     """What a replica did, as parallel lists (turned into segments and steps by the caller)."""
 
@@ -120,7 +110,8 @@ class ServingReplica:
         self,
         index: int,
         perf: ServingPerfModel,
-        config: ReplicaConfig,
+        scheduler: Scheduler,
+        block_size: int,
         total_blocks: int,
         gpus: int,
         on_finish,
@@ -128,8 +119,8 @@ class ServingReplica:
     ) -> None:
         self.index = index
         self.perf = perf
-        self.cfg = config
-        self.bs = config.block_size
+        self.scheduler = scheduler
+        self.bs = self.block_size = int(block_size)
         self.total_blocks = int(total_blocks)
         self.free_blocks = int(total_blocks)
         self.gpus = gpus
@@ -157,12 +148,6 @@ class ServingReplica:
         self.preemptions = 0
         self._levels = (0, 0)
         self.outstanding = 0  # requests running or waiting here (routers read it)
-        self.max_seqs = 1 if config.scheduler == "sequential" else config.max_num_seqs
-        if config.max_batched_tokens < min(self.max_seqs, 1 << 30) and config.scheduler == "continuous":
-            raise ScenarioError(
-                f"max_batched_tokens ({config.max_batched_tokens}) must be >= max_num_seqs "
-                f"({config.max_num_seqs}): every running sequence decodes one token per iteration"
-            )
 
     # -- load, for routers ------------------------------------------------------------------
 
@@ -300,46 +285,37 @@ class ServingReplica:
         self.preemptions += 1
         self.waiting.appendleft(victim)
 
-    def _can_admit(self, forming: bool) -> bool:
-        if not self.waiting or len(self.running) >= self.max_seqs:
-            return False
-        return self.cfg.scheduler == "continuous" or forming
+    # -- what a scheduler may do (kavier.engine.schedulers.base.ReplicaState) -------------------
 
-    def _admit(self, budget: int, forming: bool, chunks: list[tuple[Seq, int]], has_decodes: bool) -> int:
-        """Admit waiting requests FCFS into ``chunks`` within ``budget`` tokens; returns the rest."""
-        cfg = self.cfg
-        bs = self.bs
-        while budget > 0 and self._can_admit(forming):
-            s = self.waiting[0]
-            if self.cache is not None and not s.looked:
-                self._lookup(s)
-            remaining = s.prompt_len - s.prefilled
-            if cfg.chunked_prefill:
-                chunk = min(remaining, budget)
-            elif remaining <= budget or (not chunks and not has_decodes):
-                chunk = remaining  # a prompt longer than the budget runs alone
-            else:
-                self._unlookup(s)
-                break
-            if cfg.scheduler != "continuous":
-                reserve = -(-(s.n_in + s.n_out) // bs)  # static batches hold the whole sequence
-                if reserve - s.shared - s.blocks > self.free_blocks:
-                    self._unlookup(s)
-                    break
-            chunk = self._fit_chunk(s, chunk)
-            if chunk <= 0:
-                self._unlookup(s)
-                break
-            self.waiting.popleft()
-            self.running[s.request_id] = s
-            self.prefilling.append(s)
-            if math.isnan(s.start):
-                s.start = self.now
-            chunks.append((s, chunk))
-            budget -= chunk
-        return budget
+    def make_room_for_decode(self) -> None:
+        """Preempt the newest requests until every decoding sequence has a block for its token.
 
-    def _lookup(self, s: Seq) -> None:
+        (``phase_counts[p0]`` is ``_blocks_needed(1)``: G does not move while scheduling.)
+        """
+        pc = self.phase_counts
+        p0 = (-self.G) % self.bs
+        while self.n_decoding and pc[p0] > self.free_blocks:
+            self._preempt_newest()
+
+    def reserve_decode_blocks(self) -> int:
+        """Set aside the blocks this iteration's decode tokens need (before prefills take any)."""
+        blocks = self.phase_counts[(-self.G) % self.bs]
+        self.free_blocks -= blocks
+        return blocks
+
+    def release_blocks(self, blocks: int) -> None:
+        """Give back blocks set aside by :meth:`reserve_decode_blocks`."""
+        self.free_blocks += blocks
+
+    def admit(self, s: Seq) -> None:
+        """Move the request at the head of the queue into the batch."""
+        self.waiting.popleft()
+        self.running[s.request_id] = s
+        self.prefilling.append(s)
+        if math.isnan(s.start):
+            s.start = self.now
+
+    def look_up(self, s: Seq) -> None:
         """Match the prefix cache as the request is admitted: pin GPU hits, plan lower-tier loads."""
         a = self.cache.admit(self.index, s, s.prompt_len, self.now, self.perf, first=not s.counted)
         s.counted = True
@@ -350,7 +326,7 @@ class ServingReplica:
         s.cached = a.cached
         s.load_s = a.load_s
 
-    def _unlookup(self, s: Seq) -> None:
+    def undo_look_up(self, s: Seq) -> None:
         """The request could not be admitted after all: release what its lookup pinned."""
         if self.cache is None or not s.looked or s.blocks:
             return
@@ -367,44 +343,16 @@ class ServingReplica:
             store.reclaim(self.free_blocks)
 
     def _schedule(self) -> float | None:
-        cfg = self.cfg
-        forming = not self.running
-        # Decoding sequences need a block for the token they add: preempt the newest if short.
-        # (``phase_counts[p0]`` is ``_blocks_needed(1)``: G does not move while scheduling.)
-        pc = self.phase_counts
-        p0 = (-self.G) % self.bs
-        while self.n_decoding and pc[p0] > self.free_blocks:
-            self._preempt_newest()
-        chunks: list[tuple[Seq, int]] = []
-        decode_now = self.n_decoding > 0
-        if cfg.scheduler == "continuous" and not cfg.chunked_prefill:
-            # without chunked prefill, prefills go first in iterations of their own (vLLM v0)
-            self._admit(cfg.max_batched_tokens, forming, chunks, has_decodes=False)
-            if chunks:
-                self._record_levels(self.now)
-                return self._iteration(False, chunks)
-        else:
-            if decode_now:
-                self.free_blocks -= pc[p0]  # reserve before prefills take any
-            budget = cfg.max_batched_tokens - self.n_decoding
-            for s in self.prefilling:
-                if budget <= 0:
-                    break
-                chunk = self._fit_chunk(s, min(s.prompt_len - s.prefilled, budget))
-                if chunk > 0:
-                    chunks.append((s, chunk))
-                    budget -= chunk
-            self._admit(budget, forming, chunks, has_decodes=decode_now)
-            if decode_now:
-                self.free_blocks += pc[p0]  # given back; taken again when applied
+        batch = self.scheduler.form_batch(self)
         self._record_levels(self.now)
+        decode_now, chunks = batch.decode, batch.chunks
         if not decode_now and not chunks:
             return None
         if not chunks and not self.prefilling and self._min_remaining() >= 2:
             return self._start_run()
         return self._iteration(decode_now, chunks)
 
-    def _fit_chunk(self, s: Seq, chunk: int) -> int:
+    def fit_chunk(self, s: Seq, chunk: int) -> int:
         """Shrink a prefill chunk to the free KV blocks; allocate them."""
         bs = self.bs
         have = (s.shared + s.blocks) * bs - s.prefilled

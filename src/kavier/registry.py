@@ -1,0 +1,130 @@
+"""Registries: one per extension point, a name registered once by a decorator.
+
+An extension point (schedulers, routers, cache eviction policies, power models, trace formats,
+carbon-intensity sources) is a :class:`Registry`. A policy registers itself where it is defined::
+
+    from kavier.registry import ROUTERS
+
+    @ROUTERS.register("round_robin")
+    class RoundRobin:
+        \"\"\"Replicas in turn.\"\"\"
+
+and everything that lists or checks names reads the registry: ``Scenario`` validation, the CLI's
+help, the documentation tables and the contract tests that every registered policy must pass.
+
+The registries live here, below every layer that defines policies, so that the scenario (the
+lowest layer) can check a name without importing the engine. Each registry knows the modules
+that define its built-in entries and imports them on the first lookup; a policy defined
+elsewhere (a user's module) registers when that module is imported, before the run.
+
+The contract: a name is registered once (registering it twice is an error, so two policies can
+never silently replace each other); ``get`` of an unknown name raises a one-line
+:class:`~kavier.errors.ScenarioError` that lists the known names.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
+
+from kavier.errors import ScenarioError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Names of one kind of policy, each mapped to the object that implements it."""
+
+    def __init__(self, kind: str, builtin_modules: tuple[str, ...] = ()) -> None:
+        """``kind``: what an entry is, for messages (``"router"``); ``builtin_modules``: the
+        modules whose import registers the built-in entries (imported on the first lookup)."""
+        self.kind = kind
+        self.builtin_modules = builtin_modules
+        self._entries: dict[str, T] = {}
+        self._loaded = not builtin_modules
+
+    def register(self, name: str) -> Callable[[T], T]:
+        """Decorator: register the decorated class or function under ``name``."""
+
+        def add(entry: T) -> T:
+            self.add(name, entry)
+            return entry
+
+        return add
+
+    def add(self, name: str, entry: T) -> None:
+        """Register ``entry`` under ``name`` (an error if the name is taken by another entry)."""
+        known = self._entries.get(name)
+        if known is not None and known is not entry:
+            raise ValueError(f"{self.kind} {name!r} is registered twice ({known!r} and {entry!r})")
+        self._entries[name] = entry
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            for module in self.builtin_modules:
+                importlib.import_module(module)
+
+    def names(self) -> tuple[str, ...]:
+        """Every registered name, in registration order (built-ins first)."""
+        self._load()
+        return tuple(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        self._load()
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self.names())
+
+    def items(self) -> list[tuple[str, T]]:
+        """(name, entry) pairs in registration order."""
+        self._load()
+        return list(self._entries.items())
+
+    def get(self, name: str) -> T:
+        """The entry registered under ``name`` (one-line error naming the known ones otherwise)."""
+        self._load()
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise ScenarioError(self.unknown(name)) from None
+
+    def unknown(self, name: Any) -> str:
+        """The message for a name that is not registered."""
+        return f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}"
+
+    def check(self, name: str) -> str:
+        """``name`` if registered, else ``ValueError`` (for pydantic validators)."""
+        if name not in self:
+            raise ValueError(self.unknown(name))
+        return name
+
+    def describe(self) -> list[tuple[str, str]]:
+        """(name, first line of the entry's docstring) for help texts and documentation."""
+        rows = []
+        for name, entry in self.items():
+            doc = (getattr(entry, "__doc__", None) or "").strip().splitlines()
+            rows.append((name, doc[0] if doc else ""))
+        return rows
+
+
+SCHEDULERS: Registry[Any] = Registry("scheduler", ("kavier.engine.schedulers",))
+ROUTERS: Registry[Any] = Registry("router", ("kavier.engine.routers",))
+EVICTION_POLICIES: Registry[Any] = Registry("cache eviction policy", ("kavier.cache.eviction",))
+POWER_MODELS: Registry[Any] = Registry("power model", ("kavier.energy.power",))
+TRACE_FORMATS: Registry[Any] = Registry("trace format", ("kavier.workload.formats",))
+CARBON_SOURCES: Registry[Any] = Registry("carbon-intensity source", ("kavier.energy.sources",))
+
+ALL: dict[str, Registry[Any]] = {
+    "schedulers": SCHEDULERS,
+    "routers": ROUTERS,
+    "eviction_policies": EVICTION_POLICIES,
+    "power_models": POWER_MODELS,
+    "trace_formats": TRACE_FORMATS,
+    "carbon_sources": CARBON_SOURCES,
+}
