@@ -499,8 +499,13 @@ def expand(args: list[str], folder: Path) -> tuple[list[str], Path | None]:
     return args[:i] + rest, scenario
 
 
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def digest(path: Path, work: Path) -> str:
+    """SHA-256 of the file; in JSON files the work folder's path reads ``<WORK>`` (so two trees
+    can be compared from different work folders)."""
+    data = path.read_bytes()
+    if path.suffix == ".json":
+        data = data.replace(str(work).encode(), b"<WORK>")
+    return hashlib.sha256(data).hexdigest()
 
 
 def run_case(name: str, args: list[str], src: Path, work: Path) -> dict:
@@ -523,7 +528,7 @@ def run_case(name: str, args: list[str], src: Path, work: Path) -> dict:
     files = {}
     for path in sorted(folder.rglob("*")):
         if path.is_file() and path.suffix not in SKIP_SUFFIXES and path.name != "summary.json":
-            files[str(path.relative_to(folder))] = digest(path)
+            files[str(path.relative_to(folder))] = digest(path, work)
     summary = json.loads((folder / "summary.json").read_text())
     return {"files": files, "summary": summary, "keys": list(summary), "wall_s": wall}
 
