@@ -32,7 +32,7 @@ from _common import machine_lines, table, use_repo_source  # noqa: E402
 use_repo_source()
 
 import kavier  # noqa: E402
-from kavier.engine.simulator import baseline_savings  # noqa: E402
+from kavier.summary import baseline_savings  # noqa: E402
 
 TRACE = Path(__file__).resolve().parents[2] / "shared" / "data" / "traces" / "mooncake_conversation.jsonl"
 SYSTEM = {"llm": "Llama-3.1-8B", "gpu": "H100-SXM", "replicas": 8, "opendc": False}

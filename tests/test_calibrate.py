@@ -24,7 +24,7 @@ from kavier.perf.calibrate import (
     read_measurements,
 )
 from kavier.perf.profile import PROFILE_KEYS, load_profile, profile_degrees, profile_text, write_profile
-from kavier.perf.serving import ServingPerfModel, ServingPerfParams
+from kavier.perf.roofline import ServingPerfModel, ServingPerfParams
 
 SPLITWISE = Path(__file__).resolve().parents[2] / "shared" / "data" / "measurements"
 SPLITWISE_CSV = SPLITWISE / "splitwise_llama2_70b_bloom_176b_a100_h100.csv"
@@ -361,7 +361,7 @@ def test_profile_tp_tables_round_trip_and_apply_to_their_degree(tmp_path):
 
 
 def test_serving_replicas_take_their_degrees_constants(tmp_path):
-    from kavier.engine.serving_sim import plan_replicas
+    from kavier.engine.system import plan_replicas
     from kavier.scenario import build_scenario
 
     by_tp = {4: replace(ServingPerfParams(), compute_efficiency=0.6)}

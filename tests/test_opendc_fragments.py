@@ -5,8 +5,8 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kavier.engine.records import UtilizationProfile
 from kavier.io.opendc import FRAGMENT_SCHEMA, duration_ms, fragment_tables
+from kavier.perf.utilization import UtilizationProfile
 
 
 def _reference(rec, export_rate_s, profile, cap):

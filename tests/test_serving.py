@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 import kavier
 from kavier.errors import ScenarioError
 from kavier.library.catalog import load_catalog
-from kavier.perf.serving import ServingPerfModel, ServingPerfParams
+from kavier.perf.roofline import ServingPerfModel, ServingPerfParams
 
 T_P_PER_TOKEN = 2 * 8e9 / (125e12 * 0.3)
 T_T = 2 * 8e9 / (600e9 * 0.6)
@@ -306,7 +306,7 @@ def test_engine_charges_each_prefilling_sequence():
 def test_scenario_serving_constants_reach_the_model(tmp_path):
     from dataclasses import fields
 
-    from kavier.engine.serving_sim import load_perf_params
+    from kavier.engine.system import load_perf_params
     from kavier.perf.profile import write_profile
     from kavier.scenario import Scenario
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kavier.engine.timeseries import BinLocator, TimeseriesBuilder, bin_integrals
+from kavier.observers.binning import BinLocator, TimeseriesBuilder, bin_integrals
 
 
 def test_bin_integrals_constant_segment_split_across_bins():
@@ -161,7 +161,7 @@ def test_bin_locator_is_bit_identical_to_the_reference(
 @given(segments, st.sampled_from([0.01, 0.1, 1.0]), st.integers(1, 3), st.integers(1, 40), st.integers(1, 4))
 def test_pieces_carry_the_same_rows_and_totals_as_whole_blocks(raw, dt, reps, piece_rows, per_block):
     from kavier.energy.accounting import ConstantSeries, EnergyAccountant
-    from kavier.engine import timeseries
+    from kavier.observers import binning as timeseries
 
     saved = timeseries.MAX_ROWS_PER_BLOCK
     timeseries.MAX_ROWS_PER_BLOCK = piece_rows * reps * per_block
@@ -172,7 +172,7 @@ def test_pieces_carry_the_same_rows_and_totals_as_whole_blocks(raw, dt, reps, pi
 
 
 def _check_pieces(raw, dt, reps, piece_rows, ConstantSeries, EnergyAccountant):
-    from kavier.engine import timeseries
+    from kavier.observers import binning as timeseries
 
     t0, t1, v0, slope, _ = _laid_out(raw)
     replica = np.arange(t0.size) % reps

@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from kavier.engine.simulator import run
+from kavier.driver import run
 from kavier.io.sinks import FolderSink, MemorySink
 from kavier.scenario import Scenario, build_scenario
 from kavier.workload.memory import ColumnsSource
@@ -17,15 +17,34 @@ from kavier.workload.memory import ColumnsSource
 
 @dataclass
 class Result:
-    """A run's outputs as objects: per-request table, time series, OpenDC tables and summary."""
+    """A run's outputs as objects: the summary and every output table by name (``requests``,
+    ``timeseries``, ``opendc/tasks``, ``opendc/fragments``, ...), with the usual ones also as
+    attributes."""
 
     scenario: Scenario
     summary: dict[str, Any]
-    requests: pa.Table
-    timeseries: pa.Table
-    opendc_tasks: pa.Table | None = None
-    opendc_fragments: pa.Table | None = None
+    tables: dict[str, pa.Table] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def requests(self) -> pa.Table | None:
+        """``requests.parquet``: one row per request."""
+        return self.tables.get("requests")
+
+    @property
+    def timeseries(self) -> pa.Table | None:
+        """``timeseries.parquet``: per replica and export interval."""
+        return self.tables.get("timeseries")
+
+    @property
+    def opendc_tasks(self) -> pa.Table | None:
+        """OpenDC tasks (with ``opendc=True``), else None."""
+        return self.tables.get("opendc/tasks")
+
+    @property
+    def opendc_fragments(self) -> pa.Table | None:
+        """OpenDC fragments (with ``opendc=True``), else None."""
+        return self.tables.get("opendc/fragments")
 
 
 def _scenario(scenario: Scenario | str | Path | None, overrides: dict[str, Any]) -> Scenario:
@@ -58,14 +77,7 @@ def simulate(
 
         source = scale_arrivals(ColumnsSource(requests), resolved.rate_scale)
     summary = run(resolved, sink, source=source)
-    return Result(
-        scenario=resolved,
-        summary=summary,
-        requests=sink.table("requests"),
-        timeseries=sink.table("timeseries"),
-        opendc_tasks=sink.table("opendc_tasks"),
-        opendc_fragments=sink.table("opendc_fragments"),
-    )
+    return Result(scenario=resolved, summary=summary, tables=sink.tables())
 
 
 def run_to_folder(
@@ -80,10 +92,6 @@ def run_to_folder(
     sink = FolderSink(scenario.output_folder)
     try:
         summary = run(scenario, sink, progress)
-        if scenario.opendc:  # while the writer threads finish the parquet files
-            from kavier.io.opendc_bundle import write_opendc_bundle
-
-            write_opendc_bundle(sink.tmp, scenario, summary)
         sink.close()
         if after is not None:
             after(sink.tmp, summary)

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from kavier.events import BaseObserver, Records
+
 
 def percentile(values: np.ndarray, q: float) -> float:
     """``float(np.percentile(values, q))`` (linear interpolation, NaN if any value is NaN),
@@ -36,8 +38,11 @@ def _mean(values: np.ndarray) -> float:
     return float(values.mean()) if values.size else math.nan
 
 
-class SummaryAccumulator:
-    """Collects per-request columns (a few floats per request) and reduces them at the end."""
+class SummaryAccumulator(BaseObserver):
+    """Collects per-request columns (a few floats per request) and reduces them at the end.
+
+    It is the driver's first observer: it sees every batch of records (:meth:`on_requests`).
+    """
 
     def __init__(self) -> None:
         self._ttft: list[np.ndarray] = []
@@ -54,7 +59,11 @@ class SummaryAccumulator:
         self.end_s = 0.0
         self.edge_served = 0
 
-    def add(self, rec: dict[str, np.ndarray]) -> None:
+    def on_requests(self, records: Records) -> None:
+        """Fold one batch of request records in."""
+        self.add(records)
+
+    def add(self, rec: Records) -> None:
         """Fold one chunk of request records in."""
         n = rec["request_id"].shape[0]
         if n == 0:

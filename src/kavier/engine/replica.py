@@ -23,10 +23,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from kavier.engine.linear_run import LinearRun
 from kavier.engine.schedulers.base import Scheduler
 from kavier.errors import ScenarioError
-from kavier.perf.serving import ServingPerfModel
+from kavier.perf.linear_run import LinearRun
+from kavier.perf.roofline import ServingPerfModel
 
 NAN = float("nan")
 
@@ -287,19 +287,21 @@ class ServingReplica:
 
     # -- what a scheduler may do (kavier.engine.schedulers.base.ReplicaState) -------------------
 
-    def make_room_for_decode(self) -> None:
-        """Preempt the newest requests until every decoding sequence has a block for its token.
+    def make_room_for_decode(self, reserve: bool) -> int:
+        """Preempt the newest requests until every decoding sequence has a block for its token;
+        with ``reserve``, set those blocks aside (before prefills take any); returns how many.
 
         (``phase_counts[p0]`` is ``_blocks_needed(1)``: G does not move while scheduling.)
         """
+        if not self.n_decoding:
+            return 0
         pc = self.phase_counts
         p0 = (-self.G) % self.bs
         while self.n_decoding and pc[p0] > self.free_blocks:
             self._preempt_newest()
-
-    def reserve_decode_blocks(self) -> int:
-        """Set aside the blocks this iteration's decode tokens need (before prefills take any)."""
-        blocks = self.phase_counts[(-self.G) % self.bs]
+        if not reserve or not self.n_decoding:
+            return 0
+        blocks = pc[p0]
         self.free_blocks -= blocks
         return blocks
 
@@ -343,9 +345,8 @@ class ServingReplica:
             store.reclaim(self.free_blocks)
 
     def _schedule(self) -> float | None:
-        batch = self.scheduler.form_batch(self)
+        decode_now, chunks = self.scheduler.form_batch(self)
         self._record_levels(self.now)
-        decode_now, chunks = batch.decode, batch.chunks
         if not decode_now and not chunks:
             return None
         if not chunks and not self.prefilling and self._min_remaining() >= 2:

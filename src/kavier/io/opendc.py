@@ -16,8 +16,8 @@ from collections.abc import Iterator
 import numpy as np
 import pyarrow as pa
 
-from kavier.engine.records import UtilizationProfile
 from kavier.io.columns import arrow_table
+from kavier.perf.utilization import UtilizationProfile
 
 MAX_FRAGMENT_ROWS = 1 << 21
 HOST_CPU_CAPACITY_MHZ = 1000.0
@@ -173,3 +173,29 @@ def _usage(
     usage = integral(x1_s, np.minimum(x1_s[last_end], dur) * profile.edge)
     usage -= integral(x0_s, np.minimum(x0_s[last_end], dur) * profile.edge)
     return usage
+
+
+def batched_fragment_table(
+    rec: dict[str, np.ndarray], export_rate_s: float, capacity_mhz: float, busy: float
+) -> pa.Table:
+    """OpenDC fragments of batched requests: a request's share of its replica's GPU (busy
+    utilisation / mean batch size) over its service time, at the export rate."""
+    frag_ms = max(1, int(round(export_rate_s * 1000.0)))
+    total = duration_ms(rec["finish_s"] - rec["start_s"])
+    counts = np.maximum(total // frag_ms, 1)
+    owner = np.repeat(np.arange(counts.size), counts)
+    first_row = np.cumsum(counts) - counts
+    j = np.arange(owner.size) - first_row[owner]
+    dur = np.full(owner.size, frag_ms, dtype=np.int64)
+    last = np.cumsum(counts) - 1
+    dur[last] = total - j[last] * frag_ms
+    usage = np.round(capacity_mhz * busy / np.maximum(rec["_batch"], 1.0), 3)[owner]
+    return arrow_table(
+        {
+            "id": rec["request_id"].astype(np.int32)[owner],
+            "duration": dur,
+            "cpu_usage": np.zeros(owner.size),
+            "gpu_usage": usage,
+        },
+        schema=FRAGMENT_SCHEMA,
+    )

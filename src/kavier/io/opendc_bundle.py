@@ -44,8 +44,9 @@ def write_carbon_trace(path: Path, intensity: Any, start_epoch_s: float, end_s: 
     pq.write_table(table, path)
 
 
-def write_opendc_bundle(folder: Path, scenario: Scenario, summary: dict[str, Any]) -> None:
-    """Write topology.json, experiment.json and carbon.parquet into ``folder/opendc``."""
+def write_opendc_bundle(folder: Path, scenario: Scenario, end_s: float) -> None:
+    """Write topology.json, experiment.json and carbon.parquet into ``folder/opendc`` for a run
+    that simulated ``end_s`` seconds."""
     from kavier.energy.resolve import energy_setup
     from kavier.library.catalog import load_catalog
 
@@ -54,7 +55,7 @@ def write_opendc_bundle(folder: Path, scenario: Scenario, summary: dict[str, Any
     opendc = folder / "opendc"
     opendc.mkdir(exist_ok=True)
     start = scenario.start_time.timestamp()
-    write_carbon_trace(opendc / "carbon.parquet", energy.intensity, start, summary["simulated_time_s"])
+    write_carbon_trace(opendc / "carbon.parquet", energy.intensity, start, end_s)
     power = energy.power
     model = "linear" if power.name == "activity" else power.name  # OpenDC has no activity model
     write_topology(

@@ -1,5 +1,11 @@
 """Sinks for a run's tables: in memory (the Python API) or an output folder written atomically.
 
+A sink takes named tables: ``write(name, table)`` appends ``table`` to the output ``name``
+(``requests``, ``timeseries``, ``opendc/tasks``, ...; the folder sink writes it to
+``<name>.parquet``), ``write_from(name, producer)`` the tables a deferred producer yields, and
+``folder`` is where an output may write files of its own (None in memory). A new output is an
+observer that writes under a new name; no sink changes.
+
 The folder sink writes into a hidden temporary folder beside the target and renames it into
 place only when everything, ``summary.json`` last, has been written; an interrupted run leaves
 no folder that looks complete.
@@ -16,7 +22,7 @@ import shutil
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -52,49 +58,53 @@ TABLES_IN_FLIGHT = 3
 PRODUCERS_IN_FLIGHT = 16
 
 
+class Sink(Protocol):
+    """Where a run's tables go (see the module docstring)."""
+
+    folder: Path | None
+
+    def write(self, name: str, table: pa.Table) -> None:
+        """Append ``table`` to the output ``name``."""
+
+    def write_from(self, name: str, producer: Producer) -> None:
+        """Append the tables ``producer()`` yields to ``name`` (perhaps later, on another thread)."""
+
+
 class NullSink:
     """Discards every table (the ``--baseline`` run only needs its summary)."""
 
-    def requests(self, table: pa.Table) -> None:
+    folder: Path | None = None
+
+    def write(self, name: str, table: pa.Table) -> None:
         pass
 
-    def timeseries(self, table: pa.Table) -> None:
-        pass
-
-    def opendc_tasks(self, table: pa.Table) -> None:
-        pass
-
-    def opendc_fragments(self, table: pa.Table) -> None:
+    def write_from(self, name: str, producer: Producer) -> None:
         pass
 
 
 class MemorySink:
     """Keeps every table in memory; ``table(name)`` concatenates the pieces."""
 
+    folder: Path | None = None
+
     def __init__(self) -> None:
-        self.parts: dict[str, list[pa.Table]] = {
-            "requests": [],
-            "timeseries": [],
-            "opendc_tasks": [],
-            "opendc_fragments": [],
-        }
+        self.parts: dict[str, list[pa.Table]] = {}
 
-    def requests(self, table: pa.Table) -> None:
-        self.parts["requests"].append(table)
+    def write(self, name: str, table: pa.Table) -> None:
+        self.parts.setdefault(name, []).append(table)
 
-    def timeseries(self, table: pa.Table) -> None:
-        self.parts["timeseries"].append(table)
-
-    def opendc_tasks(self, table: pa.Table) -> None:
-        self.parts["opendc_tasks"].append(table)
-
-    def opendc_fragments(self, table: pa.Table) -> None:
-        self.parts["opendc_fragments"].append(table)
+    def write_from(self, name: str, producer: Producer) -> None:
+        for table in producer():
+            self.write(name, table)
 
     def table(self, name: str) -> pa.Table | None:
-        """All pieces of one table, or None when nothing was produced."""
-        parts = self.parts[name]
+        """All pieces of one output, or None when nothing was produced."""
+        parts = self.parts.get(name)
         return pa.concat_tables(parts).combine_chunks() if parts else None
+
+    def tables(self) -> dict[str, pa.Table]:
+        """Every output, by name."""
+        return {name: self.table(name) for name in self.parts}
 
 
 def json_safe(value: Any) -> Any:
@@ -114,14 +124,11 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 class FolderSink:
-    """Streams tables to parquet files in a temporary folder; ``commit`` moves it into place."""
+    """Streams tables to parquet files in a temporary folder; ``commit`` moves it into place.
 
-    FILES = {
-        "requests": "requests.parquet",
-        "timeseries": "timeseries.parquet",
-        "opendc_tasks": "opendc/tasks.parquet",
-        "opendc_fragments": "opendc/fragments.parquet",
-    }
+    Output ``name`` goes to ``<name>.parquet`` inside the folder (``opendc/tasks`` to
+    ``opendc/tasks.parquet``).
+    """
 
     def __init__(self, folder: str | Path) -> None:
         self.target = Path(folder)
@@ -134,7 +141,8 @@ class FolderSink:
         self.tmp = parent / f".{self.target.name}.partial-{os.getpid()}"
         if self.tmp.exists():
             shutil.rmtree(self.tmp)
-        (self.tmp / "opendc").mkdir(parents=True)
+        self.tmp.mkdir(parents=True)
+        self.folder: Path | None = self.tmp
         self._writers: dict[str, pq.ParquetWriter] = {}
         # One background thread per file encodes and writes while the simulation computes the
         # next tables (encoding releases the GIL, so files are written in parallel with each
@@ -160,8 +168,10 @@ class FolderSink:
         writer = self._writers.get(name)
         if writer is None:
             dictionary = [c for c in table.column_names if c in DICTIONARY_COLUMNS]
+            path = self.tmp / f"{name}.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
             writer = pq.ParquetWriter(
-                self.tmp / self.FILES[name],
+                path,
                 table.schema,
                 use_dictionary=dictionary,
                 **PARQUET_OPTIONS,
@@ -197,22 +207,14 @@ class FolderSink:
         self._threads.clear()
         self._queues.clear()
 
-    def requests(self, table: pa.Table) -> None:
-        self._write("requests", table)
+    def write(self, name: str, table: pa.Table) -> None:
+        """Queue ``table`` for ``<name>.parquet`` (encoded and written on the file's thread)."""
+        self._write(name, table)
 
-    def timeseries(self, table: pa.Table) -> None:
-        self._write("timeseries", table)
-
-    def opendc_tasks(self, table: pa.Table) -> None:
-        self._write("opendc_tasks", table)
-
-    def opendc_fragments(self, table: pa.Table) -> None:
-        self._write("opendc_fragments", table)
-
-    def opendc_fragments_from(self, producer: Producer) -> None:
+    def write_from(self, name: str, producer: Producer) -> None:
         """Write the tables ``producer()`` yields, computing them on the file's writer thread
         (numpy releases the GIL, so they are built in parallel with the simulation)."""
-        self._write("opendc_fragments", producer, PRODUCERS_IN_FLIGHT)
+        self._write(name, producer, PRODUCERS_IN_FLIGHT)
 
     def path(self, relative: str) -> Path:
         """Where a file goes inside the (temporary) run folder."""
@@ -226,9 +228,6 @@ class FolderSink:
         for writer in self._writers.values():
             writer.close()
         self._writers.clear()
-        opendc = self.tmp / "opendc"
-        if opendc.is_dir() and not any(opendc.iterdir()):
-            opendc.rmdir()
 
     def commit(self, scenario: dict[str, Any], summary: dict[str, Any]) -> Path:
         """Close the files, write scenario.json and summary.json, and move the folder in place."""

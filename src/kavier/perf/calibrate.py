@@ -1,8 +1,8 @@
 """Fit the serving model's free constants to measured prefill and decode times.
 
 :func:`calibrate` reads a measurements CSV, keeps the rows of one model on one GPU kind, predicts
-each row with :class:`~kavier.perf.serving.ServingPerfModel` and fits the constants of
-:class:`~kavier.perf.serving.ServingPerfParams` (``compute_efficiency``, ``memory_efficiency``,
+each row with :class:`~kavier.perf.roofline.ServingPerfModel` and fits the constants of
+:class:`~kavier.perf.roofline.ServingPerfParams` (``compute_efficiency``, ``memory_efficiency``,
 ``prefill_overhead_s``, ``iteration_overhead_s``, ``decode_seq_overhead_s``,
 ``prefill_seq_overhead_s``, ``attention_efficiency``, ``comm_efficiency``, ``comm_latency_s``,
 ``comm_cache_bytes`` and ``comm_spill_efficiency``; in general every float field whose name ends
@@ -71,7 +71,7 @@ from kavier.errors import KavierError, ScenarioError
 from kavier.library.catalog import Catalog, load_catalog
 from kavier.library.spec import GpuSpec, ModelSpec
 from kavier.perf.profile import write_profile
-from kavier.perf.serving import SPILL_EXPONENT, ServingPerfModel, ServingPerfParams
+from kavier.perf.roofline import SPILL_EXPONENT, ServingPerfModel, ServingPerfParams
 
 __all__ = [
     "DEFAULT_FIT_ROWS",

@@ -1,6 +1,6 @@
 """Calibrated serving constants in a small TOML file (what ``kavier calibrate`` writes).
 
-The file holds the constants of :class:`~kavier.perf.serving.ServingPerfParams` as top-level
+The file holds the constants of :class:`~kavier.perf.roofline.ServingPerfParams` as top-level
 keys and, optionally, a ``[meta]`` table that says where they came from::
 
     # Kavier serving profile: calibrated constants of the serving performance model
@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from kavier.errors import ScenarioError
-from kavier.perf.serving import ServingPerfParams
+from kavier.perf.roofline import ServingPerfParams
 
 __all__ = ["PROFILE_KEYS", "load_profile", "profile_degrees", "profile_text", "write_profile"]
 

@@ -40,7 +40,7 @@ def candidates(base: Scenario, gpus: list[str], tps: list[int] | None = None) ->
     heads is marked unfit. The fit check is the engine's own (weights + activation reserve
     per GPU against ``gpu_memory_utilization``, room for a KV block).
     """
-    from kavier.engine.serving_sim import plan_replicas
+    from kavier.engine.system import plan_replicas
     from kavier.library.catalog import load_catalog
 
     catalog = load_catalog(base.catalog)

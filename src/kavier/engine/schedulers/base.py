@@ -44,12 +44,9 @@ class SchedulerSettings:
     chunked_prefill: bool = True
 
 
-@dataclass
-class Batch:
-    """An iteration to run: whether the decoding sequences take a step, and the prefill chunks."""
-
-    decode: bool
-    chunks: list[Chunk]
+# An iteration to run: whether the decoding sequences take a step, and the prefill chunks (a
+# plain tuple: one is made per iteration, and a tuple costs a fifth of a dataclass to make).
+Batch = tuple[bool, list[Chunk]]
 
 
 class ReplicaState(Protocol):
@@ -65,14 +62,12 @@ class ReplicaState(Protocol):
     free_blocks: int  # KV blocks not in use (cached-but-evictable ones count as free)
     cache: Any  # the block prefix cache, or None
 
-    def make_room_for_decode(self) -> None:
-        """Preempt the newest requests until every decoding sequence has a block for its token."""
-
-    def reserve_decode_blocks(self) -> int:
-        """Set aside the blocks this iteration's decode tokens need; returns how many."""
+    def make_room_for_decode(self, reserve: bool) -> int:
+        """Preempt the newest requests until every decoding sequence has a block for its token;
+        with ``reserve``, set those blocks aside (before prefills take any) and return how many."""
 
     def release_blocks(self, blocks: int) -> None:
-        """Give back blocks set aside by :meth:`reserve_decode_blocks`."""
+        """Give back blocks set aside by :meth:`make_room_for_decode`."""
 
     def look_up(self, seq: Any) -> None:
         """Match the prefix cache for a request about to be admitted (pins its hits)."""
@@ -118,23 +113,24 @@ class BatchScheduler:
     def form_batch(self, replica: ReplicaState) -> Batch:
         """Decode steps first, then the running prefills' chunks, then new requests FCFS."""
         forming = not replica.running
-        replica.make_room_for_decode()
+        reserved = replica.make_room_for_decode(reserve=True)
         decode_now = replica.n_decoding > 0
-        reserved = replica.reserve_decode_blocks() if decode_now else 0
         chunks: list[Chunk] = []
         budget = self.max_batched_tokens - replica.n_decoding
-        fit_chunk = replica.fit_chunk
-        for s in replica.prefilling:
-            if budget <= 0:
-                break
-            chunk = fit_chunk(s, min(s.prompt_len - s.prefilled, budget))
-            if chunk > 0:
-                chunks.append((s, chunk))
-                budget -= chunk
-        self.admit(replica, budget, forming, chunks, decode_now)
-        if decode_now:
+        if replica.prefilling:
+            fit_chunk = replica.fit_chunk
+            for s in replica.prefilling:
+                if budget <= 0:
+                    break
+                chunk = fit_chunk(s, min(s.prompt_len - s.prefilled, budget))
+                if chunk > 0:
+                    chunks.append((s, chunk))
+                    budget -= chunk
+        if replica.waiting:
+            self.admit(replica, budget, forming, chunks, decode_now)
+        if reserved:
             replica.release_blocks(reserved)  # taken again when the iteration is applied
-        return Batch(decode_now, chunks)
+        return decode_now, chunks
 
     def admit(
         self, replica: ReplicaState, budget: int, forming: bool, chunks: list[Chunk], has_decodes: bool

@@ -30,9 +30,10 @@ class ContinuousBatching(BatchScheduler):
         if self.chunked_prefill:
             return super().form_batch(replica)
         forming = not replica.running
-        replica.make_room_for_decode()
+        replica.make_room_for_decode(reserve=False)
         chunks: list[Chunk] = []
-        self.admit(replica, self.max_batched_tokens, forming, chunks, has_decodes=False)
+        if replica.waiting:
+            self.admit(replica, self.max_batched_tokens, forming, chunks, has_decodes=False)
         if chunks:
-            return Batch(False, chunks)  # a prefill-only iteration
-        return Batch(replica.n_decoding > 0, chunks)
+            return False, chunks  # a prefill-only iteration
+        return replica.n_decoding > 0, chunks

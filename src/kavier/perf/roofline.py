@@ -31,7 +31,7 @@ per stage boundary; they do not speed up one iteration.
 ``decode_seq_overhead_s`` is host-side time per decoding sequence per iteration (sampling, the
 scheduler's and detokeniser's per-sequence work) that tensor parallelism does not divide; it is
 constant along a decode-only run, so decode step time stays affine in the context length (see
-:mod:`kavier.engine.linear_run`). ``prefill_seq_overhead_s`` is its prefill counterpart: seconds
+:mod:`kavier.perf.linear_run`). ``prefill_seq_overhead_s`` is its prefill counterpart: seconds
 per sequence that has a prefill chunk in the iteration, not divided by tensor parallelism (the
 per-sequence input preparation, slot mapping and first-token sampling; in the Splitwise A100
 measurements a batch of ``b`` prompts of 512 tokens costs about 15 ms per prompt more than one
@@ -56,9 +56,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from kavier.engine.linear_run import LinearRun
 from kavier.errors import ScenarioError
 from kavier.library.spec import GpuSpec, ModelSpec
+from kavier.perf.linear_run import LinearRun
 
 # Steepness of the all-reduce cache spill: the spilled share of a message of ``x`` cache sizes is
 # ``x^4 / (1 + x^4)`` (about 6 % at half the cache, 94 % at twice it).

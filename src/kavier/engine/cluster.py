@@ -1,0 +1,453 @@
+"""The serving backend: a router in front of replicas that run scheduler-formed batches.
+
+One event loop moves time: the next arrival (from the workload stream, or injected by closed-loop
+clients when a request finishes) or the next replica event (the end of an iteration or of a
+closed-form decode run), whichever comes first. Arrivals go through the edge response cache and
+the thesis prefix cache (when on) and then to the replica the router picks. Finished requests
+are emitted as records in batches of ``flush_size``; every ``flush_size`` arrivals the replicas'
+activity is emitted and the time series may be written up to the earliest time a replica can
+still change.
+"""
+
+from __future__ import annotations
+
+import gc
+import heapq
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from kavier.cache.hierarchy import PrefixCacheSystem, parse_tiers
+from kavier.cache.keys import prefix_ids
+from kavier.cache.prefix_thesis import ThesisPrefixCache, prefix_keys
+from kavier.cache.response import ResponseCache
+from kavier.engine.backend import BackendRun, Progress
+from kavier.engine.records import records_from
+from kavier.engine.replica import Seq, ServingReplica
+from kavier.engine.routers import RouterSetup, make_router
+from kavier.engine.schedulers.base import SchedulerSettings
+from kavier.engine.system import ReplicaPlan, plan_replicas
+from kavier.events import Activity, Observer, ReplicaInfo, RunInfo
+from kavier.metrics import SummaryAccumulator
+from kavier.perf.utilization import BatchShare
+from kavier.registry import SCHEDULERS
+from kavier.scenario import Scenario
+from kavier.workload.chunk import RequestChunk
+from kavier.workload.closed_loop import ClosedLoop
+from kavier.workload.source import WorkloadSource
+
+# Per-replica quantities of the serving time series, besides utilisation, KV bytes and power:
+# tokens per iteration and KV blocks in use (means over each interval).
+SERIES_QUANTITIES = ("batch_tokens", "kv_blocks_used")
+
+# Gen-0 threshold of the cyclic garbage collector while a serving run goes on (CPython's default
+# is 700). A run allocates and frees some 10^5-10^6 small tracked objects (prefix-cache entries,
+# sequences, tuples): at 700 the collector runs ~130 times on the Mooncake trace and walks the
+# live cache each time (~0.1 s of a 1.2 s run). The engine makes no reference cycles to reclaim
+# early; the threshold is restored when the run ends.
+GC_GEN0_THRESHOLD = 20_000
+
+
+class ClusterBackend:
+    """Replicas behind a router, each batching with its scheduler (see the module docstring)."""
+
+    def run(
+        self,
+        scenario: Scenario,
+        source: WorkloadSource | None,
+        observer: Observer,
+        totals: SummaryAccumulator,
+        progress: Progress | None,
+    ) -> BackendRun:
+        before = gc.get_threshold()
+        if before[0] < GC_GEN0_THRESHOLD:
+            gc.set_threshold(GC_GEN0_THRESHOLD, *before[1:])
+        try:
+            return ClusterRun(scenario, source, observer, totals, progress).run()
+        finally:
+            gc.set_threshold(*before)
+
+
+class ClusterRun:
+    """One run of the serving backend: the cluster's state and its event loop."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        source: WorkloadSource | None,
+        observer: Observer,
+        totals: SummaryAccumulator,
+        progress: Progress | None,
+    ) -> None:
+        self.scenario = scenario
+        self.source = source
+        self.observer = observer
+        self.totals = totals
+        self.progress = progress
+        self.plans = plans = plan_replicas(scenario)
+        self.busy_utilization = scenario.busy_utilization
+        settings = SchedulerSettings(
+            max_num_seqs=scenario.max_num_seqs,
+            max_batched_tokens=scenario.max_batched_tokens,
+            chunked_prefill=scenario.chunked_prefill,
+        )
+        scheduler = SCHEDULERS.get(scenario.scheduler)
+        self.finished: list[tuple[Seq, int, float]] = []
+        self.cache = cache = make_prefix_cache(scenario, plans)
+        self.responses = (
+            ResponseCache(scenario.response_cache_size, scenario.response_cache_latency)
+            if scenario.response_cache
+            else None
+        )
+        self.thesis_cache = (
+            ThesisPrefixCache(scenario.prefix_cache_size)
+            if scenario.prefix_cache == "thesis" and scenario.prefix_len > 0
+            else None
+        )
+        closed_loop = scenario.workload == "closed-loop" and not scenario.trace
+        self.closed = ClosedLoop(scenario) if closed_loop else None
+        self.injected: list[
+            tuple[float, int, int, int, int, int]
+        ] = []  # (t, id, n_in, n_out, session, client)
+        self.client_of: dict[int, int] = {}
+        self.replicas = [
+            ServingReplica(
+                i,
+                p.perf,
+                scheduler(settings),
+                scenario.block_size,
+                p.total_blocks,
+                p.gpus,
+                self.on_finish,
+                cache,
+            )
+            for i, p in enumerate(plans)
+        ]
+        self.router = make_router(
+            scenario.router, RouterSetup(scenario.seed, cache, scenario.affinity_load_guard)
+        )
+        self.kv_per_token = [p.perf.kv_bytes_per_token for p in plans]
+        self.events: list[tuple[float, int, int, int]] = []  # (time, order, replica, version)
+        self.version = [0] * len(plans)
+        self.order = 0
+        self.info = RunInfo(
+            replicas=tuple(
+                ReplicaInfo(
+                    gpu=p.gpu,
+                    gpus=p.gpus,
+                    kv_capacity_bytes=p.kv_capacity_bytes,
+                    kv_blocks_total=p.total_blocks,
+                )
+                for p in plans
+            ),
+            request_utilization=BatchShare(scenario.busy_utilization),
+            series_quantities=SERIES_QUANTITIES,
+        )
+
+    # -- events -----------------------------------------------------------------------------------
+
+    def on_finish(self, seq: Seq, replica: ServingReplica | None) -> None:
+        """A request finished on ``replica`` (None: answered by the prompt-response cache)."""
+        if replica is None:
+            self.finished.append((seq, -1, 0.0))
+        else:
+            self.finished.append((seq, replica.index, replica.batch_sum / max(replica.iterations, 1)))
+            if self.responses is not None:
+                self.responses.answered(seq.response_key, seq.finish)
+            if self.thesis_cache is not None and seq.thesis_key is not None:
+                self.thesis_cache.set_ready(seq.thesis_key, seq.first_token)
+        closed = self.closed
+        if closed is not None:
+            client = self.client_of.pop(seq.request_id)
+            nxt = closed.make(seq.finish + closed.think, client)
+            if nxt is not None:
+                heapq.heappush(self.injected, (nxt[0], nxt[1], nxt[2], nxt[3], -1, client))
+
+    def wake(self, r: int, t: float) -> None:
+        """Schedule replica ``r``'s next step at ``t`` (its earlier wake-ups become stale)."""
+        self.version[r] += 1
+        self.order += 1
+        heapq.heappush(self.events, (t, self.order, r, self.version[r]))
+
+    def arrive(
+        self, t: float, rid: int, n_in: int, n_out: int, session: int, ids: Any = None, thesis_key: Any = None
+    ) -> None:
+        """A request arrives: the edge caches may answer it, else the router places it."""
+        seq = Seq(row=rid, request_id=rid, session_id=session, arrival=t, n_in=n_in, n_out=n_out, ids=ids)
+        responses = self.responses
+        if responses is not None and ids is not None:
+            seq.response_key = ids.response_key
+            if responses.lookup(ids.response_key, t):
+                done = t + responses.latency_s
+                seq.start = t
+                seq.first_token = seq.finish = done
+                seq.cached = n_in
+                self.on_finish(seq, None)
+                return
+        thesis_cache = self.thesis_cache
+        if thesis_cache is not None and thesis_key is not None:
+            if thesis_cache.lookup(thesis_key, t, math.inf):
+                seq.cached = max(0, n_in - 1)  # a hit skips the prefill (one token recomputed)
+            else:
+                seq.thesis_key = thesis_key
+        replicas = self.replicas
+        r = self.router.pick(seq, replicas)
+        if replicas[r].enqueue(seq, t):
+            self.wake(r, replicas[r].now)
+
+    # -- emission ---------------------------------------------------------------------------------
+
+    def emit_activity(self) -> None:
+        """Emit what every replica did since the last call (one Activity per replica)."""
+        busy = self.busy_utilization
+        for r, replica in enumerate(self.replicas):
+            log = replica.log
+            if not log.t0 and not log.step_t:
+                continue
+            if log.t0:
+                t0 = np.asarray(log.t0)
+                t1 = np.asarray(log.t1)
+                span = np.maximum(t1 - t0, 1e-300)
+                kv_per_token = self.kv_per_token[r]
+                kv0 = np.asarray(log.kv0) * kv_per_token
+                kv1 = np.asarray(log.kv1) * kv_per_token
+                pieces = {
+                    "replica": np.full(t0.shape, r),
+                    "t0": t0,
+                    "t1": t1,
+                    "utilization": np.full(t0.shape, busy),
+                    "compute_fraction": np.minimum(1.0, np.asarray(log.compute_s) / span),
+                    "memory_fraction": np.minimum(1.0, np.asarray(log.memory_s) / span),
+                    "kv_bytes": kv0,
+                    "kv_bytes_per_s": (kv1 - kv0) / span,
+                    "extra": {
+                        "batch_tokens": np.asarray(log.tokens),
+                        "kv_blocks_used": np.asarray(log.blocks, dtype=np.float64),
+                    },
+                }
+            else:
+                empty = np.zeros(0)
+                pieces = {
+                    "replica": np.zeros(0, dtype=np.int64),
+                    **dict.fromkeys(
+                        ("t0", "t1", "utilization", "compute_fraction", "memory_fraction"), empty
+                    ),
+                    "kv_bytes": empty,
+                    "kv_bytes_per_s": empty,
+                    "extra": {"batch_tokens": empty, "kv_blocks_used": empty},
+                }
+            steps: dict[str, Any] = {}
+            if log.step_t:
+                steps = {
+                    "step_replica": np.full(len(log.step_t), r),
+                    "step_t": np.asarray(log.step_t),
+                    "step_running": np.asarray(log.step_running, float),
+                    "step_waiting": np.asarray(log.step_waiting, float),
+                }
+            self.observer.on_activity(Activity(**pieces, same_gpu_as=r, **steps))
+            log.clear()
+
+    def emit_records(self, final: bool = False) -> None:
+        """Emit the finished requests' records once ``flush_size`` have gathered (or at the end)."""
+        finished = self.finished
+        if not finished or (not final and len(finished) < self.scenario.flush_size):
+            return
+        rec = records_from(finished)
+        finished.clear()
+        self.observer.on_requests(rec)
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    def run(self) -> BackendRun:
+        scenario = self.scenario
+        observer = self.observer
+        replicas = self.replicas
+        closed = self.closed
+        injected = self.injected
+        events = self.events
+        version = self.version
+        arrive = self.arrive
+        wake = self.wake
+        finished = self.finished
+        flush_size = scenario.flush_size
+        observer.on_start(self.info)
+        need_ids = (
+            self.cache is not None or self.responses is not None or scenario.router == "prefix_affinity"
+        )
+        if closed is None:
+            stream = arrivals(scenario, self.source, need_ids, self.thesis_cache is not None)
+        else:
+            stream = iter(())
+            for client in range(scenario.concurrency):
+                nxt = closed.make(0.0, client)
+                if nxt is not None:
+                    heapq.heappush(injected, (nxt[0], nxt[1], nxt[2], nxt[3], -1, client))
+        head = next(stream, None)
+        heappop = heapq.heappop
+        processed = 0
+        fired = 0
+        clock = 0.0
+        while True:
+            t_stream = head[0] if head is not None else math.inf
+            t_inject = injected[0][0] if injected else math.inf
+            t_arrival = min(t_stream, t_inject)
+            t_event = events[0][0] if events else math.inf
+            if t_event == math.inf and t_arrival == math.inf:
+                break
+            if t_event <= t_arrival:
+                t, _, r, v = heappop(events)
+                if v != version[r]:
+                    continue
+                clock = t
+                fired += 1
+                end = replicas[r].step()
+                if end is not None:
+                    wake(r, end)
+            else:
+                clock = t_arrival
+                if t_stream <= t_inject:
+                    arrive(*head)
+                    head = next(stream, None)
+                else:
+                    t, rid, n_in, n_out, session, client = heapq.heappop(injected)
+                    self.client_of[rid] = client
+                    arrive(t, rid, n_in, n_out, session)
+                processed += 1
+                if processed % flush_size == 0:
+                    self.emit_activity()
+                    frontier = min(
+                        [clock] + [rep.pending.start for rep in replicas if rep.pending is not None]
+                    )
+                    observer.on_frontier(frontier)
+                    if self.progress is not None:
+                        self.progress(processed, clock)
+            if len(finished) >= flush_size:
+                self.emit_records()
+        self.emit_activity()
+        self.emit_records(final=True)
+        check_released(replicas)
+        observer.on_end(self.totals.end_s)
+        return BackendRun(self.info, self.summary(fired + processed))
+
+    def summary(self, engine_events: int) -> dict[str, Any]:
+        """The serving backend's summary keys (GPU-seconds count every GPU of a replica)."""
+        plans: list[ReplicaPlan] = self.plans
+        replicas = self.replicas
+        iterations = sum(r.iterations for r in replicas)
+        out: dict[str, Any] = {
+            "gpu_busy_s": sum(r.busy_s * r.gpus for r in replicas),
+            "total_prefill_s": sum(r.prefill_s * r.gpus for r in replicas),
+            "total_decode_s": sum(r.decode_s * r.gpus for r in replicas),
+            "num_replicas": len(replicas),
+            "preemptions": sum(r.preemptions for r in replicas),
+            "iterations": iterations,
+            "mean_batch_size": sum(r.batch_sum for r in replicas) / iterations if iterations else 0.0,
+            "model": plans[0].model.name,
+            "gpu": plans[0].gpu.name,
+            "tp": plans[0].tp,
+            "pp": plans[0].pp,
+            "scheduler": self.scenario.scheduler,
+            "router": self.scenario.router,
+            "kv_bytes_per_token": plans[0].perf.kv_bytes_per_token,
+            "kv_capacity_bytes": sum(p.kv_capacity_bytes for p in plans),
+            "kv_blocks_total": sum(p.total_blocks for p in plans),
+            "weight_bytes": plans[0].perf.weight_bytes,
+            "prefix_cache_lookups": 0,
+            "prefix_cache_hits": 0,
+            "prefix_cache_hit_ratio": 0.0,
+            "prefix_cache_evictions": 0,
+            "prefix_cache_token_hit_ratio": 0.0,
+            "saved_prefill_s": 0.0,
+            "saved_decode_s": 0.0,
+            "engine_events": engine_events,
+        }
+        out.update(cache_summary(self.cache, self.responses, self.thesis_cache, self.totals))
+        return out
+
+
+def arrivals(
+    scenario: Scenario, source: WorkloadSource | None, need_ids: bool = False, thesis: bool = False
+) -> Iterator[tuple]:
+    """(arrival_s, request_id, n_in, n_out, session_id[, ids, thesis_key]) in arrival order."""
+    from kavier.workload.build import workload_source
+
+    src = source if source is not None else workload_source(scenario)
+    session_scope = scenario.cache_scope == "session"
+    for chunk in src.chunks(scenario.flush_size):
+        c: RequestChunk = chunk
+        columns = [
+            c.arrival_s.tolist(),
+            c.request_id.tolist(),
+            c.num_input_tokens.tolist(),
+            c.num_output_tokens.tolist(),
+            c.session_id.tolist(),
+        ]
+        if need_ids or thesis:
+            columns.append(prefix_ids(c, scenario.block_size, session_scope) if need_ids else [None] * len(c))
+        if thesis:
+            columns.append(prefix_keys(c, scenario.prefix_len, scenario.prefix_cache_scope == "session"))
+        yield from zip(*columns, strict=True)
+
+
+def check_released(replicas: list[ServingReplica]) -> None:
+    """Invariant at the end of a run: every KV block is free or held by an evictable cache entry."""
+    for rep in replicas:
+        store = rep.store
+        cached = sum(e.blocks for e in store.entries.values()) if store is not None else 0
+        evictable = store.evictable_blocks if store is not None else 0
+        if rep.free_blocks != rep.total_blocks or cached != evictable or rep.running or rep.waiting:
+            raise AssertionError(
+                f"replica {rep.index}: {rep.free_blocks} of {rep.total_blocks} blocks free, "
+                f"{evictable} evictable of {cached} cached, {len(rep.running)} running at the end"
+            )
+
+
+def make_prefix_cache(scenario: Scenario, plans: list[ReplicaPlan]) -> PrefixCacheSystem | None:
+    """The block prefix cache of ``--prefix-cache block``, or None."""
+    if scenario.prefix_cache != "block":
+        return None
+    capacity = scenario.cache_capacity_tokens
+    if scenario.cache_capacity_bytes:
+        capacity = max(1, int(scenario.cache_capacity_bytes // plans[0].perf.kv_bytes_per_token))
+    return PrefixCacheSystem(
+        len(plans),
+        [p.perf.kv_bytes_per_token for p in plans],
+        scenario.block_size,
+        scope=scenario.cache_scope,
+        policy=scenario.cache_eviction,
+        capacity_tokens=capacity,
+        ttl_s=scenario.cache_ttl,
+        tiers=parse_tiers(scenario.cache_tiers),
+        tier_policy=scenario.cache_tier_policy,
+        seed=scenario.seed,
+    )
+
+
+def cache_summary(
+    cache: PrefixCacheSystem | None,
+    responses: ResponseCache | None,
+    thesis_cache: ThesisPrefixCache | None,
+    totals: SummaryAccumulator,
+) -> dict[str, Any]:
+    """The prefix- and response-cache keys of summary.json."""
+    out: dict[str, Any] = {}
+    if cache is not None:
+        out.update(cache.summary())
+    elif thesis_cache is not None:
+        n = totals.num_requests
+        out.update(
+            {
+                "prefix_cache_lookups": thesis_cache.lookups,
+                "prefix_cache_hits": thesis_cache.hits,
+                "prefix_cache_hit_ratio": thesis_cache.hits / n if n else 0.0,
+                "prefix_cache_evictions": thesis_cache.evictions,
+                "prefix_cache_token_hit_ratio": (
+                    totals.cached_tokens / totals.input_tokens if totals.input_tokens else 0.0
+                ),
+            }
+        )
+    out["response_cache_lookups"] = responses.lookups if responses else 0
+    out["response_cache_hits"] = responses.hits if responses else 0
+    return out

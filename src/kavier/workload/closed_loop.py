@@ -1,0 +1,39 @@
+"""Closed-loop clients: each sends its next request when its previous one finishes.
+
+``concurrency`` clients, each sending its next request when its previous one finishes (plus
+``think_time_s``), until ``num_requests`` have been sent; lengths are drawn from the scenario's
+``input_tokens`` and ``output_tokens`` specs (seeded by ``seed``). The engine asks for the next
+request of a client as that client's request finishes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kavier.scenario import Scenario
+
+
+class ClosedLoop:
+    """``concurrency`` clients sending ``num_requests`` requests in all (see the module docstring)."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        from kavier.workload.lengths import parse_length
+
+        self.rng = np.random.default_rng(scenario.seed)
+        self.total = scenario.num_requests
+        self.concurrency = scenario.concurrency
+        self.think = scenario.think_time_s
+        self.input_len = parse_length(scenario.input_tokens)
+        self.output_len = parse_length(scenario.output_tokens)
+        self.sent = 0
+
+    def make(self, t: float, client: int) -> tuple[float, int, int, int] | None:
+        """The client's next request (arrival s, id, input tokens, output tokens), or None when
+        all are sent."""
+        if self.sent >= self.total:
+            return None
+        rid = self.sent
+        self.sent += 1
+        n_in = int(self.input_len.sample(self.rng, 1)[0])
+        n_out = int(self.output_len.sample(self.rng, 1)[0])
+        return t, rid, n_in, n_out
