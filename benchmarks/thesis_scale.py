@@ -57,7 +57,7 @@ NEW_TEXT_MEAN = 200
 DAY_S = 86_400.0
 THINK_S = (30.0, 600.0)  # uniform think time between turns
 
-# Thesis model numbers for the analytic GPU-hours (Llama-3-8B on an A10, DESIGN.md).
+# Thesis model numbers for the analytic GPU-hours (Llama-3-8B on an A10, kavier.perf.thesis).
 N_PARAMS = 8e9
 A10_FLOPS = 125e12
 A10_BW = 600e9

@@ -1,4 +1,4 @@
-"""The thesis equations (DESIGN.md) computed by hand."""
+"""The thesis equations (kavier.perf.thesis, docs/architecture.md) computed by hand."""
 
 import numpy as np
 

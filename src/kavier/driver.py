@@ -1,7 +1,7 @@
 """The one simulation pipeline: workload -> backend -> observers -> summary.
 
 :func:`run` picks the backend the scenario's performance model needs
-(:func:`kavier.engine.backend.backend_for`), gives it the same observers whatever the backend
+(:func:`kavier.engine.backend_for`), gives it the same observers whatever the backend
 (the request metrics, then the outputs of :func:`output_observers`), and builds the summary
 with :mod:`kavier.summary`. With ``baseline`` the scenario runs a second time without its
 prefix and response caches (outputs discarded) and the summary gains the savings.
@@ -12,7 +12,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from kavier.engine.backend import Progress, backend_for
+from kavier.engine import backend_for
+from kavier.engine.backend import Progress
 from kavier.errors import ScenarioError
 from kavier.events import Observer, Observers
 from kavier.io.sinks import NullSink, Sink

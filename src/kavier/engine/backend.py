@@ -53,14 +53,3 @@ class Backend(Protocol):
         totals: SummaryAccumulator,
         progress: Progress | None,
     ) -> BackendRun: ...
-
-
-def backend_for(scenario: Scenario) -> Backend:
-    """The backend that can time the scenario's performance model."""
-    if scenario.perf_model == "thesis":
-        from kavier.engine.sequential_backend import SequentialBackend
-
-        return SequentialBackend()
-    from kavier.engine.cluster import ClusterBackend
-
-    return ClusterBackend()

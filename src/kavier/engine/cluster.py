@@ -88,63 +88,22 @@ class ClusterRun:
         self.progress = progress
         self.plans = plans = plan_replicas(scenario)
         self.busy_utilization = scenario.busy_utilization
-        settings = SchedulerSettings(
-            max_num_seqs=scenario.max_num_seqs,
-            max_batched_tokens=scenario.max_batched_tokens,
-            chunked_prefill=scenario.chunked_prefill,
-        )
-        scheduler = SCHEDULERS.get(scenario.scheduler)
         self.finished: list[tuple[Seq, int, float]] = []
         self.cache = cache = make_prefix_cache(scenario, plans)
-        self.responses = (
-            ResponseCache(scenario.response_cache_size, scenario.response_cache_latency)
-            if scenario.response_cache
-            else None
-        )
-        self.thesis_cache = (
-            ThesisPrefixCache(scenario.prefix_cache_size)
-            if scenario.prefix_cache == "thesis" and scenario.prefix_len > 0
-            else None
-        )
+        self.responses = make_response_cache(scenario)
+        self.thesis_cache = make_thesis_cache(scenario)
         closed_loop = scenario.workload == "closed-loop" and not scenario.trace
         self.closed = ClosedLoop(scenario) if closed_loop else None
-        self.injected: list[
-            tuple[float, int, int, int, int, int]
-        ] = []  # (t, id, n_in, n_out, session, client)
+        self.injected: list[tuple[float, int, int, int, int, int]] = []  # t, id, n_in, n_out, session, client
         self.client_of: dict[int, int] = {}
-        self.replicas = [
-            ServingReplica(
-                i,
-                p.perf,
-                scheduler(settings),
-                scenario.block_size,
-                p.total_blocks,
-                p.gpus,
-                self.on_finish,
-                cache,
-            )
-            for i, p in enumerate(plans)
-        ]
-        self.router = make_router(
-            scenario.router, RouterSetup(scenario.seed, cache, scenario.affinity_load_guard)
-        )
+        self.replicas = make_replicas(scenario, plans, cache, self.on_finish)
+        setup = RouterSetup(scenario.seed, cache, scenario.affinity_load_guard)
+        self.router = make_router(scenario.router, setup)
         self.kv_per_token = [p.perf.kv_bytes_per_token for p in plans]
         self.events: list[tuple[float, int, int, int]] = []  # (time, order, replica, version)
         self.version = [0] * len(plans)
         self.order = 0
-        self.info = RunInfo(
-            replicas=tuple(
-                ReplicaInfo(
-                    gpu=p.gpu,
-                    gpus=p.gpus,
-                    kv_capacity_bytes=p.kv_capacity_bytes,
-                    kv_blocks_total=p.total_blocks,
-                )
-                for p in plans
-            ),
-            request_utilization=BatchShare(scenario.busy_utilization),
-            series_quantities=SERIES_QUANTITIES,
-        )
+        self.info = run_info(plans, scenario.busy_utilization)
 
     # -- events -----------------------------------------------------------------------------------
 
@@ -365,6 +324,47 @@ class ClusterRun:
         }
         out.update(cache_summary(self.cache, self.responses, self.thesis_cache, self.totals))
         return out
+
+
+def run_info(plans: list[ReplicaPlan], busy_utilization: float) -> RunInfo:
+    """What observers need to know of the replicas (GPUs, KV memory) and of batched requests."""
+    replicas = tuple(
+        ReplicaInfo(p.gpu, p.gpus, kv_capacity_bytes=p.kv_capacity_bytes, kv_blocks_total=p.total_blocks)
+        for p in plans
+    )
+    return RunInfo(replicas, BatchShare(busy_utilization), SERIES_QUANTITIES)
+
+
+def make_replicas(
+    scenario: Scenario, plans: list[ReplicaPlan], cache: PrefixCacheSystem | None, on_finish: Any
+) -> list[ServingReplica]:
+    """One replica per plan, each with its own scheduler (the scenario's, with its knobs)."""
+    settings = SchedulerSettings(
+        max_num_seqs=scenario.max_num_seqs,
+        max_batched_tokens=scenario.max_batched_tokens,
+        chunked_prefill=scenario.chunked_prefill,
+    )
+    scheduler = SCHEDULERS.get(scenario.scheduler)
+    return [
+        ServingReplica(
+            i, p.perf, scheduler(settings), scenario.block_size, p.total_blocks, p.gpus, on_finish, cache
+        )
+        for i, p in enumerate(plans)
+    ]
+
+
+def make_response_cache(scenario: Scenario) -> ResponseCache | None:
+    """The edge prompt-response cache of ``--response-cache on``, or None."""
+    if not scenario.response_cache:
+        return None
+    return ResponseCache(scenario.response_cache_size, scenario.response_cache_latency)
+
+
+def make_thesis_cache(scenario: Scenario) -> ThesisPrefixCache | None:
+    """The thesis prefix cache of ``--prefix-cache thesis`` (with ``prefix_len > 0``), or None."""
+    if scenario.prefix_cache == "thesis" and scenario.prefix_len > 0:
+        return ThesisPrefixCache(scenario.prefix_cache_size)
+    return None
 
 
 def arrivals(

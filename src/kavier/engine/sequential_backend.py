@@ -19,12 +19,13 @@ from kavier.engine.sequential import SequentialCluster
 from kavier.engine.sequential_activity import activity_segments, count_steps
 from kavier.engine.system import resolve_system
 from kavier.errors import ScenarioError
-from kavier.events import Activity, Observer, ReplicaInfo, RunInfo
+from kavier.events import Activity, Observer, Records, ReplicaInfo, RunInfo
 from kavier.metrics import SummaryAccumulator
 from kavier.perf.thesis import ThesisPerfModel
 from kavier.perf.utilization import UtilizationProfile
 from kavier.scenario import Scenario
 from kavier.workload.build import workload_source
+from kavier.workload.chunk import RequestChunk
 from kavier.workload.source import WorkloadSource
 
 
@@ -54,8 +55,32 @@ class SequentialBackend:
         progress: Progress | None,
     ) -> BackendRun:
         check_sequential(scenario)
-        system = resolve_system(scenario)
-        perf = ThesisPerfModel(
+        state = SequentialRun(scenario, observer)
+        observer.on_start(state.info)
+        done, end_s = 0, 0.0
+        if source is None:
+            source = workload_source(scenario)
+        for chunk in source.chunks(scenario.flush_size):
+            if len(chunk) == 0:
+                continue
+            rec = state.process(chunk)
+            observer.on_frontier(float(chunk.arrival_s[-1]))
+            done += len(chunk)
+            end_s = max(end_s, float(rec["finish_s"].max()))
+            if progress is not None:
+                progress(done, end_s)
+        observer.on_end(totals.end_s)
+        return BackendRun(state.info, state.summary(totals))
+
+
+class SequentialRun:
+    """One run of the sequential backend: the thesis model, the GPUs, the prefix cache."""
+
+    def __init__(self, scenario: Scenario, observer: Observer) -> None:
+        self.scenario = scenario
+        self.observer = observer
+        self.system = system = resolve_system(scenario)
+        self.perf = ThesisPerfModel(
             model=system.model,
             gpu=system.gpu,
             compute_efficiency=scenario.compute_efficiency,
@@ -63,88 +88,82 @@ class SequentialBackend:
             overhead_s=scenario.overhead_s,
             kv_cache=scenario.kv_cache,
         )
-        profile = UtilizationProfile(
+        self.profile = UtilizationProfile(
             busy=scenario.busy_utilization,
             edge=scenario.edge_utilization,
             warmup_s=scenario.warmup_s,
             cooldown_s=scenario.cooldown_s,
         )
         use_cache = scenario.prefix_cache == "thesis" and scenario.prefix_len > 0
-        cache = ThesisPrefixCache(scenario.prefix_cache_size) if use_cache else None
-        cluster = SequentialCluster(scenario.gpus, cache, scenario.prefix_cache_policy)
-        kv_per_token = system.model.kv_bytes_per_token(2.0) if scenario.kv_cache else 0.0
+        self.cache = ThesisPrefixCache(scenario.prefix_cache_size) if use_cache else None
+        self.cluster = SequentialCluster(scenario.gpus, self.cache, scenario.prefix_cache_policy)
+        self.kv_per_token = system.model.kv_bytes_per_token(2.0) if scenario.kv_cache else 0.0
         gpu = ReplicaInfo(gpu=system.gpu, gpus=1, kv_capacity_bytes=system.kv_capacity_bytes)
-        info = RunInfo(replicas=(gpu,) * scenario.gpus, request_utilization=profile)
-        observer.on_start(info)
-        decode_c, decode_m = perf.decode_activity()
-        session_scope = scenario.prefix_cache_scope == "session"
-        saved_prefill_s = saved_decode_s = 0.0  # GPU-seconds the caches saved
-        done, end_s = 0, 0.0
-        if source is None:
-            source = workload_source(scenario)
-        for chunk in source.chunks(scenario.flush_size):
-            if len(chunk) == 0:
-                continue
-            keys = (
-                prefix_keys(chunk, scenario.prefix_len, session_scope)
-                if cache is not None
-                else [None] * len(chunk)
-            )
-            full_prefill = perf.prefill_s(chunk.num_input_tokens)
-            full_decode = perf.decode_s(chunk.num_output_tokens)
-            times = cluster.process(chunk.arrival_s, full_prefill, full_decode, keys)
-            saved_prefill_s += float(np.sum(full_prefill - times.prefill_s))
-            saved_decode_s += float(np.sum(full_decode - times.decode_s))
-            rec = request_table(chunk, times, perf.first_token_offset_s())
-            observer.on_requests(rec)
-            seg = activity_segments(rec, profile, kv_per_token)
-            pre_c, pre_m = perf.prefill_activity(rec["num_input_tokens"][seg.row])
-            step_replica, step_t, deltas = count_steps(rec)
-            observer.on_activity(
-                Activity(
-                    replica=seg.replica,
-                    t0=seg.t0,
-                    t1=seg.t1,
-                    utilization=seg.util,
-                    compute_fraction=np.where(seg.in_prefill, pre_c, decode_c),
-                    memory_fraction=np.where(seg.in_prefill, pre_m, decode_m),
-                    kv_bytes=seg.kv0,
-                    kv_bytes_per_s=seg.kv_slope,
-                    step_replica=step_replica,
-                    step_t=step_t,
-                    step_running=deltas["running"],
-                    step_waiting=deltas["waiting"],
-                )
-            )
-            observer.on_frontier(float(chunk.arrival_s[-1]))
-            done += len(chunk)
-            end_s = max(end_s, float(rec["finish_s"].max()))
-            if progress is not None:
-                progress(done, end_s)
-        observer.on_end(totals.end_s)
-        summary: dict[str, Any] = {
-            "num_replicas": scenario.gpus,
+        self.info = RunInfo(replicas=(gpu,) * scenario.gpus, request_utilization=self.profile)
+        self.decode_activity = self.perf.decode_activity()
+        self.saved_prefill_s = self.saved_decode_s = 0.0  # GPU-seconds the caches saved
+
+    def process(self, chunk: RequestChunk) -> Records:
+        """Run a chunk of requests; emit their records and activity; return the records."""
+        scenario, perf, cache = self.scenario, self.perf, self.cache
+        if cache is not None:
+            keys = prefix_keys(chunk, scenario.prefix_len, scenario.prefix_cache_scope == "session")
+        else:
+            keys = [None] * len(chunk)
+        full_prefill = perf.prefill_s(chunk.num_input_tokens)
+        full_decode = perf.decode_s(chunk.num_output_tokens)
+        times = self.cluster.process(chunk.arrival_s, full_prefill, full_decode, keys)
+        self.saved_prefill_s += float(np.sum(full_prefill - times.prefill_s))
+        self.saved_decode_s += float(np.sum(full_decode - times.decode_s))
+        rec = request_table(chunk, times, perf.first_token_offset_s())
+        self.observer.on_requests(rec)
+        self.observer.on_activity(self.activity(rec))
+        return rec
+
+    def activity(self, rec: Records) -> Activity:
+        """The GPUs' activity while running ``rec``'s requests (prefill or decode busy fractions)."""
+        seg = activity_segments(rec, self.profile, self.kv_per_token)
+        pre_c, pre_m = self.perf.prefill_activity(rec["num_input_tokens"][seg.row])
+        decode_c, decode_m = self.decode_activity
+        step_replica, step_t, deltas = count_steps(rec)
+        return Activity(
+            replica=seg.replica,
+            t0=seg.t0,
+            t1=seg.t1,
+            utilization=seg.util,
+            compute_fraction=np.where(seg.in_prefill, pre_c, decode_c),
+            memory_fraction=np.where(seg.in_prefill, pre_m, decode_m),
+            kv_bytes=seg.kv0,
+            kv_bytes_per_s=seg.kv_slope,
+            step_replica=step_replica,
+            step_t=step_t,
+            step_running=deltas["running"],
+            step_waiting=deltas["waiting"],
+        )
+
+    def summary(self, totals: SummaryAccumulator) -> dict[str, Any]:
+        """The sequential backend's summary keys: one GPU per replica, one request at a time."""
+        system, cache, n = self.system, self.cache, totals.num_requests
+        return {
+            "num_replicas": self.scenario.gpus,
             "preemptions": 0,
-            "mean_batch_size": 1.0 if totals.num_requests else 0.0,
+            "mean_batch_size": 1.0 if n else 0.0,
             "model": system.model.name,
             "gpu": system.gpu.name,
             "tp": 1,
             "pp": 1,
             "scheduler": "sequential",
-            "time_per_output_token_s": perf.time_per_token_s,
+            "time_per_output_token_s": self.perf.time_per_token_s,
             "kv_bytes_per_token": system.model.kv_bytes_per_token(2.0),
             "kv_capacity_bytes": system.kv_capacity_bytes,
             "weight_bytes": system.weight_bytes,
             "prefix_cache_lookups": cache.lookups if cache else 0,
             "prefix_cache_hits": cache.hits if cache else 0,
-            "prefix_cache_hit_ratio": (cache.hits / totals.num_requests)
-            if cache and totals.num_requests
-            else 0.0,
+            "prefix_cache_hit_ratio": (cache.hits / n) if cache and n else 0.0,
             "prefix_cache_evictions": cache.evictions if cache else 0,
             "prefix_cache_token_hit_ratio": (
                 totals.cached_tokens / totals.input_tokens if cache and totals.input_tokens else 0.0
             ),
-            "saved_prefill_s": saved_prefill_s,
-            "saved_decode_s": saved_decode_s,
+            "saved_prefill_s": self.saved_prefill_s,
+            "saved_decode_s": self.saved_decode_s,
         }
-        return BackendRun(info, summary)

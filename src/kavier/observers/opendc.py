@@ -47,6 +47,6 @@ class OpenDcExport(BaseObserver):
 
     def on_end(self, end_s: float) -> None:
         if self.sink.folder is not None:
-            from kavier.io.opendc_bundle import write_opendc_bundle
+            from kavier.observers.opendc_bundle import write_opendc_bundle
 
             write_opendc_bundle(self.sink.folder, self.scenario, end_s)

@@ -1,4 +1,4 @@
-"""The thesis performance model (batch of one), exactly as in DESIGN.md.
+"""The thesis performance model (batch of one), exactly as the thesis states its equations.
 
 For a model of ``N`` parameters of ``b`` bytes on a GPU of dense FP16 throughput ``F`` (FLOP/s)
 and memory bandwidth ``B`` (bytes/s), with compute efficiency ``Ce``, memory efficiency ``Me``
