@@ -17,8 +17,8 @@ class EnergySettings(Settings):
     panel = "Power, energy and carbon"
 
     power_model: PowerModelName = Field("activity", description="GPU power as a function of its activity")
-    gpu_idle_w: float | None = Field(None, ge=0, description="W per GPU at idle; default from the library")
-    gpu_max_w: float | None = Field(None, gt=0, description="W per GPU at full load; default from the library")
+    gpu_idle_w: float | None = Field(None, ge=0, description="W per GPU at idle; default: the library's")
+    gpu_max_w: float | None = Field(None, gt=0, description="W per GPU at full load; default: the library's")
     power_calibration: float = Field(1.4, gt=0, description="mse power model's exponent r (dimensionless)")
     power_asym_util: float = Field(
         0.3, gt=0, description="asymptotic power models' utilisation scale a (fraction)"

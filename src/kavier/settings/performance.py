@@ -35,10 +35,14 @@ class PerformanceSettings(Settings):
         0.95, ge=0, le=1, description="GPU utilisation (fraction) while busy; activity power model's u_busy"
     )
     edge_utilization: float = Field(
-        0.5, ge=0, le=1, description="thesis model: GPU utilisation (fraction) in a request's warm-up/cool-down"
+        0.5, ge=0, le=1, description="thesis model: GPU utilisation (fraction) in warm-up and cool-down"
     )
-    warmup_s: Seconds = Field(0.2, ge=0, description="thesis model: s at edge utilisation as a request starts")
-    cooldown_s: Seconds = Field(0.2, ge=0, description="thesis model: s at edge utilisation as a request ends")
+    warmup_s: Seconds = Field(
+        0.2, ge=0, description="thesis model: s at edge utilisation as a request begins"
+    )
+    cooldown_s: Seconds = Field(
+        0.2, ge=0, description="thesis model: s at edge utilisation as a request ends"
+    )
     iteration_overhead_s: float = Field(0.0, ge=0, description="s per engine iteration")
     comm_efficiency: float = Field(
         0.7, gt=0, le=1, description="achieved / peak interconnect bandwidth (fraction)"
