@@ -149,8 +149,15 @@ def summary_table(summary: dict[str, Any], title: str) -> Table:
     return table
 
 
+def print_error(message: object) -> None:
+    """``error: MESSAGE`` on stderr, the message printed as it is (``[cache]`` is no markup)."""
+    from rich.markup import escape
+
+    console("err").print(f"[bold red]error:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+
+
 def _fail(message: str, code: int = 2) -> None:
-    console("err").print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    print_error(message)
     raise typer.Exit(code)
 
 
@@ -444,7 +451,7 @@ def main() -> None:
             _exit_now(0)
         raise
     except KavierError as exc:
-        console("err").print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        print_error(exc)
         sys.exit(2)
     except KeyboardInterrupt:
         console("err").print("interrupted: no output folder was written")
