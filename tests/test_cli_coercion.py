@@ -52,7 +52,9 @@ def test_lazy_coercion_matches_typer(argv):
 
 def test_run_command_uses_the_lazy_coercion():
     command = _lazy_command()
-    with command.make_context("run", ["--gpus", "2"]) as ctx:
+    with command.make_context("run", ["--gpus", "2", "s.toml"]) as ctx:
         params = {p.name: p for p in command.get_params(ctx)}
     assert isinstance(params["trace"]._runtime_param, cli._LazyCoercion)  # absent: never built
-    assert not isinstance(params["gpus"]._runtime_param, cli._LazyCoercion)  # given: typer's own
+    assert isinstance(params["gpus"]._runtime_param, cli._LazyCoercion)  # text: kept as given
+    assert ctx.params["gpus"] == "2"  # the scenario parses it (one-line errors name the flag)
+    assert not isinstance(params["scenario_file"]._runtime_param, cli._LazyCoercion)  # a Path: typer's

@@ -1,8 +1,10 @@
 """The ``kavier`` command: run, library, validate, compare, plot, calibrate (and more below).
 
-Every ``run`` option can also come from a scenario file; flags given on the command line
-override the file. The thesis's flag spellings (``--output_folder``, ``--kv_cache`` ...) are
-accepted beside the dashed ones.
+``run``'s options (and ``plan``'s scenario options) are generated from the scenario model's
+fields (:mod:`kavier.commands.scenario_options`): one per key, with the field's description as
+help and one help panel per group of keys. Every option can also come from a scenario file;
+flags given on the command line override the file. The thesis's flag spellings
+(``--output_folder``, ``--kv_cache`` ...) are accepted beside the dashed ones.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import typer  # noqa: E402
 
-from kavier.commands import options as opt  # noqa: E402
+from kavier.commands.lazy import LazyGroup, defer  # noqa: E402
+from kavier.commands.scenario_options import ScenarioTyperCommand, scenario_command  # noqa: E402
 from kavier.errors import KavierError  # noqa: E402
 
 if TYPE_CHECKING:
@@ -39,7 +42,7 @@ APP_OPTIONS: dict[str, Any] = {
     "help": "Kavier: simulate LLM inference (latency, throughput, caches) before you buy GPUs.",
     "pretty_exceptions_enable": False,
 }
-app = typer.Typer(**APP_OPTIONS)
+app = typer.Typer(**APP_OPTIONS, cls=LazyGroup)
 
 # The rich consoles (``out``, ``err``) are made on first use: a quiet run prints nothing and
 # so never imports rich.
@@ -146,234 +149,92 @@ def summary_table(summary: dict[str, Any], title: str) -> Table:
     return table
 
 
+def print_error(message: object) -> None:
+    """``error: MESSAGE`` on stderr, the message printed as it is (``[cache]`` is no markup)."""
+    from rich.markup import escape
+
+    console("err").print(f"[bold red]error:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+
+
 def _fail(message: str, code: int = 2) -> None:
-    console("err").print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    print_error(message)
     raise typer.Exit(code)
 
 
-@app.command()
+class _LazyCoercion:
+    """A parameter's value coercion, built only when it is needed.
+
+    typer coerces every parameter's value through a pydantic TypeAdapter that it builds on
+    first use, even for an option that was not given (whose value, None, needs none): for
+    ``run``'s ~100 options that is ~0.1 s, pydantic's import included. Here an absent value
+    stays None (what typer returns for it without its adapter), a string given for a plain
+    ``str`` option is kept as it is (what that adapter returns for a string), and anything
+    else goes through typer's own coercion, built then.
+    """
+
+    __slots__ = ("descriptor",)
+
+    def __init__(self, descriptor: Any) -> None:
+        self.descriptor = descriptor
+
+    def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+        if value is None and not (param.multiple or param.nargs == -1):
+            return None
+        desc = self.descriptor
+        if (
+            type(value) is str
+            and desc.annotation is str
+            and desc.file_annotation is None
+            and desc.parameter_info.parser is None
+            and not param.multiple
+            and param.nargs == 1
+        ):
+            return value
+        from typer._coercion import build_runtime_param
+
+        built = build_runtime_param(desc)
+        param._runtime_param = built
+        return built.coerce(value, param=param, ctx=ctx)
+
+
+def _lazy_coercion(params: list[Any]) -> list[Any]:
+    """Give each typer parameter without a coercion yet a :class:`_LazyCoercion`."""
+    for param in params:
+        if getattr(param, "_runtime_param", False) is None and hasattr(param, "type_descriptor"):
+            param._runtime_param = _LazyCoercion(param.type_descriptor)
+    return params
+
+
+class _RunCommand(ScenarioTyperCommand):
+    """``run`` whose parameters (``--help`` included) coerce lazily (:class:`_LazyCoercion`)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _lazy_coercion(super().get_params(ctx))
+
+
+class _RunGroup(typer.core.TyperGroup):
+    """The run-only group, whose ``--help`` coerces lazily too."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _lazy_coercion(super().get_params(ctx))
+
+
+@scenario_command()
 def run(
     scenario_file: Annotated[
-        Path | None, typer.Argument(help="scenario file (TOML, YAML or JSON)", show_default=False)
-    ] = None,
-    trace: opt.Trace = None,
-    llm: opt.Llm = None,
-    gpu: Annotated[str | None, typer.Option("--gpu", help="GPU name (see `kavier library`)")] = None,
-    gpus: Annotated[int | None, typer.Option("--gpus", help="independent GPUs")] = None,
-    output_folder: Annotated[
-        str | None, typer.Option("--output-folder", "--output_folder", "-o", help="output folder")
-    ] = None,
-    kv_cache: Annotated[str | None, typer.Option("--kv-cache", "--kv_cache", help="on|off")] = None,
-    prefix_len: Annotated[
-        int | None, typer.Option("--prefix-len", "--prefix_len", help="prefix tokens; 0 disables")
-    ] = None,
-    export_rate: Annotated[
-        str | None,
-        typer.Option("--export-rate", "--export_rate", help="seconds per interval (or 100ms, 1min)"),
-    ] = None,
-    flush_size: Annotated[
-        int | None, typer.Option("--flush-size", "--flush_size", help="requests per chunk")
-    ] = None,
-    preset: Annotated[str | None, typer.Option("--preset", help="serving (default) | thesis")] = None,
-    prefix_cache_size: Annotated[
-        int | None, typer.Option("--prefix-cache-size", "--prefix_cache_size", help="prompts")
-    ] = None,
-    prefix_cache_scope: Annotated[
-        str | None,
-        typer.Option("--prefix-cache-scope", "--prefix_cache_scope", help="session|global"),
-    ] = None,
-    prefix_cache_policy: Annotated[
-        str | None,
-        typer.Option("--prefix-cache-policy", "--prefix_cache_policy", help="prefill|full"),
-    ] = None,
-    seed: opt.Seed = None,
-    workload: opt.Workload = None,
-    num_requests: opt.NumRequests = None,
-    rate: opt.Rate = None,
-    rate_scale: Annotated[
-        float | None,
-        typer.Option("--rate-scale", help="multiply the arrival rate (trace arrival times / this)"),
-    ] = None,
-    input_tokens: opt.InputTokens = None,
-    output_tokens: opt.OutputTokens = None,
-    num_sessions: opt.NumSessions = None,
-    catalog: opt.Catalog = None,
-    start_time: Annotated[
-        str | None, typer.Option("--start-time", help="ISO-8601 start, e.g. 2022-07-01T00:00:00Z")
-    ] = None,
-    opendc: Annotated[
-        bool | None, typer.Option("--opendc/--no-opendc", help="write opendc/ workload files")
-    ] = None,
-    plots: Annotated[bool | None, typer.Option("--plots/--no-plots", help="write PNG plots")] = None,
-    power_model: Annotated[
-        str | None,
-        typer.Option(
-            "--power-model",
-            help="activity|linear|square|cubic|sqrt|mse|asymptotic|asymptotic-dvfs|constant",
+        Path | None,
+        typer.Argument(
+            help="scenario file (TOML, YAML or JSON); flags override its keys", show_default=False
         ),
-    ] = None,
-    gpu_idle_w: Annotated[float | None, typer.Option("--gpu-idle-w", help="W per GPU")] = None,
-    gpu_max_w: Annotated[float | None, typer.Option("--gpu-max-w", help="W per GPU")] = None,
-    power_calibration: Annotated[
-        float | None, typer.Option("--power-calibration", help="mse exponent r")
-    ] = None,
-    power_asym_util: Annotated[
-        float | None, typer.Option("--power-asym-util", help="asymptotic models' a")
-    ] = None,
-    pue: opt.Pue = None,
-    carbon_intensity: opt.CarbonIntensity = None,
-    region: opt.Region = None,
-    carbon_trace: Annotated[
-        str | None, typer.Option("--carbon-trace", help="OpenDC carbon trace (parquet/CSV)")
-    ] = None,
-    carbon_trace_wrap: Annotated[
-        bool | None, typer.Option("--carbon-trace-wrap", help="repeat the trace to cover the run")
-    ] = None,
-    gpu_price_per_hour: Annotated[
-        float | None, typer.Option("--gpu-price-per-hour", help="US$ per GPU-hour")
-    ] = None,
-    energy_price_per_kwh: opt.EnergyPricePerKwh = None,
-    token_price_per_mtok: Annotated[
-        str | None, typer.Option("--token-price-per-mtok", help="IN,OUT US$ per million tokens")
-    ] = None,
-    gpu_lifetime_years: Annotated[
-        float | None, typer.Option("--gpu-lifetime-years", help="embodied-CO2 amortisation")
-    ] = None,
-    scheduler: opt.Scheduler = None,
-    replicas: Annotated[int | None, typer.Option("--replicas", help="model replicas")] = None,
-    router: Annotated[
-        str | None,
-        typer.Option(
-            "--router",
-            help="round_robin|random|least_outstanding|least_kv|session_affinity|prefix_affinity",
-        ),
-    ] = None,
-    max_num_seqs: opt.MaxNumSeqs = None,
-    max_batched_tokens: opt.MaxBatchedTokens = None,
-    chunked_prefill: Annotated[str | None, typer.Option("--chunked-prefill", help="on|off")] = None,
-    block_size: Annotated[int | None, typer.Option("--block-size", help="tokens per KV block")] = None,
-    gpu_memory_utilization: Annotated[
-        float | None, typer.Option("--gpu-memory-utilization", help="fraction of GPU memory used")
-    ] = None,
-    tp: Annotated[int | None, typer.Option("--tp", help="tensor-parallel GPUs per replica")] = None,
-    pp: opt.Pp = None,
-    weight_dtype: opt.WeightDtype = None,
-    kv_dtype: opt.KvDtype = None,
-    perf_profile: Annotated[
-        str | None, typer.Option("--perf-profile", help="calibrated constants (kavier calibrate)")
-    ] = None,
-    slo_ttft: Annotated[str | None, typer.Option("--slo-ttft", help="TTFT SLO, s")] = None,
-    slo_tpot: Annotated[str | None, typer.Option("--slo-tpot", help="TPOT SLO, s")] = None,
-    concurrency: Annotated[int | None, typer.Option("--concurrency", help="closed-loop clients")] = None,
-    think_time: Annotated[str | None, typer.Option("--think-time", help="closed-loop think time, s")] = None,
-    arrival_cv: opt.ArrivalCv = None,
-    prefix_cache: Annotated[
-        str | None, typer.Option("--prefix-cache", "--prefix_cache", help="block|thesis|off")
-    ] = None,
-    cache_eviction: Annotated[
-        str | None, typer.Option("--cache-eviction", help="lru|lfu|fifo|random|ttl|arc")
-    ] = None,
-    cache_ttl: Annotated[
-        str | None, typer.Option("--cache-ttl", help="idle expiry for ttl, s (5min)")
-    ] = None,
-    cache_scope: Annotated[str | None, typer.Option("--cache-scope", help="replica|session|global")] = None,
-    cache_capacity_tokens: Annotated[
-        int | None, typer.Option("--cache-capacity-tokens", help="tokens per GPU cache; 0 = free KV")
-    ] = None,
-    cache_tiers: Annotated[
-        str | None, typer.Option("--cache-tiers", help="host-dram:64GiB,local-ssd:1TiB,remote:10TiB")
-    ] = None,
-    cache_tier_policy: Annotated[
-        str | None, typer.Option("--cache-tier-policy", help="inclusive|exclusive|write-through")
-    ] = None,
-    response_cache: Annotated[
-        str | None, typer.Option("--response-cache", help="on|off: edge prompt-response cache")
-    ] = None,
-    response_cache_latency: Annotated[
-        str | None, typer.Option("--response-cache-latency", help="s per cached answer (5ms)")
-    ] = None,
-    affinity_load_guard: Annotated[
-        int | None, typer.Option("--affinity-load-guard", help="prefix_affinity load guard, requests")
-    ] = None,
-    baseline: Annotated[
-        bool | None, typer.Option("--baseline", help="also run without caches; report savings")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress or table")] = False,
+    *,
+    overrides: dict[str, Any],
 ) -> None:
     """Simulate a scenario and write its outputs into the output folder."""
     from kavier.api import run_to_folder
     from kavier.scenario import build_scenario
 
-    overrides = {
-        "trace": trace,
-        "llm": llm,
-        "gpu": gpu,
-        "gpus": gpus,
-        "output_folder": output_folder,
-        "kv_cache": kv_cache,
-        "prefix_len": prefix_len,
-        "export_rate": export_rate,
-        "flush_size": flush_size,
-        "preset": preset,
-        "prefix_cache_size": prefix_cache_size,
-        "prefix_cache_scope": prefix_cache_scope,
-        "prefix_cache_policy": prefix_cache_policy,
-        "seed": seed,
-        "workload": workload,
-        "num_requests": num_requests,
-        "rate": rate,
-        "rate_scale": rate_scale,
-        "input_tokens": input_tokens,
-        "output_tokens": output_tokens,
-        "num_sessions": num_sessions,
-        "catalog": catalog,
-        "start_time": start_time,
-        "opendc": opendc,
-        "plots": plots,
-        "power_model": power_model,
-        "gpu_idle_w": gpu_idle_w,
-        "gpu_max_w": gpu_max_w,
-        "power_calibration": power_calibration,
-        "power_asym_util": power_asym_util,
-        "pue": pue,
-        "carbon_intensity": carbon_intensity,
-        "region": region,
-        "carbon_trace": carbon_trace,
-        "carbon_trace_wrap": carbon_trace_wrap,
-        "gpu_price_per_hour": gpu_price_per_hour,
-        "energy_price_per_kwh": energy_price_per_kwh,
-        "token_price_per_mtok": token_price_per_mtok,
-        "gpu_lifetime_years": gpu_lifetime_years,
-        "scheduler": scheduler,
-        "replicas": replicas,
-        "router": router,
-        "max_num_seqs": max_num_seqs,
-        "max_batched_tokens": max_batched_tokens,
-        "chunked_prefill": chunked_prefill,
-        "block_size": block_size,
-        "gpu_memory_utilization": gpu_memory_utilization,
-        "tp": tp,
-        "pp": pp,
-        "weight_dtype": weight_dtype,
-        "kv_dtype": kv_dtype,
-        "perf_profile": perf_profile,
-        "slo_ttft": slo_ttft,
-        "slo_tpot": slo_tpot,
-        "concurrency": concurrency,
-        "think_time_s": think_time,
-        "arrival_cv": arrival_cv,
-        "prefix_cache": prefix_cache,
-        "cache_eviction": cache_eviction,
-        "cache_ttl": cache_ttl,
-        "cache_scope": cache_scope,
-        "cache_capacity_tokens": cache_capacity_tokens,
-        "cache_tiers": cache_tiers,
-        "cache_tier_policy": cache_tier_policy,
-        "response_cache": response_cache,
-        "response_cache_latency": response_cache_latency,
-        "affinity_load_guard": affinity_load_guard,
-        "baseline": baseline,
-    }
     scenario = build_scenario(scenario_file, overrides)
 
     def add_plots(folder: Path, summary: dict[str, Any]) -> None:
@@ -403,6 +264,9 @@ def run(
 
             folder, summary = run_to_folder(scenario, progress=progress, after=add_plots)
         console("out").print(summary_table(summary, f"Kavier run ({scenario.preset} preset) -> {folder}"))
+
+
+defer(app, run, _RunCommand)
 
 
 @app.command()
@@ -517,66 +381,8 @@ from kavier.commands import sweep as _sweep  # noqa: E402
 app.command(name="calibrate")(_calibrate.calibrate)
 app.command(name="sweep")(_sweep.sweep)
 app.command(name="report")(_report.report)
-app.command(name="plan")(_plan.plan)
+defer(app, _plan.plan, ScenarioTyperCommand)
 # --- end of command registrations ---
-
-
-class _LazyCoercion:
-    """A parameter's value coercion, built only when it is needed.
-
-    typer coerces every parameter's value through a pydantic TypeAdapter that it builds on
-    first use, even for an option that was not given (whose value, None, needs none): for
-    ``run``'s 70 options that is ~0.1 s, pydantic's import included. Here an absent value
-    stays None (what typer returns for it without its adapter), a string given for a plain
-    ``str`` option is kept as it is (what that adapter returns for a string), and anything
-    else goes through typer's own coercion, built then.
-    """
-
-    __slots__ = ("descriptor",)
-
-    def __init__(self, descriptor: Any) -> None:
-        self.descriptor = descriptor
-
-    def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
-        if value is None and not (param.multiple or param.nargs == -1):
-            return None
-        desc = self.descriptor
-        if (
-            type(value) is str
-            and desc.annotation is str
-            and desc.file_annotation is None
-            and desc.parameter_info.parser is None
-            and not param.multiple
-            and param.nargs == 1
-        ):
-            return value
-        from typer._coercion import build_runtime_param
-
-        built = build_runtime_param(desc)
-        param._runtime_param = built
-        return built.coerce(value, param=param, ctx=ctx)
-
-
-def _lazy_coercion(params: list[Any]) -> list[Any]:
-    """Give each typer parameter without a coercion yet a :class:`_LazyCoercion`."""
-    for param in params:
-        if getattr(param, "_runtime_param", False) is None and hasattr(param, "type_descriptor"):
-            param._runtime_param = _LazyCoercion(param.type_descriptor)
-    return params
-
-
-class _RunCommand(typer.core.TyperCommand):
-    """``run`` whose parameters (``--help`` included) coerce lazily (:class:`_LazyCoercion`)."""
-
-    def get_params(self, ctx: Any) -> list[Any]:
-        return _lazy_coercion(super().get_params(ctx))
-
-
-class _RunGroup(typer.core.TyperGroup):
-    """The run-only group, whose ``--help`` coerces lazily too."""
-
-    def get_params(self, ctx: Any) -> list[Any]:
-        return _lazy_coercion(super().get_params(ctx))
 
 
 def _run_app() -> typer.Typer:
@@ -645,7 +451,7 @@ def main() -> None:
             _exit_now(0)
         raise
     except KavierError as exc:
-        console("err").print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        print_error(exc)
         sys.exit(2)
     except KeyboardInterrupt:
         console("err").print("interrupted: no output folder was written")

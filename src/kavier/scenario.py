@@ -1,21 +1,42 @@
 """What to simulate: the scenario model, presets, and loading from TOML, YAML or JSON files.
 
-A scenario is flat: every key is also a CLI flag (``prefix_len`` <-> ``--prefix-len``) and a
-sweep axis. Values are SI (seconds, tokens, requests/s); ``start_time`` is an ISO-8601 instant.
-Resolution order: preset defaults < scenario file < command-line flags.
+The scenario's keys are declared in groups (:mod:`kavier.settings`: system, workload, serving,
+performance model, caches, thesis cache, energy, cost, outputs), and :class:`Scenario` inherits
+them all, so its keys stay flat: every key is also a CLI flag (``prefix_len`` <->
+``--prefix-len``) and a sweep axis. A scenario file may hold keys at the top level or in their
+group's table (``[cache]``). Values are SI (seconds, tokens, requests/s); ``start_time`` is an
+ISO-8601 instant. Resolution order: preset defaults < scenario file < command-line flags.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import tomllib
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, ValidationError
 
 from kavier.errors import ScenarioError
+from kavier.settings import (
+    GROUPS,
+    CacheSettings,
+    CostSettings,
+    EnergySettings,
+    OutputSettings,
+    PerformanceSettings,
+    ServingSettings,
+    Settings,
+    SystemSettings,
+    ThesisCacheSettings,
+    WorkloadSettings,
+)
+from kavier.settings.base import DURATION_UNITS, option_flag, parse_duration
+
+__all__ = ["DURATION_UNITS", "Scenario", "build_scenario", "parse_duration", "read_mapping"]
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Real serving: continuous batching with a paged KV cache on each replica, the batched
@@ -35,274 +56,223 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 DEFAULT_PRESET = "serving"
 
+# The order of the keys in scenario.json: the declaration order of the scenario from before its
+# keys were grouped, kept so that every scenario.json stays byte-identical. Keys added since
+# follow, group by group (see Scenario.json_key_order).
+LEGACY_KEY_ORDER: tuple[str, ...] = (
+    "name",
+    "preset",
+    "scheduler",
+    "perf_model",
+    "prefix_cache",
+    "llm",
+    "gpu",
+    "gpus",
+    "catalog",
+    "gpu_memory_utilization",
+    "replicas",
+    "router",
+    "affinity_load_guard",
+    "max_num_seqs",
+    "max_batched_tokens",
+    "chunked_prefill",
+    "block_size",
+    "tp",
+    "pp",
+    "weight_dtype",
+    "kv_dtype",
+    "activation_reserve_gib",
+    "iteration_overhead_s",
+    "comm_efficiency",
+    "decode_seq_overhead_s",
+    "prefill_seq_overhead_s",
+    "attention_efficiency",
+    "comm_latency_s",
+    "comm_cache_bytes",
+    "comm_spill_efficiency",
+    "context_terms",
+    "perf_profile",
+    "replica_groups",
+    "slo_ttft",
+    "slo_tpot",
+    "concurrency",
+    "think_time_s",
+    "trace",
+    "workload",
+    "num_requests",
+    "rate",
+    "arrival_cv",
+    "input_tokens",
+    "output_tokens",
+    "num_sessions",
+    "session_rate",
+    "rate_scale",
+    "seed",
+    "kv_cache",
+    "compute_efficiency",
+    "memory_efficiency",
+    "overhead_s",
+    "busy_utilization",
+    "edge_utilization",
+    "warmup_s",
+    "cooldown_s",
+    "prefix_len",
+    "prefix_cache_size",
+    "prefix_cache_scope",
+    "prefix_cache_policy",
+    "cache_eviction",
+    "cache_ttl",
+    "cache_scope",
+    "cache_capacity_tokens",
+    "cache_capacity_bytes",
+    "cache_tiers",
+    "cache_tier_policy",
+    "response_cache",
+    "response_cache_size",
+    "response_cache_latency",
+    "baseline",
+    "power_model",
+    "gpu_idle_w",
+    "gpu_max_w",
+    "power_calibration",
+    "power_asym_util",
+    "power_memory_weight",
+    "pue",
+    "carbon_intensity",
+    "region",
+    "carbon_trace",
+    "carbon_trace_wrap",
+    "gpu_price_per_hour",
+    "energy_price_per_kwh",
+    "token_price_per_mtok",
+    "gpu_lifetime_years",
+    "output_folder",
+    "export_rate",
+    "flush_size",
+    "start_time",
+    "opendc",
+    "plots",
+)
 
-DURATION_UNITS = {"ms": 1e-3, "s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0}
+GroupT = TypeVar("GroupT", bound=Settings)
 
 
-def parse_duration(value: Any) -> Any:
-    """Seconds from a number or a string with a unit (``0.1``, ``"100ms"``, ``"5 min"``)."""
-    if isinstance(value, str):
-        text = value.strip().lower()
-        for unit in sorted(DURATION_UNITS, key=len, reverse=True):
-            if text.endswith(unit):
-                number = text[: -len(unit)].strip()
-                try:
-                    return float(number) * DURATION_UNITS[unit]
-                except ValueError:
-                    break
-        try:
-            return float(text)
-        except ValueError:
-            raise ValueError(
-                f"{value!r} is not a duration; give seconds (0.1) or a unit: ms, s, min, h"
-            ) from None
-    return value
+class Scenario(
+    SystemSettings,
+    WorkloadSettings,
+    ServingSettings,
+    PerformanceSettings,
+    CacheSettings,
+    ThesisCacheSettings,
+    EnergySettings,
+    CostSettings,
+    OutputSettings,
+):
+    """A fully described simulation: system, workload, serving engine, performance model,
+    caches, energy, cost and outputs; one flat model holding every group's keys."""
 
+    # The schema (~50 ms to build) is built on the first validation, so that reading the
+    # fields (the command line's options) does not pay for it.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=True)
 
-def _on_off(value: Any) -> Any:
-    """Accept on/off, true/false, yes/no and 1/0 for boolean switches."""
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered in {"on", "true", "yes", "1"}:
-            return True
-        if lowered in {"off", "false", "no", "0"}:
-            return False
-    return value
+    table: ClassVar[str] = ""
+    panel: ClassVar[str] = ""
 
+    def settings(self, group: type[GroupT]) -> GroupT:
+        """One group's values as that group's model: ``scenario.settings(CacheSettings)``."""
+        if group not in GROUPS:
+            raise TypeError(f"{group!r} is not a group of the scenario; groups: {_names(GROUPS)}")
+        return group.model_construct(**{key: getattr(self, key) for key in group.model_fields})
 
-class Scenario(BaseModel):
-    """A fully described simulation: system, workload, models, caches and outputs."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-    name: str = "default"
-    preset: Literal["serving", "thesis"] = DEFAULT_PRESET
-    scheduler: Literal["continuous", "static", "sequential"] = "continuous"
-    perf_model: Literal["serving", "thesis"] = "serving"
-    prefix_cache: Literal["block", "thesis", "off"] = "block"
-
-    # System.
-    llm: str = "Llama-3-8B"
-    gpu: str = "A10"
-    gpus: int = Field(1, ge=1, description="independent GPUs, each one request at a time")
-    catalog: str | None = Field(None, description="user TOML catalogue adding models/GPUs")
-    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
-
-    # Serving engine (preset serving).
-    replicas: int | None = Field(None, ge=1, description="model replicas; default gpus / (tp x pp)")
-    router: Literal[
-        "round_robin", "random", "least_outstanding", "least_kv", "session_affinity", "prefix_affinity"
-    ] = "least_outstanding"
-    affinity_load_guard: int = Field(8, ge=0, description="prefix_affinity: max extra outstanding requests")
-    max_num_seqs: int = Field(256, ge=1)
-    max_batched_tokens: int = Field(8192, ge=1)
-    chunked_prefill: bool = True
-    block_size: int = Field(16, ge=1, description="tokens per KV block")
-    tp: int = Field(1, ge=1, description="tensor-parallel GPUs per replica")
-    pp: int = Field(1, ge=1, description="pipeline stages per replica")
-    weight_dtype: Literal["bf16", "fp16", "fp8", "int8", "int4"] = "bf16"
-    kv_dtype: Literal["bf16", "fp16", "fp8", "int8"] = "bf16"
-    activation_reserve_gib: float = Field(1.0, ge=0, description="GiB per GPU kept for activations")
-    iteration_overhead_s: float = Field(0.0, ge=0, description="s per engine iteration")
-    comm_efficiency: float = Field(0.7, gt=0, le=1, description="achieved / peak interconnect bandwidth")
-    # More serving-model constants (kavier.perf.serving.ServingPerfParams; same defaults; a
-    # perf_profile's values replace them).
-    decode_seq_overhead_s: float = Field(
-        0.0, ge=0, description="s per decoding sequence per iteration, not divided by tp"
-    )
-    prefill_seq_overhead_s: float = Field(
-        0.0, ge=0, description="s per sequence with a prefill chunk in an iteration, not divided by tp"
-    )
-    attention_efficiency: float = Field(
-        0.0, ge=0, le=1, description="achieved / peak FLOP/s of attention kernels; 0 = compute_efficiency"
-    )
-    comm_latency_s: float = Field(
-        10e-6, ge=0, description="s, latency of one all-reduce between two GPUs (a ring of tp pays tp - 1)"
-    )
-    comm_cache_bytes: float = Field(
-        0.0,
-        ge=0,
-        description="bytes: all-reduce message size at which half spills from on-chip cache; 0 = no spill",
-    )
-    comm_spill_efficiency: float = Field(
-        0.15, gt=0, le=1, description="achieved / peak interconnect bandwidth of the spilled all-reduce part"
-    )
-    context_terms: bool = Field(True, description="attention FLOPs and KV reads in the serving model")
-    perf_profile: str | None = Field(None, description="calibrated constants (kavier calibrate)")
-    replica_groups: list[dict[str, Any]] | None = Field(
-        None, description="heterogeneous replicas: [{count, gpu, llm, tp, pp, weight_dtype}, ...]"
-    )
-    slo_ttft: float | None = Field(None, gt=0, description="s, for goodput")
-    slo_tpot: float | None = Field(None, gt=0, description="s, for goodput")
-    concurrency: int = Field(8, ge=1, description="closed-loop clients")
-    think_time_s: float = Field(0.0, ge=0, description="closed-loop think time between requests")
-
-    # Workload: a trace file, or a generator.
-    trace: str | None = None
-    workload: Literal["chat", "poisson", "gamma", "closed-loop"] = "chat"
-    num_requests: int = Field(1000, ge=1)
-    rate: float = Field(1.0, gt=0, description="requests/s for poisson/gamma")
-    arrival_cv: float = Field(1.0, gt=0, description="coefficient of variation for gamma")
-    input_tokens: str = "lognormal:mean=1000,cv=0.5"
-    output_tokens: str = "lognormal:mean=250,cv=0.6"
-    num_sessions: int = Field(100, ge=1)
-    session_rate: float | None = Field(None, gt=0, description="new chat sessions per second")
-    rate_scale: float = Field(
-        1.0,
-        gt=0,
-        description=(
-            "multiplier on the arrival rate: trace inter-arrival times are divided by it; "
-            "generators' rate and session_rate multiplied by it (not for closed-loop)"
-        ),
-    )
-    seed: int = 0
-
-    # Thesis performance model (DESIGN.md).
-    kv_cache: bool = True
-    compute_efficiency: float = Field(0.30, gt=0, le=1)
-    memory_efficiency: float = Field(0.60, gt=0, le=1)
-    overhead_s: float = Field(0.025, ge=0)
-    busy_utilization: float = Field(0.95, ge=0, le=1)
-    edge_utilization: float = Field(0.5, ge=0, le=1)
-    warmup_s: float = Field(0.2, ge=0)
-    cooldown_s: float = Field(0.2, ge=0)
-
-    # Thesis prefix cache.
-    prefix_len: int = Field(1024, ge=0, description="tokens that must match; 0 disables")
-    prefix_cache_size: int = Field(10, ge=1, description="capacity in prompts")
-    prefix_cache_scope: Literal["session", "global"] = "session"
-    prefix_cache_policy: Literal["prefill", "full"] = "prefill"
-
-    # Block prefix cache (serving engine) and the edge prompt-response cache.
-    cache_eviction: Literal["lru", "lfu", "fifo", "random", "ttl", "arc"] = "lru"
-    cache_ttl: float = Field(300.0, gt=0, description="s of idle time before an entry expires (ttl)")
-    cache_scope: Literal["replica", "session", "global"] = "replica"
-    cache_capacity_tokens: int = Field(0, ge=0, description="tokens per GPU store; 0 = free KV memory")
-    cache_capacity_bytes: float | None = Field(
-        None, gt=0, description="bytes per GPU store (instead of tokens)"
-    )
-    cache_tiers: str | list[dict[str, Any]] | None = Field(
-        None, description="lower tiers: 'host-dram:64GiB,local-ssd:1TiB,remote:10TiB' or tables"
-    )
-    cache_tier_policy: Literal["inclusive", "exclusive", "write-through"] = "inclusive"
-    response_cache: bool = Field(False, description="edge prompt-response cache (exact repeats)")
-    response_cache_size: int = Field(10_000, ge=1, description="entries")
-    response_cache_latency: float = Field(0.005, ge=0, description="s per answer from the cache")
-    baseline: bool = Field(False, description="also run without caches and report the savings")
-
-    # Power, energy and carbon.
-    power_model: Literal[
-        "activity", "constant", "linear", "square", "cubic", "sqrt", "mse", "asymptotic", "asymptotic-dvfs"
-    ] = "activity"
-    gpu_idle_w: float | None = Field(None, ge=0, description="W; default from the library")
-    gpu_max_w: float | None = Field(None, gt=0, description="W; default from the library")
-    power_calibration: float = Field(1.4, gt=0, description="mse exponent r")
-    power_asym_util: float = Field(0.3, gt=0, description="asymptotic models' a")
-    power_memory_weight: float = Field(0.5, ge=0, description="activity model's memory weight")
-    pue: float | str = Field(1.0, description="power usage effectiveness, or a series file")
-    carbon_intensity: float | None = Field(None, ge=0, description="gCO2/kWh, constant")
-    region: str | None = Field(None, description="grid region for an annual-average intensity")
-    carbon_trace: str | None = Field(None, description="OpenDC carbon trace (parquet/CSV)")
-    carbon_trace_wrap: bool = False
-
-    # Cost and embodied carbon.
-    gpu_price_per_hour: float | None = Field(None, ge=0, description="US$/GPU-hour; library default")
-    energy_price_per_kwh: float = Field(0.10, ge=0, description="US$/kWh of facility energy")
-    token_price_per_mtok: tuple[float, float] | None = Field(
-        None, description="US$ per million input and output tokens (revenue view)"
-    )
-    gpu_lifetime_years: float = Field(5.0, gt=0)
-
-    # Outputs.
-    output_folder: str = "kavier_output"
-    export_rate: float = Field(1.0, gt=0, description="seconds per timeseries interval/fragment")
-    flush_size: int = Field(10_000, ge=1, description="requests per streamed chunk")
-    start_time: datetime = datetime(2022, 1, 1, tzinfo=UTC)
-    opendc: bool = True
-    plots: bool = False
-
-    _on_off = field_validator(
-        "kv_cache",
-        "opendc",
-        "plots",
-        "carbon_trace_wrap",
-        "chunked_prefill",
-        "context_terms",
-        "response_cache",
-        "baseline",
-        mode="before",
-    )(_on_off)
-    _durations = field_validator(
-        "export_rate",
-        "overhead_s",
-        "warmup_s",
-        "cooldown_s",
-        "cache_ttl",
-        "response_cache_latency",
-        mode="before",
-    )(parse_duration)
-
-    @field_validator("input_tokens", "output_tokens", mode="before")
     @classmethod
-    def _fixed_length(cls, value: Any) -> Any:
-        """A plain number of tokens (``output_tokens = 200`` in TOML) is the fixed-length spec."""
-        if isinstance(value, int) and not isinstance(value, bool):
-            return str(value)
-        return value
-
-    @field_validator("token_price_per_mtok", mode="before")
-    @classmethod
-    def _price_pair(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            parts = [p for p in value.replace(";", ",").split(",") if p.strip()]
-            if len(parts) == 1:
-                parts = parts * 2
-            try:
-                return tuple(float(p) for p in parts)
-            except ValueError:
-                raise ValueError(f"{value!r}: give 'input,output' US$ per million tokens") from None
-        return value
-
-    @field_validator("pue", mode="before")
-    @classmethod
-    def _pue(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
-                return value  # a path to a PUE series
-        if isinstance(value, int | float) and value < 1.0:
-            raise ValueError(f"{value}: PUE is facility energy / IT energy, so >= 1.0")
-        return value
-
-    @field_validator("start_time")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-    @model_validator(mode="after")
-    def _rate_scale_needs_arrivals(self) -> Scenario:
-        # A closed-loop workload has no arrival rate: its load is set by concurrency and
-        # think time, so a rate multiplier would silently do nothing.
-        if self.rate_scale != 1.0 and self.workload == "closed-loop" and not self.trace:
-            raise ValueError(
-                f"rate_scale {self.rate_scale:g} needs arrivals (a trace or a poisson/gamma/chat "
-                "generator); a closed-loop workload's load is set by concurrency and think_time_s"
-            )
-        return self
-
-    @property
-    def num_replicas(self) -> int:
-        """Replicas of the serving engine (groups add up)."""
-        if self.replica_groups:
-            return sum(int(g.get("count", 1)) for g in self.replica_groups)
-        if self.replicas is not None:
-            return self.replicas
-        return max(1, self.gpus // (self.tp * self.pp))
+    def json_key_order(cls) -> tuple[str, ...]:
+        """The order of keys in :meth:`to_json_dict`: the legacy keys, then newer ones by group."""
+        return _json_key_order()
 
     def to_json_dict(self) -> dict[str, Any]:
-        """The scenario as plain JSON values, enough to rerun it exactly."""
-        return json.loads(self.model_dump_json())
+        """The scenario as plain JSON values, enough to rerun it exactly (keys in
+        :meth:`json_key_order`)."""
+        values = json.loads(self.model_dump_json())
+        return {key: values[key] for key in _json_key_order()}
+
+
+@cache
+def _json_key_order() -> tuple[str, ...]:
+    newer = [key for group in GROUPS for key in group.model_fields if key not in LEGACY_KEY_ORDER]
+    return LEGACY_KEY_ORDER + tuple(newer)
+
+
+def _names(groups: tuple[type[Settings], ...]) -> str:
+    return ", ".join(group.__name__ for group in groups)
+
+
+GROUP_TABLES: dict[str, type[Settings]] = {group.table: group for group in GROUPS}
+"""Grouping table name (``cache``) -> the group whose keys it may hold."""
+
+KEY_TABLES: dict[str, str] = {key: group.table for group in GROUPS for key in group.model_fields}
+"""Scenario key -> the name of its group's table."""
+
+
+def did_you_mean(key: str, candidates: Any = None) -> str:
+    """`` (did you mean a, b?)`` for the candidates (default: scenario keys) close to ``key``."""
+    pool = list(KEY_TABLES if candidates is None else candidates)
+    close = difflib.get_close_matches(key, pool, n=3, cutoff=0.6)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
+def unknown_key(source: str, key: str, where: str = "key") -> ScenarioError:
+    """The one-line error for a name that is not a scenario key, with the close ones."""
+    return ScenarioError(
+        f"{source}: {where} {key!r} is not a scenario key{did_you_mean(key)}; see kavier run --help"
+    )
+
+
+def _key(name: Any) -> str:
+    return str(name).replace("-", "_")
+
+
+def flatten_group_table(source: str, table: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys of a grouping table (``[cache]``); each must belong to that table's group."""
+    group = GROUP_TABLES.get(_key(table))
+    if group is None:
+        tables = ", ".join(GROUP_TABLES)
+        hint = did_you_mean(_key(table), GROUP_TABLES)
+        raise ScenarioError(f"{source}: [{table}] is not a group of scenario keys{hint}; groups: {tables}")
+    flat: dict[str, Any] = {}
+    for raw, value in values.items():
+        key = _key(raw)
+        if key not in group.model_fields:
+            raise _misplaced(source, group, key)
+        flat[key] = value
+    return flat
+
+
+def _misplaced(source: str, group: type[Settings], key: str) -> ScenarioError:
+    """A key in a table of the wrong group (named with its own table), or an unknown one."""
+    if key in KEY_TABLES:
+        hint = f" (did you mean [{KEY_TABLES[key]}] {key}?)"
+    else:
+        hint = did_you_mean(key, group.model_fields)
+        if not hint:
+            close = difflib.get_close_matches(key, list(KEY_TABLES), n=3, cutoff=0.6)
+            shown = ", ".join(f"[{KEY_TABLES[c]}] {c}" for c in close)
+            hint = f" (did you mean {shown}?)" if close else ""
+    return ScenarioError(f"{source}: [{group.table}] {key!r} is not a {group.table} key{hint}")
+
+
+def flatten_scenario_mapping(source: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Scenario keys from a file's table: top-level keys, and grouping tables flattened one level
+    (one-line errors for an unknown key or table, or a key in the wrong group's table)."""
+    flat: dict[str, Any] = {}
+    for raw, value in data.items():
+        if isinstance(value, dict):
+            flat.update(flatten_group_table(source, str(raw), value))
+            continue
+        key = _key(raw)
+        if key not in KEY_TABLES:
+            raise unknown_key(source, key)
+        flat[key] = value
+    return flat
 
 
 def read_mapping(path: Path, what: str = "scenario file") -> dict[str, Any]:
@@ -334,14 +304,7 @@ def read_mapping(path: Path, what: str = "scenario file") -> dict[str, Any]:
 
 def _read_file(path: Path) -> dict[str, Any]:
     """Read a TOML, YAML or JSON scenario file into a flat dict (one-line errors)."""
-    data = read_mapping(path)
-    # Allow grouping tables ([workload], [cache] ...) by flattening one level.
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            flat.update({k.replace("-", "_"): v for k, v in value.items()})
-        else:
-            flat[key.replace("-", "_")] = value
+    flat = flatten_scenario_mapping(str(path), read_mapping(path))
     # Relative paths in a file are relative to the file.
     for key in ("trace", "catalog"):
         if isinstance(flat.get(key), str) and not Path(flat[key]).is_absolute():
@@ -376,11 +339,10 @@ def _one_line(exc: ValidationError, source: str, flags: set[str]) -> str:
     field = ".".join(str(p) for p in err.get("loc", ())) or "?"
     msg = err.get("msg", "invalid value").removeprefix("Value error, ")
     if err.get("type") == "extra_forbidden":
-        known = ", ".join(sorted(Scenario.model_fields))
-        return f"{source}: unknown key {field!r}; known keys: {known}"
+        return str(unknown_key(source, field))
     value = err.get("input")
     if not err.get("loc"):  # a check across fields (model validator): its message says it all
         return f"{source}: {msg}"
     if field in flags:
-        return f"--{field.replace('_', '-')} {value}: {msg}"
+        return f"{option_flag(field, Scenario.model_fields[field])} {value}: {msg}"
     return f"{source}: {field} = {value!r}: {msg}"

@@ -17,7 +17,36 @@ from typing import Annotated, Any
 
 import typer
 
-from kavier.commands import options as opt
+from kavier.commands.scenario_options import scenario_command
+
+# The scenario keys plan takes as options (flags as in `kavier run`); its --gpus, --tp,
+# --replicas and --slo-* are its own (candidate lists, the searched replicas, the SLOs).
+SCENARIO_KEYS = (
+    "trace",
+    "llm",
+    "workload",
+    "num_requests",
+    "rate",
+    "rate_scale",
+    "input_tokens",
+    "output_tokens",
+    "arrival_cv",
+    "num_sessions",
+    "seed",
+    "catalog",
+    "pp",
+    "router",
+    "scheduler",
+    "max_num_seqs",
+    "max_batched_tokens",
+    "weight_dtype",
+    "kv_dtype",
+    "prefix_cache",
+    "region",
+    "carbon_intensity",
+    "pue",
+    "energy_price_per_kwh",
+)
 
 
 def _ints(flag: str, text: str | None) -> tuple[int, ...] | None:
@@ -60,13 +89,12 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
         tmp.unlink(missing_ok=True)
 
 
+@scenario_command(SCENARIO_KEYS)
 def plan(
     scenario_file: Annotated[
         Path | None,
         typer.Argument(help="scenario file (TOML, YAML or JSON); flags override it", show_default=False),
     ] = None,
-    trace: opt.Trace = None,
-    llm: opt.Llm = None,
     gpus: Annotated[
         str | None,
         typer.Option("--gpus", help="candidate GPU names, comma-separated (default: the scenario's)"),
@@ -100,35 +128,13 @@ def plan(
     tolerance: Annotated[
         float, typer.Option("--tolerance", help="--max-rate: relative precision of the multiplier")
     ] = 0.02,
-    rate_scale: Annotated[
-        float | None, typer.Option("--rate-scale", help="plan for the workload's rate times this")
-    ] = None,
-    workload: opt.Workload = None,
-    num_requests: opt.NumRequests = None,
-    rate: opt.Rate = None,
-    input_tokens: opt.InputTokens = None,
-    output_tokens: opt.OutputTokens = None,
-    arrival_cv: opt.ArrivalCv = None,
-    num_sessions: opt.NumSessions = None,
-    seed: opt.Seed = None,
-    catalog: opt.Catalog = None,
-    pp: opt.Pp = None,
-    router: Annotated[str | None, typer.Option("--router", help="replica router")] = None,
-    scheduler: opt.Scheduler = None,
-    max_num_seqs: opt.MaxNumSeqs = None,
-    max_batched_tokens: opt.MaxBatchedTokens = None,
-    weight_dtype: opt.WeightDtype = None,
-    kv_dtype: opt.KvDtype = None,
-    prefix_cache: Annotated[str | None, typer.Option("--prefix-cache", help="block|off")] = None,
-    region: opt.Region = None,
-    carbon_intensity: opt.CarbonIntensity = None,
-    pue: opt.Pue = None,
-    energy_price_per_kwh: opt.EnergyPricePerKwh = None,
     jobs: Annotated[
         int, typer.Option("--jobs", "-j", help="candidates searched in parallel processes (0 = CPU count)")
     ] = 0,
     out_path: Annotated[Path | None, typer.Option("--out", help="write the plan as JSON here")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress lines")] = False,
+    *,
+    overrides: dict[str, Any],
 ) -> None:
     """Capacity planning: the cheapest GPU x TP x replicas meeting TTFT/TPOT SLOs at the
     workload's load, or (--max-rate) the largest arrival rate a configuration sustains.
@@ -140,32 +146,6 @@ def plan(
     from kavier.plan.render import answer_line, plan_table
     from kavier.scenario import build_scenario
 
-    overrides = {
-        "trace": trace,
-        "llm": llm,
-        "workload": workload,
-        "num_requests": num_requests,
-        "rate": rate,
-        "input_tokens": input_tokens,
-        "output_tokens": output_tokens,
-        "arrival_cv": arrival_cv,
-        "num_sessions": num_sessions,
-        "seed": seed,
-        "catalog": catalog,
-        "pp": pp,
-        "router": router,
-        "scheduler": scheduler,
-        "max_num_seqs": max_num_seqs,
-        "max_batched_tokens": max_batched_tokens,
-        "weight_dtype": weight_dtype,
-        "kv_dtype": kv_dtype,
-        "prefix_cache": prefix_cache,
-        "region": region,
-        "carbon_intensity": carbon_intensity,
-        "pue": pue,
-        "energy_price_per_kwh": energy_price_per_kwh,
-        "rate_scale": rate_scale,
-    }
     base = build_scenario(scenario_file, overrides)
     ttft = _seconds("--slo-ttft", slo_ttft) if slo_ttft is not None else base.slo_ttft
     tpot = _seconds("--slo-tpot", slo_tpot) if slo_tpot is not None else base.slo_tpot

@@ -17,7 +17,6 @@ the sweep file resolve against the sweep file's folder.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import itertools
 import json
@@ -29,7 +28,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kavier.errors import KavierError, ScenarioError
-from kavier.scenario import Scenario, build_scenario, read_mapping
+from kavier.scenario import Scenario, build_scenario, flatten_group_table, read_mapping, unknown_key
 
 RESERVED = ("axes", "base", "mode", "runs")
 MODES = ("product", "zip")
@@ -103,7 +102,7 @@ def load_sweep(path: str | Path) -> SweepSpec:
         if key in RESERVED:
             continue
         if isinstance(value, dict):  # grouping table, flattened as in scenario files
-            base.update({_key(k): v for k, v in value.items()})
+            base.update(flatten_group_table(src, str(raw_key), value))
         else:
             base[key] = value
     raw_base = data.get("base")
@@ -201,25 +200,19 @@ def run_id(index: int, params: dict[str, Any], width: int = 4) -> str:
     return ident
 
 
-def _unknown_key(src: str, where: str, key: str) -> ScenarioError:
-    close = difflib.get_close_matches(key, list(Scenario.model_fields), n=3, cutoff=0.6)
-    hint = f" (did you mean {', '.join(close)}?)" if close else ""
-    return ScenarioError(f"{src}: {where} {key!r} is not a scenario key{hint}; see kavier run --help")
-
-
 def _check_keys(spec: SweepSpec) -> None:
     src = _label(spec.path)
     fields = Scenario.model_fields
     for key in spec.base:
         if key not in fields:
-            raise _unknown_key(src, "key", key)
+            raise unknown_key(src, key)
     for key in spec.axes:
         if key not in fields:
-            raise _unknown_key(src, "axis", key)
+            raise unknown_key(src, key, "axis")
     for i, run in enumerate(spec.explicit):
         for key in run:
             if key not in fields:
-                raise _unknown_key(src, f"runs[{i}] key", key)
+                raise unknown_key(src, key, f"runs[{i}] key")
     for key in SWEEP_OWNED:
         if key in spec.base or key in spec.axes or any(key in r for r in spec.explicit):
             raise ScenarioError(f"{src}: {key} is set by the sweep (--out DIR/runs/<run_id>); remove it")

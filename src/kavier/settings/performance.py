@@ -1,0 +1,81 @@
+"""Performance-model settings: which model times prefill and decode, and its free constants.
+
+Both models share the efficiencies, the per-prefill overhead and the utilisation profile, so
+they form one group rather than a thesis group and a serving group.
+"""
+
+from typing import Literal
+
+from pydantic import Field
+
+from kavier.settings.base import Seconds, Settings, Switch, cli
+
+
+class PerformanceSettings(Settings):
+    """How long prefill and decode take: the thesis's per-request roofline or the serving
+    engine's batched one, their efficiencies and overheads, and the GPU utilisation profile."""
+
+    table = "performance"
+    panel = "Performance model"
+
+    perf_model: Literal["serving", "thesis"] = Field(
+        "serving", description="serving: batched roofline per iteration; thesis: the thesis's per-request one"
+    )
+    kv_cache: Switch = Field(
+        True,
+        description="thesis model: decode reads cached keys/values; off: each token recomputes them",
+        json_schema_extra=cli("--kv_cache"),
+    )
+    compute_efficiency: float = Field(0.30, gt=0, le=1, description="achieved / peak FLOP/s (fraction)")
+    memory_efficiency: float = Field(
+        0.60, gt=0, le=1, description="achieved / peak memory bandwidth (fraction)"
+    )
+    overhead_s: Seconds = Field(0.025, ge=0, description="s added to each prefill (or 25ms)")
+    busy_utilization: float = Field(
+        0.95, ge=0, le=1, description="GPU utilisation (fraction) while busy; activity power model's u_busy"
+    )
+    edge_utilization: float = Field(
+        0.5, ge=0, le=1, description="thesis model: GPU utilisation (fraction) in warm-up and cool-down"
+    )
+    warmup_s: Seconds = Field(
+        0.2, ge=0, description="thesis model: s at edge utilisation as a request begins"
+    )
+    cooldown_s: Seconds = Field(
+        0.2, ge=0, description="thesis model: s at edge utilisation as a request ends"
+    )
+    iteration_overhead_s: float = Field(0.0, ge=0, description="s per engine iteration")
+    comm_efficiency: float = Field(
+        0.7, gt=0, le=1, description="achieved / peak interconnect bandwidth (fraction)"
+    )
+    decode_seq_overhead_s: float = Field(
+        0.0, ge=0, description="s per decoding sequence per iteration, not divided by tp"
+    )
+    prefill_seq_overhead_s: float = Field(
+        0.0, ge=0, description="s per sequence with a prefill chunk in an iteration, not divided by tp"
+    )
+    attention_efficiency: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="achieved / peak FLOP/s of attention kernels (fraction); 0 = compute_efficiency",
+    )
+    comm_latency_s: float = Field(
+        10e-6, ge=0, description="s, latency of one all-reduce between two GPUs (a ring of tp pays tp - 1)"
+    )
+    comm_cache_bytes: float = Field(
+        0.0,
+        ge=0,
+        description="bytes: all-reduce message size at which half spills from on-chip cache; 0 = no spill",
+    )
+    comm_spill_efficiency: float = Field(
+        0.15,
+        gt=0,
+        le=1,
+        description="achieved / peak interconnect bandwidth (fraction) of the spilled all-reduce part",
+    )
+    context_terms: Switch = Field(
+        True, description="serving model: count attention FLOPs and KV reads that grow with context"
+    )
+    perf_profile: str | None = Field(
+        None, description="TOML file of calibrated constants (kavier calibrate); its values replace these"
+    )
