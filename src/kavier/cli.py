@@ -28,12 +28,12 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import typer  # noqa: E402
 
+from kavier.commands.console import console, new_table  # noqa: E402
 from kavier.commands.lazy import LazyGroup, defer  # noqa: E402
 from kavier.commands.scenario_options import ScenarioTyperCommand, scenario_command  # noqa: E402
 from kavier.errors import KavierError  # noqa: E402
 
 if TYPE_CHECKING:
-    from rich.console import Console
     from rich.table import Table
 
 APP_OPTIONS: dict[str, Any] = {
@@ -44,37 +44,12 @@ APP_OPTIONS: dict[str, Any] = {
 }
 app = typer.Typer(**APP_OPTIONS, cls=LazyGroup)
 
-# The rich consoles (``out``, ``err``) are made on first use: a quiet run prints nothing and
-# so never imports rich.
-_CONSOLES: dict[str, Console] = {}
-
-
-def console(name: str) -> Console:
-    """The stdout (``out``) or stderr (``err``) console; wide tables when piped (rich would
-    otherwise wrap at 80 columns and split names)."""
-    found = _CONSOLES.get(name)
-    if found is None:
-        from rich.console import Console
-
-        if name == "out":
-            found = Console(width=None if sys.stdout.isatty() else 200)
-        else:
-            found = Console(stderr=True, width=None if sys.stderr.isatty() else 1000)
-        _CONSOLES[name] = found
-    return found
-
 
 def __getattr__(name: str) -> Any:
     """``kavier.cli.out`` and ``kavier.cli.err``, created lazily (see :func:`console`)."""
     if name in ("out", "err"):
         return console(name)
     raise AttributeError(f"module 'kavier.cli' has no attribute {name!r}")
-
-
-def _table(**kwargs: Any) -> Table:
-    from rich.table import Table
-
-    return Table(**kwargs)
 
 
 SUMMARY_ROWS = [
@@ -112,9 +87,9 @@ def _fmt(summary: dict[str, Any], key: str, fmt: str) -> str:
     return "n/a" if value is None else fmt.format(value)
 
 
-def summary_table(summary: dict[str, Any], title: str) -> Table:
+def summarynew_table(summary: dict[str, Any], title: str) -> Table:
     """A two-column table of the headline metrics."""
-    table = _table(title=title, show_header=False, title_justify="left")
+    table = new_table(title=title, show_header=False, title_justify="left")
     table.add_column("metric", style="bold")
     table.add_column("value", justify="right")
     combos = {
@@ -263,7 +238,7 @@ def run(
                 bar.update(task, done=done, sim=sim_s)
 
             folder, summary = run_to_folder(scenario, progress=progress, after=add_plots)
-        console("out").print(summary_table(summary, f"Kavier run ({scenario.preset} preset) -> {folder}"))
+        console("out").print(summarynew_table(summary, f"Kavier run ({scenario.preset} preset) -> {folder}"))
 
 
 defer(app, run, _RunCommand)
@@ -289,7 +264,7 @@ def library(
     ):
         if kind not in ("all", wanted) or not rows:
             continue
-        table = _table(title=title, title_justify="left")
+        table = new_table(title=title, title_justify="left")
         columns = [c for c in rows[0] if c != "source"]
         for col in columns:
             table.add_column(col, justify="left" if col == "name" else "right", no_wrap=col == "name")
@@ -317,7 +292,7 @@ def validate(
     report = EXPERIMENTS[experiment]()
     out = console("out")
     for part in report.parts:
-        table = _table(title=part.title, title_justify="left")
+        table = new_table(title=part.title, title_justify="left")
         for col in part.columns:
             table.add_column(col, justify="right")
         for row in part.rows:
@@ -338,7 +313,7 @@ def compare(
 
     result = compare_runs(outputs)
     out = console("out")
-    table = _table(title="Kavier runs compared (ratios to the first)", title_justify="left")
+    table = new_table(title="Kavier runs compared (ratios to the first)", title_justify="left")
     table.add_column("metric", style="bold")
     for name in result.names:
         table.add_column(name, justify="right")

@@ -33,7 +33,9 @@ def calibrate(
 
     Use the profile with ``kavier run --perf-profile profile.toml``.
     """
-    from kavier.cli import out as console
+    from kavier.commands.console import console as _console
+
+    console = _console("out")
     from kavier.perf.calibrate import calibrate_cli
 
     console.print(calibrate_cli(measurements, llm, gpu, out, fit_rows, per_tp), highlight=False, markup=False)

@@ -139,12 +139,13 @@ def plan(
     """Capacity planning: the cheapest GPU x TP x replicas meeting TTFT/TPOT SLOs at the
     workload's load, or (--max-rate) the largest arrival rate a configuration sustains.
     """
-    from kavier.cli import err
-    from kavier.cli import out as console
+    from kavier.commands.console import console as _console
     from kavier.errors import ScenarioError
     from kavier.plan import PlanSettings, SloSpec, plan_cheapest, plan_max_rate
     from kavier.plan.render import answer_line, plan_table
     from kavier.scenario import build_scenario
+
+    err, console = _console("err"), _console("out")
 
     base = build_scenario(scenario_file, overrides)
     ttft = _seconds("--slo-ttft", slo_ttft) if slo_ttft is not None else base.slo_ttft

@@ -30,7 +30,9 @@ def report(
 
     The page needs no network to view (figures are inline SVG).
     """
-    from kavier.cli import out as console
+    from kavier.commands.console import console as _console
+
+    console = _console("out")
     from kavier.report.html import write_report
 
     path = write_report(results, out, title)

@@ -48,11 +48,12 @@ def sweep(
     )
     from rich.table import Table
 
-    from kavier.cli import err
-    from kavier.cli import out as console
+    from kavier.commands.console import console as _console
     from kavier.errors import KavierError
     from kavier.sweep.driver import SweepInterrupted, default_workers, execute, prepare
     from kavier.sweep.runners import BACKENDS, RunOutcome
+
+    err, console = _console("err"), _console("out")
 
     if backend not in BACKENDS:
         raise KavierError(f"--backend {backend!r}: use {' or '.join(BACKENDS)}")

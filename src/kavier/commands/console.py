@@ -1,0 +1,34 @@
+"""The command line's consoles and tables, made on first use: a quiet run never imports rich."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+_CONSOLES: dict[str, Console] = {}
+
+
+def console(name: str) -> Console:
+    """The stdout (``out``) or stderr (``err``) console; wide tables when piped (rich would
+    otherwise wrap at 80 columns and split names)."""
+    found = _CONSOLES.get(name)
+    if found is None:
+        from rich.console import Console
+
+        if name == "out":
+            found = Console(width=None if sys.stdout.isatty() else 200)
+        else:
+            found = Console(stderr=True, width=None if sys.stderr.isatty() else 1000)
+        _CONSOLES[name] = found
+    return found
+
+
+def new_table(**kwargs: Any) -> Table:
+    """A rich table (rich imported now)."""
+    from rich.table import Table
+
+    return Table(**kwargs)
