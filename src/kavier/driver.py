@@ -18,21 +18,16 @@ from kavier.errors import ScenarioError
 from kavier.events import Observer, Observers
 from kavier.io.sinks import NullSink, Sink
 from kavier.metrics import SummaryAccumulator
-from kavier.observers.requests import RequestTable
-from kavier.observers.timeseries import TimeseriesObserver
+from kavier.registry import OUTPUTS
 from kavier.scenario import Scenario
 from kavier.summary import assemble, baseline_savings, ordered, rate
 from kavier.workload.source import WorkloadSource
 
 
 def output_observers(scenario: Scenario, sink: Sink) -> list[Observer]:
-    """The outputs a run writes into ``sink``: requests, time series (with energy), OpenDC."""
-    observers: list[Observer] = [RequestTable(sink), TimeseriesObserver(scenario, sink)]
-    if scenario.opendc and not isinstance(sink, NullSink):  # a discarded run writes none
-        from kavier.observers.opendc import OpenDcExport
-
-        observers.append(OpenDcExport(scenario, sink))
-    return observers
+    """The outputs a run writes into ``sink``: every registered output that wants this run
+    (requests, time series with energy, OpenDC, and any a plugin registers)."""
+    return [cls(scenario, sink) for _, cls in OUTPUTS.items() if cls.wanted(scenario, sink)]
 
 
 def run(

@@ -1,7 +1,7 @@
 """Registries: one per extension point, a name registered once by a decorator.
 
 An extension point (schedulers, routers, cache eviction policies, power models, trace formats,
-carbon-intensity sources) is a :class:`Registry`. A policy registers itself where it is defined::
+carbon-intensity sources, outputs) is a :class:`Registry`. A policy registers itself where it is defined::
 
     from kavier.registry import ROUTERS
 
@@ -14,8 +14,12 @@ help, the documentation tables and the contract tests that every registered poli
 
 The registries live here, below every layer that defines policies, so that the scenario (the
 lowest layer) can check a name without importing the engine. Each registry knows the modules
-that define its built-in entries and imports them on the first lookup; a policy defined
-elsewhere (a user's module) registers when that module is imported, before the run.
+that define its built-in entries and imports them on the first lookup. A policy defined
+elsewhere (a user's module) registers when that module is imported: in Python, import it before
+the run; on the command line, name it in the ``KAVIER_PLUGINS`` environment variable
+(comma-separated module names) or publish it as a ``kavier.plugins`` entry point of an
+installed package. Plugins are imported the first time a name is not found, so runs that use
+only built-in names never pay for them.
 
 The contract: a name is registered once (registering it twice is an error, so two policies can
 never silently replace each other); ``get`` of an unknown name raises a one-line
@@ -25,6 +29,7 @@ never silently replace each other); ``get`` of an unknown name raises a one-line
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
@@ -66,14 +71,21 @@ class Registry(Generic[T]):
             for module in self.builtin_modules:
                 importlib.import_module(module)
 
+    def _find(self, name: object) -> bool:
+        """Whether ``name`` is registered, loading the built-ins and then the plugins if needed."""
+        self._load()
+        if name in self._entries:
+            return True
+        load_plugins()
+        return name in self._entries
+
     def names(self) -> tuple[str, ...]:
         """Every registered name, in registration order (built-ins first)."""
         self._load()
         return tuple(self._entries)
 
     def __contains__(self, name: object) -> bool:
-        self._load()
-        return name in self._entries
+        return self._find(name)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
@@ -88,11 +100,9 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         """The entry registered under ``name`` (one-line error naming the known ones otherwise)."""
-        self._load()
-        try:
-            return self._entries[name]
-        except KeyError:
-            raise ScenarioError(self.unknown(name)) from None
+        if not self._find(name):
+            raise ScenarioError(self.unknown(name))
+        return self._entries[name]
 
     def unknown(self, name: Any) -> str:
         """The message for a name that is not registered."""
@@ -113,12 +123,46 @@ class Registry(Generic[T]):
         return rows
 
 
+PLUGINS_VARIABLE = "KAVIER_PLUGINS"
+PLUGIN_ENTRY_POINTS = "kavier.plugins"
+_plugins_loaded = False
+
+
+def load_plugins() -> None:
+    """Import the plugin modules (``KAVIER_PLUGINS`` and ``kavier.plugins`` entry points) once.
+
+    A module that cannot be imported is an error naming it (a misspelt plugin must not look like
+    an unknown policy name).
+    """
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    names = [m.strip() for m in os.environ.get(PLUGINS_VARIABLE, "").split(",") if m.strip()]
+    for module in names:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ScenarioError(
+                f"{PLUGINS_VARIABLE}: cannot import plugin module {module!r} ({exc}); check the name "
+                "and that it is on the Python path"
+            ) from None
+    from importlib.metadata import entry_points
+
+    for point in entry_points(group=PLUGIN_ENTRY_POINTS):
+        try:
+            point.load()
+        except ImportError as exc:
+            raise ScenarioError(f"plugin {point.name!r} ({point.value}) cannot be imported: {exc}") from None
+
+
 SCHEDULERS: Registry[Any] = Registry("scheduler", ("kavier.engine.schedulers",))
 ROUTERS: Registry[Any] = Registry("router", ("kavier.engine.routers",))
 EVICTION_POLICIES: Registry[Any] = Registry("cache eviction policy", ("kavier.cache.eviction",))
 POWER_MODELS: Registry[Any] = Registry("power model", ("kavier.energy.power",))
 TRACE_FORMATS: Registry[Any] = Registry("trace format", ("kavier.workload.formats",))
 CARBON_SOURCES: Registry[Any] = Registry("carbon-intensity source", ("kavier.energy.sources",))
+OUTPUTS: Registry[Any] = Registry("output", ("kavier.observers",))
 
 ALL: dict[str, Registry[Any]] = {
     "schedulers": SCHEDULERS,
@@ -127,4 +171,5 @@ ALL: dict[str, Registry[Any]] = {
     "power_models": POWER_MODELS,
     "trace_formats": TRACE_FORMATS,
     "carbon_sources": CARBON_SOURCES,
+    "outputs": OUTPUTS,
 }

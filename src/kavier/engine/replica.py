@@ -310,8 +310,11 @@ class ServingReplica:
         self.free_blocks += blocks
 
     def admit(self, s: Seq) -> None:
-        """Move the request at the head of the queue into the batch."""
-        self.waiting.popleft()
+        """Move a queued request (normally the head of the queue) into the batch."""
+        if self.waiting[0] is s:
+            self.waiting.popleft()
+        else:
+            self.waiting.remove(s)
         self.running[s.request_id] = s
         self.prefilling.append(s)
         if math.isnan(s.start):

@@ -6,6 +6,11 @@
 - :mod:`.opendc`: the OpenDC workload (``opendc/tasks.parquet``, ``opendc/fragments.parquet``)
   and the bundle that lets OpenDC replay the run.
 
-Each writes through a sink (:mod:`kavier.io.sinks`). A new output is one new module with a class
-that implements :class:`kavier.events.Observer`, added to :func:`kavier.driver.output_observers`.
+Each is a class registered in :data:`kavier.registry.OUTPUTS` (importing this package registers
+the built-in ones, in the order their files are written), built per run as
+``cls(scenario, sink)`` when ``cls.wanted(scenario, sink)``; it implements
+:class:`kavier.events.Observer` and writes through the sink (:mod:`kavier.io.sinks`). A new
+output is one new module with such a class (docs/extending.md).
 """
+
+from kavier.observers import opendc, requests, timeseries  # noqa: F401  (registers them)

@@ -13,8 +13,9 @@ from functools import partial
 
 from kavier.events import BaseObserver, Records, RunInfo
 from kavier.io.opendc import batched_fragment_table, fragment_tables, tasks_table
-from kavier.io.sinks import Sink
+from kavier.io.sinks import NullSink, Sink
 from kavier.perf.utilization import UtilizationProfile
+from kavier.registry import OUTPUTS
 from kavier.scenario import Scenario
 from kavier.units import MIB
 
@@ -22,8 +23,13 @@ TASKS = "opendc/tasks"
 FRAGMENTS = "opendc/fragments"
 
 
+@OUTPUTS.register("opendc")
 class OpenDcExport(BaseObserver):
-    """Writes the OpenDC tasks and fragments of every batch of records, and the bundle at the end."""
+    """``opendc/``: the OpenDC workload (tasks, fragments) and its replay bundle (``opendc = true``)."""
+
+    @staticmethod
+    def wanted(scenario: Scenario, sink: Sink) -> bool:
+        return scenario.opendc and not isinstance(sink, NullSink)  # a discarded run writes none
 
     def __init__(self, scenario: Scenario, sink: Sink) -> None:
         self.scenario = scenario

@@ -6,14 +6,21 @@ from __future__ import annotations
 from kavier.events import REQUEST_COLUMNS, BaseObserver, Records
 from kavier.io.columns import arrow_table
 from kavier.io.sinks import Sink
+from kavier.registry import OUTPUTS
+from kavier.scenario import Scenario
 
 OUTPUT = "requests"
 
 
+@OUTPUTS.register("requests")
 class RequestTable(BaseObserver):
-    """Writes every batch of request records to the sink's ``requests`` output."""
+    """``requests.parquet``: one row per request (every run)."""
 
-    def __init__(self, sink: Sink) -> None:
+    @staticmethod
+    def wanted(scenario: Scenario, sink: Sink) -> bool:
+        return True
+
+    def __init__(self, scenario: Scenario, sink: Sink) -> None:
         self.sink = sink
 
     def on_requests(self, records: Records) -> None:

@@ -23,6 +23,7 @@ from kavier.energy.resolve import EnergySetup, energy_setup, power_model
 from kavier.events import Activity, BaseObserver, RunInfo
 from kavier.io.sinks import ROW_GROUP_ROWS, Sink
 from kavier.observers.binning import TimeseriesBuilder
+from kavier.registry import OUTPUTS
 from kavier.scenario import Scenario
 from kavier.units import J_PER_KWH
 
@@ -43,8 +44,14 @@ COLUMNS = (
 )
 
 
+@OUTPUTS.register("timeseries")
 class TimeseriesObserver(BaseObserver):
-    """Bins activity into export intervals, prices it in watts, joules and grams, and writes it."""
+    """``timeseries.parquet`` with power, energy and carbon per replica and interval (every run;
+    its energy keys are part of every summary)."""
+
+    @staticmethod
+    def wanted(scenario: Scenario, sink: Sink) -> bool:
+        return True
 
     def __init__(self, scenario: Scenario, sink: Sink) -> None:
         self.scenario = scenario

@@ -60,6 +60,8 @@ class ReplicaState(Protocol):
     prefilling: list[Any]  # running requests with prompt tokens left to prefill
     n_decoding: int  # running requests that decode this iteration
     free_blocks: int  # KV blocks not in use (cached-but-evictable ones count as free)
+    total_blocks: int  # KV blocks of the replica
+    block_size: int  # tokens per KV block
     cache: Any  # the block prefix cache, or None
 
     def make_room_for_decode(self, reserve: bool) -> int:
@@ -79,7 +81,7 @@ class ReplicaState(Protocol):
         """Allocate KV blocks for a prefill chunk of ``tokens``; returns the tokens that fit."""
 
     def admit(self, seq: Any) -> None:
-        """Move the request at the head of the queue into the batch."""
+        """Move a queued request (normally the head of the queue) into the batch."""
 
 
 class Scheduler(Protocol):
