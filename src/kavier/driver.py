@@ -1,7 +1,7 @@
 """The one simulation pipeline: workload -> backend -> observers -> summary.
 
 :func:`run` picks the backend the scenario's performance model needs
-(:func:`kavier.engine.backend_for`), gives it the same observers whatever the backend
+(:func:`backend_for`), gives it the same observers whatever the backend
 (the request metrics, then the outputs of :func:`output_observers`), and builds the summary
 with :mod:`kavier.summary`. With ``baseline`` the scenario runs a second time without its
 prefix and response caches (outputs discarded) and the summary gains the savings.
@@ -12,8 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from kavier.engine import backend_for
-from kavier.engine.backend import Progress
+from kavier.engine.backend import Backend, Progress
 from kavier.errors import ScenarioError
 from kavier.events import Observer, Observers
 from kavier.io.sinks import NullSink, Sink
@@ -22,6 +21,18 @@ from kavier.registry import OUTPUTS
 from kavier.scenario import Scenario
 from kavier.summary import assemble, baseline_savings, ordered, rate
 from kavier.workload.source import WorkloadSource
+
+
+def backend_for(scenario: Scenario) -> Backend:
+    """The backend that can time the scenario's performance model: the thesis model times whole
+    requests (the sequential backend), the roofline model one iteration of a batch (the cluster)."""
+    if scenario.perf_model == "thesis":
+        from kavier.engine.sequential_backend import SequentialBackend
+
+        return SequentialBackend()
+    from kavier.engine.cluster import ClusterBackend
+
+    return ClusterBackend()
 
 
 def output_observers(scenario: Scenario, sink: Sink) -> list[Observer]:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
@@ -115,11 +116,17 @@ class Registry(Generic[T]):
         return name
 
     def describe(self) -> list[tuple[str, str]]:
-        """(name, first line of the entry's docstring) for help texts and documentation."""
+        """(name, one line about the entry) for help texts and documentation: an entry that is a
+        data row (not a class or function) describes itself (``describe()``), others by the first
+        sentence of their docstring."""
         rows = []
         for name, entry in self.items():
-            doc = (getattr(entry, "__doc__", None) or "").strip().splitlines()
-            rows.append((name, doc[0] if doc else ""))
+            if not callable(entry) and callable(getattr(entry, "describe", None)):
+                rows.append((name, entry.describe()))
+                continue
+            paragraph = " ".join((getattr(entry, "__doc__", None) or "").strip().split("\n\n")[0].split())
+            end = paragraph.find(". ")
+            rows.append((name, paragraph if end < 0 else paragraph[: end + 1]))
         return rows
 
 
@@ -141,7 +148,7 @@ def load_plugins() -> None:
     names = [m.strip() for m in os.environ.get(PLUGINS_VARIABLE, "").split(",") if m.strip()]
     for module in names:
         try:
-            importlib.import_module(module)
+            _import_plugin(module)
         except ImportError as exc:
             raise ScenarioError(
                 f"{PLUGINS_VARIABLE}: cannot import plugin module {module!r} ({exc}); check the name "
@@ -154,6 +161,21 @@ def load_plugins() -> None:
             point.load()
         except ImportError as exc:
             raise ScenarioError(f"plugin {point.name!r} ({point.value}) cannot be imported: {exc}") from None
+
+
+def _import_plugin(module: str) -> None:
+    """Import ``module``, also from the working directory (a console script's path lacks it)."""
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        here = os.getcwd()
+        if exc.name != module.split(".")[0] or here in sys.path:
+            raise
+        sys.path.insert(0, here)
+        try:
+            importlib.import_module(module)
+        finally:
+            sys.path.remove(here)
 
 
 SCHEDULERS: Registry[Any] = Registry("scheduler", ("kavier.engine.schedulers",))

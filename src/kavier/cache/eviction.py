@@ -25,8 +25,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import ClassVar, Protocol
 
-import numpy as np
-
 from kavier.registry import EVICTION_POLICIES
 
 
@@ -192,6 +190,8 @@ class RandomPolicy:
     expires_idle: ClassVar[bool] = False
 
     def __init__(self, seed: int = 0, capacity: Callable[[], int] | None = None) -> None:
+        import numpy as np  # here, so that listing the policies (kavier run --help) needs no numpy
+
         self._rng = np.random.default_rng(seed)
         self._keys: list[Hashable] = []
         self._index: dict[Hashable, int] = {}

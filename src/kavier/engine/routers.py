@@ -18,8 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import numpy as np
-
 from kavier.registry import ROUTERS
 
 
@@ -94,6 +92,8 @@ class RandomRouter:
     """A uniformly random replica (seeded)."""
 
     def __init__(self, setup: RouterSetup) -> None:
+        import numpy as np  # here, so that listing the routers (kavier run --help) needs no numpy
+
         self._rng = np.random.default_rng(setup.seed)
 
     def pick(self, request: RequestView, replicas: Sequence[ReplicaView]) -> int:

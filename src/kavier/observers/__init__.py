@@ -13,4 +13,7 @@ the built-in ones, in the order their files are written), built per run as
 output is one new module with such a class (docs/extending.md).
 """
 
-from kavier.observers import opendc, requests, timeseries  # noqa: F401  (registers them)
+# Registration order is the order the outputs are built and get their events.
+from kavier.observers import requests  # noqa: I001, F401  (registers it)
+from kavier.observers import timeseries  # noqa: F401
+from kavier.observers import opendc  # noqa: F401
