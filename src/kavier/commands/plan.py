@@ -175,6 +175,24 @@ def plan(
         jobs=jobs if jobs > 0 else (os.cpu_count() or 1),
     )
 
+    progress = {} if quiet else _progress_printers(err, max_rate)
+    run = plan_max_rate if max_rate else plan_cheapest
+    result = run(base, slo, settings, **progress)
+    console.print(plan_table(result))
+    console.print(answer_line(result), highlight=False, soft_wrap=True)
+    console.print(
+        f"{result.evaluations} simulations in {result.wall_time_s:.1f} s", highlight=False, style="dim"
+    )
+    if out_path is not None:
+        write_json_atomic(out_path, result.to_json_dict())
+        console.print(f"wrote {out_path}", highlight=False)
+    if result.winner is None:
+        _fail_without_winner(err, result, slo, max_rate, max_replicas)
+
+
+def _progress_printers(err: Any, max_rate: bool) -> dict[str, Any]:
+    """Callbacks printing each simulation's verdict and each candidate's answer to ``err``."""
+
     def on_eval(e: Any) -> None:
         what = f"x{e.replicas}" if not max_rate else f"x{e.replicas} at rate_scale {e.rate_scale:.4g}"
         verdict = "meets" if e.meets else "misses: " + "; ".join(e.check.reasons)
@@ -194,29 +212,22 @@ def plan(
             text = f"{answer.replicas} replicas"
         err.print(f"  {r.candidate.label}: {text} ({len(r.tried)} runs)", highlight=False, soft_wrap=True)
 
-    progress = {} if quiet else {"on_eval": on_eval, "on_candidate": on_candidate}
-    run = plan_max_rate if max_rate else plan_cheapest
-    result = run(base, slo, settings, **progress)
-    console.print(plan_table(result))
-    console.print(answer_line(result), highlight=False, soft_wrap=True)
-    console.print(
-        f"{result.evaluations} simulations in {result.wall_time_s:.1f} s", highlight=False, style="dim"
-    )
-    if out_path is not None:
-        write_json_atomic(out_path, result.to_json_dict())
-        console.print(f"wrote {out_path}", highlight=False)
-    if result.winner is None:
-        best = result.results[result.best_found].closest if result.best_found is not None else None
-        hint = ""
-        if best is not None:
-            hint = (
-                f"; closest: {best.gpu} tp={best.tp} x{best.replicas} at rate_scale {best.rate_scale:.4g} "
-                f"({'; '.join(best.check.reasons)})"
-            )
-        limit = f"--max-replicas {max_replicas}" if not max_rate else "the rate limits"
-        err.print(
-            f"[bold red]error:[/] no configuration meets {slo.describe()} within {limit}{hint}",
-            highlight=False,
-            soft_wrap=True,
+    return {"on_eval": on_eval, "on_candidate": on_candidate}
+
+
+def _fail_without_winner(err: Any, result: Any, slo: Any, max_rate: bool, max_replicas: int) -> None:
+    """Say that no configuration met the SLOs (with the closest one tried) and exit 1."""
+    best = result.results[result.best_found].closest if result.best_found is not None else None
+    hint = ""
+    if best is not None:
+        hint = (
+            f"; closest: {best.gpu} tp={best.tp} x{best.replicas} at rate_scale {best.rate_scale:.4g} "
+            f"({'; '.join(best.check.reasons)})"
         )
-        sys.exit(1)
+    limit = f"--max-replicas {max_replicas}" if not max_rate else "the rate limits"
+    err.print(
+        f"[bold red]error:[/] no configuration meets {slo.describe()} within {limit}{hint}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    sys.exit(1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -38,20 +38,10 @@ def sweep(
     invocation. DIR/runs.parquet gets one row per run: the axes plus every summary metric.
     Exit code 1 when a run failed.
     """
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-    from rich.table import Table
-
     from kavier.commands.console import console as _console
     from kavier.errors import KavierError
-    from kavier.sweep.driver import SweepInterrupted, default_workers, execute, prepare
-    from kavier.sweep.runners import BACKENDS, RunOutcome
+    from kavier.sweep.driver import SweepInterrupted, default_workers, prepare
+    from kavier.sweep.runners import BACKENDS
 
     err, console = _console("err"), _console("out")
 
@@ -62,18 +52,60 @@ def sweep(
     resume = shlex.join(["kavier", "sweep", str(sweep_file), "--out", str(out)])
 
     if dry_run:
-        table = Table(title=f"{sweep_file}: {len(plan.runs)} runs ({plan.spec.mode})", title_justify="left")
-        table.add_column("run_id", no_wrap=True)
-        table.add_column("state")
-        for run in plan.runs:
-            state = "todo" if force else plan.status(run)
-            table.add_row(run.run_id, state)
-        console.print(table)
+        console.print(_plan_table(sweep_file, plan, force))
         console.print(
             f"{len(plan.finished)} finished, {len(plan.todo)} to run on {backend} with {n_workers} worker(s) "
             f"into {plan.layout.out}"
         )
         return
+    try:
+        report = _execute(plan, n_workers, backend, address, quiet, err)
+    except SweepInterrupted as stop:
+        done = stop.report.skipped + len(stop.report.ok)
+        err.print(
+            f"interrupted: {done} of {stop.report.num_runs} runs finished and kept in {plan.layout.runs_dir} "
+            f"(partial {stop.report.parquet}); resume with: {resume}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(130) from None
+    if not quiet:
+        console.print(_report_table(sweep_file, backend, report), highlight=False)
+    if report.failed:
+        for run_id, error in report.failed.items():
+            print(f"failed: {run_id}: {error}", file=sys.stderr)
+        print(
+            f"{len(report.failed)} run(s) failed; fix and re-run `{resume}` to retry only them",
+            file=sys.stderr,
+        )
+        raise typer.Exit(1)
+
+
+def _plan_table(sweep_file: Path, plan: Any, force: bool) -> Any:
+    """The runs of a sweep and their state (``--dry-run``)."""
+    from rich.table import Table
+
+    table = Table(title=f"{sweep_file}: {len(plan.runs)} runs ({plan.spec.mode})", title_justify="left")
+    table.add_column("run_id", no_wrap=True)
+    table.add_column("state")
+    for run in plan.runs:
+        table.add_row(run.run_id, "todo" if force else plan.status(run))
+    return table
+
+
+def _execute(plan: Any, workers: int, backend: str, address: str | None, quiet: bool, err: Any) -> Any:
+    """Run the sweep's runs, with a progress bar unless ``quiet``; failures are printed as they come."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from kavier.sweep.driver import execute
+    from kavier.sweep.runners import RunOutcome
 
     failures = 0
 
@@ -86,59 +118,42 @@ def sweep(
                     f"[red]failed[/] {outcome.run_id}: {outcome.error}", highlight=False, soft_wrap=True
                 )
 
-    try:
-        if quiet or not plan.todo:
-            report = execute(plan, workers=n_workers, backend=backend, address=address, on_outcome=show)
-        else:
-            with Progress(
-                TextColumn("[bold]sweep"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("runs, {task.fields[failed]} failed"),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=err,
-                transient=True,
-            ) as bar:
-                task = bar.add_task("sweep", total=len(plan.runs), completed=len(plan.finished), failed=0)
+    if quiet or not plan.todo:
+        return execute(plan, workers=workers, backend=backend, address=address, on_outcome=show)
+    with Progress(
+        TextColumn("[bold]sweep"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("runs, {task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("sweep", total=len(plan.runs), completed=len(plan.finished), failed=0)
 
-                def progress(outcome: RunOutcome) -> None:
-                    show(outcome)
-                    bar.update(task, advance=1, failed=failures)
+        def progress(outcome: RunOutcome) -> None:
+            show(outcome)
+            bar.update(task, advance=1, failed=failures)
 
-                report = execute(
-                    plan, workers=n_workers, backend=backend, address=address, on_outcome=progress
-                )
-    except SweepInterrupted as stop:
-        done = stop.report.skipped + len(stop.report.ok)
-        err.print(
-            f"interrupted: {done} of {stop.report.num_runs} runs finished and kept in {plan.layout.runs_dir} "
-            f"(partial {stop.report.parquet}); resume with: {resume}",
-            highlight=False,
-            soft_wrap=True,
-        )
-        raise typer.Exit(130) from None
+        return execute(plan, workers=workers, backend=backend, address=address, on_outcome=progress)
 
-    if not quiet:
-        table = Table(
-            title=f"Kavier sweep {sweep_file} ({backend}, {report.workers} worker(s))",
-            title_justify="left",
-            show_header=False,
-        )
-        table.add_column("", style="bold")
-        table.add_column("", justify="right")
-        table.add_row("runs", f"{report.num_runs:,}")
-        table.add_row("ok (this time)", f"{len(report.ok):,}")
-        table.add_row("failed", f"{len(report.failed):,}")
-        table.add_row("skipped (finished before)", f"{report.skipped:,}")
-        table.add_row("wall time", f"{report.wall_s:,.1f} s")
-        table.add_row("results", str(report.parquet))
-        console.print(table, highlight=False)
-    if report.failed:
-        for run_id, error in report.failed.items():
-            print(f"failed: {run_id}: {error}", file=sys.stderr)
-        print(
-            f"{len(report.failed)} run(s) failed; fix and re-run `{resume}` to retry only them",
-            file=sys.stderr,
-        )
-        raise typer.Exit(1)
+
+def _report_table(sweep_file: Path, backend: str, report: Any) -> Any:
+    """What a sweep did: runs, successes, failures, skips, wall time and where the results are."""
+    from rich.table import Table
+
+    table = Table(
+        title=f"Kavier sweep {sweep_file} ({backend}, {report.workers} worker(s))",
+        title_justify="left",
+        show_header=False,
+    )
+    table.add_column("", style="bold")
+    table.add_column("", justify="right")
+    table.add_row("runs", f"{report.num_runs:,}")
+    table.add_row("ok (this time)", f"{len(report.ok):,}")
+    table.add_row("failed", f"{len(report.failed):,}")
+    table.add_row("skipped (finished before)", f"{report.skipped:,}")
+    table.add_row("wall time", f"{report.wall_s:,.1f} s")
+    table.add_row("results", str(report.parquet))
+    return table
