@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+from tests.paths import SRC
 
 
 def kavier(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

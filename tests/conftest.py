@@ -1,12 +1,14 @@
-"""Shared fixtures: small hand-made specs and the optional shared data folder."""
+"""Shared fixtures: small hand-made specs, the optional shared data folder, and registering
+test entries in the registries for one test."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kavier.library.spec import GpuSpec, ModelSpec
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from kavier.registry import Registry
+from tests.paths import SHARED_DATA
 
 
 @pytest.fixture
@@ -48,3 +50,24 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is not beside the project")
     return SHARED_DATA
+
+
+@pytest.fixture
+def register():
+    """``register(registry, name, entry)``: add an entry under a test name for one test only.
+
+    The built-ins are loaded first (so the entry comes after them in registration order) and the
+    entry is taken out of its registry when the test ends, so other tests never see it.
+    """
+    added: list[tuple[Registry[Any], str]] = []
+
+    def add(registry: Registry[Any], name: str, entry: Any) -> Any:
+        registry.names()
+        assert name not in registry, f"{name!r} is already registered"
+        registry.add(name, entry)
+        added.append((registry, name))
+        return entry
+
+    yield add
+    for registry, name in reversed(added):
+        registry._entries.pop(name, None)

@@ -1,0 +1,76 @@
+"""``kavier.engine.cluster``: the serving event loop's invariants, determinism and edge caches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import kavier
+from tests.runs import SERVE
+
+requests_strategy = st.lists(
+    st.tuples(st.floats(0, 3), st.integers(1, 600), st.integers(1, 200)), min_size=1, max_size=60
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    requests_strategy,
+    st.sampled_from(["continuous", "static", "sequential"]),
+    st.booleans(),
+    st.integers(1, 3),
+    st.sampled_from([0.80, 0.9]),
+)
+def test_invariants(rows, scheduler, chunked, replicas, mem):
+    arrivals = np.cumsum([r[0] for r in rows])
+    req = {
+        "num_input_tokens": [r[1] for r in rows],
+        "num_output_tokens": [r[2] for r in rows],
+        "arrival_s": arrivals,
+    }
+    # a tiny KV cache (an A10 nearly full of weights) forces preemptions
+    r = kavier.simulate(
+        requests=req,
+        scheduler=scheduler,
+        chunked_prefill=chunked,
+        replicas=replicas,
+        gpu_memory_utilization=mem,
+        max_batched_tokens=512,
+        max_num_seqs=16,
+        export_rate=0.5,
+    )
+    t = r.requests
+    ids = t.column("request_id").to_pylist()
+    assert sorted(ids) == list(range(len(rows)))  # every request finishes exactly once
+    assert r.summary["output_tokens"] == sum(x[2] for x in rows)
+    start, first = t.column("start_s").to_numpy(), t.column("first_token_s").to_numpy()
+    finish, arrival = t.column("finish_s").to_numpy(), t.column("arrival_s").to_numpy()
+    assert (
+        np.all(start >= arrival - 1e-9) and np.all(first >= start - 1e-9) and np.all(finish >= first - 1e-9)
+    )
+    ts = r.timeseries
+    blocks_total = r.summary["kv_blocks_total"] / replicas
+    assert ts.column("kv_blocks_used").to_numpy().max() <= blocks_total + 1e-6
+    assert ts.column("running").to_numpy().max() <= 16 + 1e-9
+    energy = ts.column("energy_j").to_numpy().sum()
+    assert energy == pytest.approx(r.summary["energy_it_j"], rel=1e-9)
+
+
+def test_same_seed_same_results():
+    a = kavier.simulate(workload="poisson", num_requests=300, rate=5.0, seed=3, replicas=2, router="random")
+    b = kavier.simulate(workload="poisson", num_requests=300, rate=5.0, seed=3, replicas=2, router="random")
+    assert a.requests.equals(b.requests) and a.timeseries.equals(b.timeseries)
+
+
+def test_thesis_semantics_in_the_serving_engine_skip_the_prefill():
+    req = {
+        "num_input_tokens": np.array([1500, 1800]),
+        "num_output_tokens": np.array([10, 10]),
+        "arrival_s": np.array([0.0, 100.0]),
+        "session_id": np.array([7, 7]),
+    }
+    r = kavier.simulate(requests=req, prefix_cache="thesis", prefix_len=1024, **SERVE)
+    assert r.requests.column("cached_tokens").to_pylist() == [0, 1799]
+    assert r.summary["prefix_cache_hits"] == 1 and r.summary["prefix_cache_lookups"] == 2

@@ -1,0 +1,42 @@
+"""``kavier.engine.replica``: iteration timing, preemption under KV pressure, per-sequence charges."""
+
+import numpy as np
+import pytest
+
+import kavier
+from kavier.library.catalog import load_catalog
+
+
+def test_single_request_timing_matches_the_model():
+    req = {"num_input_tokens": [1000], "num_output_tokens": [50], "arrival_s": [0.0]}
+    r = kavier.simulate(requests=req, context_terms=False)
+    row = r.requests.to_pylist()[0]
+    n_active = load_catalog().model("Llama-3-8B").num_params
+    t_p = 1000 * 2 * n_active / (125e12 * 0.3) + 0.025
+    t_t = 2 * n_active / (600e9 * 0.6)
+    assert row["ttft_s"] == pytest.approx(t_p, rel=1e-9)  # the prefill iteration emits token 1
+    assert row["tpot_s"] == pytest.approx(t_t, rel=1e-9)
+    assert row["e2e_s"] == pytest.approx(t_p + 49 * t_t, rel=1e-9)
+
+
+def test_kv_pressure_preempts_and_recomputes():
+    req = {"num_input_tokens": [2000] * 40, "num_output_tokens": [1500] * 40, "arrival_s": np.zeros(40)}
+    r = kavier.simulate(requests=req, gpu_memory_utilization=0.80)
+    assert r.summary["preemptions"] > 0
+    assert r.requests.num_rows == 40
+    assert int(np.sum(r.requests.column("preemptions"))) == r.summary["preemptions"]
+
+
+def test_engine_charges_each_prefilling_sequence():
+    req = {"num_input_tokens": [500] * 4, "num_output_tokens": [2] * 4, "arrival_s": [0.0] * 4}
+    base = kavier.simulate(requests=req, context_terms=False).requests.to_pylist()
+    slow = kavier.simulate(
+        requests=req, context_terms=False, prefill_seq_overhead_s=0.01
+    ).requests.to_pylist()
+    # the first prompt is prefilled alone (+10 ms), the other three together after it (+10 + 3 x 10 ms)
+    assert [round(r1["ttft_s"] - r0["ttft_s"], 9) for r0, r1 in zip(base, slow, strict=True)] == [
+        0.01,
+        0.04,
+        0.04,
+        0.04,
+    ]

@@ -1,0 +1,96 @@
+"""``kavier.engine.system``: tensor parallelism and fit checks, replica groups, perf constants."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+import kavier
+from kavier.errors import ScenarioError
+from kavier.library.catalog import load_catalog
+from kavier.perf.profile import write_profile
+from kavier.perf.roofline import ServingPerfParams
+
+
+def test_tensor_parallel_and_memory_errors():
+    with pytest.raises(ScenarioError, match="GiB per GPU"):
+        kavier.simulate(llm="Llama-3.1-70B", gpu="A100-80GB", num_sessions=2)
+    r2 = kavier.simulate(llm="Llama-3.1-70B", gpu="A100-80GB", tp=2, num_sessions=3)
+    r4 = kavier.simulate(llm="Llama-3.1-70B", gpu="A100-80GB", tp=4, num_sessions=3)
+    assert r2.summary["num_gpus"] == 2 and r4.summary["num_gpus"] == 4
+    assert r4.summary["tpot_mean_s"] < r2.summary["tpot_mean_s"]
+    fp8 = kavier.simulate(llm="Llama-3.1-70B", gpu="H100-SXM", weight_dtype="fp8", num_sessions=3)
+    assert fp8.summary["weight_bytes"] == pytest.approx(load_catalog().model("Llama-3.1-70B").num_params)
+
+
+def test_heterogeneous_groups(tmp_path):
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(
+        'num_sessions = 20\nrouter = "round_robin"\n'
+        '[[replica_groups]]\ncount = 1\ngpu = "A100-80GB"\n'
+        '[[replica_groups]]\ncount = 2\ngpu = "L4"\n'
+    )
+    r = kavier.simulate(scenario)
+    assert r.summary["num_replicas"] == 3
+    assert set(r.requests.column("replica").to_pylist()) == {0, 1, 2}
+
+
+def test_scenario_serving_constants_reach_the_model(tmp_path):
+    from dataclasses import fields
+
+    from kavier.engine.system import load_perf_params
+    from kavier.perf.profile import write_profile
+    from kavier.scenario import Scenario
+
+    names = [f.name for f in fields(ServingPerfParams)]
+    scenario_names = {
+        "prefill_overhead_s": "overhead_s",  # the thesis's per-request overhead O
+    }
+    defaults = ServingPerfParams()
+    sc = Scenario()
+    # Every constant has a scenario field with the model's default.
+    for name in names:
+        assert getattr(sc, scenario_names.get(name, name)) == getattr(defaults, name), name
+    assert load_perf_params(sc) == defaults
+    values = {
+        "decode_seq_overhead_s": 2e-4,
+        "prefill_seq_overhead_s": 0.012,
+        "attention_efficiency": 0.4,
+        "comm_latency_s": 2e-5,
+        "comm_cache_bytes": 5e7,
+        "comm_spill_efficiency": 0.2,
+        "iteration_overhead_s": 0.01,
+        "comm_efficiency": 0.8,
+    }
+    p = load_perf_params(Scenario(**values))
+    for k, v in values.items():
+        assert getattr(p, k) == v, k
+    # A profile's values take precedence over the scenario's; the others stay the scenario's.
+    prof = write_profile(tmp_path / "p.toml", ServingPerfParams(prefill_seq_overhead_s=0.02), {})
+    text = prof.read_text().splitlines()
+    keep = [
+        ln for ln in text if ln.startswith(("prefill_seq_overhead_s", "comm_latency_s", "#", "[")) or not ln
+    ]
+    prof.write_text("\n".join(keep) + "\n")
+    p = load_perf_params(Scenario(**values, perf_profile=str(prof)))
+    assert p.prefill_seq_overhead_s == 0.02 and p.comm_latency_s == ServingPerfParams().comm_latency_s
+    assert p.attention_efficiency == 0.4 and p.comm_cache_bytes == 5e7
+    with pytest.raises(ValueError):  # pydantic's ValidationError is a ValueError
+        Scenario(attention_efficiency=1.5)
+
+
+def test_serving_replicas_take_their_degrees_constants(tmp_path):
+    from kavier.engine.system import plan_replicas
+    from kavier.scenario import build_scenario
+
+    by_tp = {4: replace(ServingPerfParams(), compute_efficiency=0.6)}
+    profile = write_profile(tmp_path / "p.toml", ServingPerfParams(compute_efficiency=0.4), by_tp=by_tp)
+    groups = [{"count": 1, "tp": 4}, {"count": 1, "tp": 2}]
+    scenario = build_scenario(
+        None,
+        {"llm": "Llama-2-70B", "gpu": "A100-80GB", "perf_profile": str(profile), "replica_groups": groups},
+    )
+    plans = plan_replicas(scenario)
+    assert [p.tp for p in plans] == [4, 2]
+    assert [p.perf.p.compute_efficiency for p in plans] == [0.6, 0.4]

@@ -1,0 +1,133 @@
+"""``kavier.perf.roofline``: the serving model reduces to the thesis at batch one, and each term
+adds exactly its own time."""
+
+import numpy as np
+import pytest
+
+from kavier.library.catalog import load_catalog
+from kavier.perf.roofline import ServingPerfModel, ServingPerfParams
+
+T_P_PER_TOKEN = 2 * 8e9 / (125e12 * 0.3)
+
+
+T_T = 2 * 8e9 / (600e9 * 0.6)
+
+
+def _thesis_like_model(context_terms: bool):
+    catalog = load_catalog()
+    model = catalog.model("Llama-3-8B")
+    # the thesis uses the nominal 8e9 parameters; give the serving model the same count
+    from dataclasses import replace
+
+    model = replace(model, num_params=8e9, num_active_params=8e9)
+    return ServingPerfModel(model, catalog.gpu("A10"), ServingPerfParams(context_terms=context_terms))
+
+
+def test_batch_one_without_context_terms_is_the_thesis_model():
+    perf = _thesis_like_model(context_terms=False)
+    for n in (512, 1000, 4096):  # compute-bound prompts
+        assert perf.iteration(n, 0, 0, 0, 0).time_s == pytest.approx(n * T_P_PER_TOKEN + 0.025, rel=1e-12)
+    assert perf.iteration(0, 0, 0, 1, 5000).time_s == pytest.approx(T_T, rel=1e-12)
+
+
+def test_context_terms_add_exactly_attention_flops_and_kv_reads():
+    off, on = _thesis_like_model(False), _thesis_like_model(True)
+    ctx = 3000
+    # decode: memory-bound, so the difference is the KV read of the context
+    kv = 2 * 32 * 8 * 128 * 2  # bytes per token
+    assert on.iteration(0, 0, 0, 1, ctx).time_s - off.iteration(0, 0, 0, 1, ctx).time_s == pytest.approx(
+        kv * ctx / (600e9 * 0.6), rel=1e-9
+    )
+    # prefill: compute-bound, so the difference is the attention FLOPs
+    n = 2000
+    pairs = n * (n + 1) / 2
+    extra = 4 * 32 * 32 * 128 * pairs / (125e12 * 0.3)
+    assert on.iteration(n, pairs, 0, 0, 0).time_s - off.iteration(n, pairs, 0, 0, 0).time_s == pytest.approx(
+        extra, rel=1e-9
+    )
+
+
+def test_new_terms_are_off_by_default_and_add_exactly_their_own_time():
+    """Ring all-reduce latency scales with tp - 1; the per-sequence decode overhead adds D x s;
+    the all-reduce cache spill is off by default and slows only big messages; decode runs agree."""
+    from dataclasses import replace
+
+    catalog = load_catalog()
+    model, gpu = catalog.model("Llama-2-70B"), catalog.gpu("H100-SXM")
+    base = ServingPerfParams(context_terms=False)
+    assert base.decode_seq_overhead_s == 0 and base.comm_cache_bytes == 0
+    lat = 1e-3  # a huge latency makes the tp dependence plain
+    t = {tp: ServingPerfModel(model, gpu, replace(base, comm_latency_s=lat), tp=tp) for tp in (2, 4, 8)}
+    z = {tp: ServingPerfModel(model, gpu, replace(base, comm_latency_s=0.0), tp=tp) for tp in (2, 4, 8)}
+    for tp in (2, 4, 8):
+        extra = t[tp].iteration(0, 0, 0, 1, 100).time_s - z[tp].iteration(0, 0, 0, 1, 100).time_s
+        assert extra == pytest.approx(2 * model.num_layers * (tp - 1) * lat, rel=1e-9)
+    # Per-sequence decode overhead: D x s on decode iterations only.
+    s = 2e-4
+    a = ServingPerfModel(model, gpu, base, tp=4)
+    b = ServingPerfModel(model, gpu, replace(base, decode_seq_overhead_s=s), tp=4)
+    assert b.iteration(0, 0, 0, 32, 32 * 600).time_s - a.iteration(0, 0, 0, 32, 32 * 600).time_s == (
+        pytest.approx(32 * s, rel=1e-9)
+    )
+    assert b.iteration(4096, 0, 0, 0, 0).time_s == a.iteration(4096, 0, 0, 0, 0).time_s
+    # Cache spill: small messages barely change, big ones pay the spill bandwidth.
+    spill = replace(base, comm_cache_bytes=50e6, comm_spill_efficiency=0.1)
+    c = ServingPerfModel(model, gpu, spill, tp=8)
+    d = ServingPerfModel(model, gpu, base, tp=8)
+    assert c.comm_spill_share(c.allreduce_bytes(64)) < 1e-6
+    assert c.comm_spill_share(50e6) == pytest.approx(0.5)
+    assert c.iteration(0, 0, 0, 64, 0).time_s == pytest.approx(d.iteration(0, 0, 0, 64, 0).time_s, rel=1e-6)
+    big = 32768
+    slow = c._comm_s(big) - 2 * model.num_layers * 7 * base.comm_latency_s
+    fast = d._comm_s(big) - 2 * model.num_layers * 7 * base.comm_latency_s
+    phi = c.comm_spill_share(c.allreduce_bytes(big))
+    assert slow / fast == pytest.approx((1 - phi) + phi * base.comm_efficiency / 0.1, rel=1e-9)
+    # Closed-form decode runs stay consistent with step-by-step iterations.
+    on = ServingPerfModel(model, gpu, replace(spill, decode_seq_overhead_s=s, context_terms=True), tp=8)
+    seqs, ctx0, steps = 16, 16 * 700.0, 50
+    per_step = [on.iteration(0, 0, 0, seqs, ctx0 + seqs * j).time_s for j in range(steps)]
+    _, _, run = on.decode_run(seqs, ctx0, steps)
+    np.testing.assert_allclose(run, per_step, rtol=1e-12)
+    assert on.decode_line(seqs, ctx0).total(steps) == pytest.approx(sum(per_step), rel=1e-12)
+
+
+def test_moe_reads_more_experts_with_bigger_batches():
+    catalog = load_catalog()
+    perf = ServingPerfModel(catalog.model("Mixtral-8x7B"), catalog.gpu("H100-SXM"), tp=2)
+    one, many = perf.weight_bytes_read(1), perf.weight_bytes_read(256)
+    total = catalog.model("Mixtral-8x7B").num_params * 2
+    assert one < 0.35 * total and many == pytest.approx(total, rel=1e-6)
+
+
+def test_prefill_sequence_overhead_and_attention_efficiency():
+    from dataclasses import replace
+
+    catalog = load_catalog()
+    model, gpu = catalog.model("Llama-2-70B"), catalog.gpu("A100-80GB")
+    base = ServingPerfParams()
+    a = ServingPerfModel(model, gpu, base, tp=4)
+    # Defaults: no prefill-sequence term, attention at compute_efficiency (bit-identical).
+    assert (
+        a.iteration(4096, 8 * 512 * 513 / 2, 0, 0, 0, 8).time_s
+        == a.iteration(4096, 8 * 512 * 513 / 2, 0, 0, 0).time_s
+    )
+    s = 0.015
+    b = a.with_params(replace(base, prefill_seq_overhead_s=s))
+    pairs = 8 * 512 * 513 / 2
+    extra = b.iteration(4096, pairs, 0, 0, 0, 8).time_s - a.iteration(4096, pairs, 0, 0, 0, 8).time_s
+    assert extra == pytest.approx(8 * s, rel=1e-9)
+    # Not paid without prefill tokens (a decode-only iteration).
+    assert b.iteration(0, 0, 0, 8, 8 * 600, 8).time_s == a.iteration(0, 0, 0, 8, 8 * 600, 8).time_s
+    # Attention FLOPs at their own rate.
+    ae = 0.2
+    c = a.with_params(replace(base, attention_efficiency=ae))
+    attn = a.attn_flops_per_pair * pairs
+    rate = 4 * gpu.flops_fp16
+    got = c.iteration(4096, pairs, 0, 0, 0).compute_s - a.iteration(4096, pairs, 0, 0, 0).compute_s
+    assert got == pytest.approx(attn / (rate * ae) - attn / (rate * base.compute_efficiency), rel=1e-9)
+    # Closed-form decode runs stay exact with attention at its own rate.
+    seqs, ctx0, steps = 16, 16 * 700.0, 40
+    per_step = [c.iteration(0, 0, 0, seqs, ctx0 + seqs * j).time_s for j in range(steps)]
+    _, _, run = c.decode_run(seqs, ctx0, steps)
+    np.testing.assert_allclose(run, per_step, rtol=1e-12)
+    assert c.decode_line(seqs, ctx0).total(steps) == pytest.approx(sum(per_step), rel=1e-12)
