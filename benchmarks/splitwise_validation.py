@@ -25,7 +25,7 @@ The same fit, one GPU at a time, with a profile written for ``kavier run --perf-
         --llm Llama-2-70B --gpu H100-SXM --out h100.toml
 
 Prints SKIPPED and exits 0 when ../shared/data is absent. Not run by pytest (the same figures
-are pinned by tests/test_calibrate.py).
+are pinned by tests/perf/test_calibrate.py).
 """
 
 from __future__ import annotations

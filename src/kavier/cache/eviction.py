@@ -261,7 +261,11 @@ class ArcPolicy:
         return len(self.t1) + len(self.t2)
 
     def add(self, key: Hashable) -> None:
-        target = self.t2 if key in self.frequent else self.t1
+        if key in self.frequent:  # seen again: T2 (and out of T1, if it was still there)
+            self.t1.pop(key, None)
+            target = self.t2
+        else:
+            target = self.t1
         target[key] = None
         target.move_to_end(key)
 

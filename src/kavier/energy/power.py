@@ -103,7 +103,7 @@ class PowerModel:
     name: str
     idle_w: float
     max_w: float
-    calibration: float = 1.4  # mse exponent r (OpenDC's calibrationFactor)
+    calibration: float = 1.4  # mse exponent r (OpenDC's calibrationFactor), 1..2
     asym_util: float = 0.3  # asymptotic models' a (OpenDC's asymUtil)
     memory_weight: float = 0.5  # activity model's w_m
     busy_utilization: float = 0.95  # activity model's u_busy
@@ -117,6 +117,12 @@ class PowerModel:
             )
         if self.asym_util <= 0:
             raise ScenarioError(f"power_asym_util {self.asym_util}: must be > 0")
+        if self.calibration < 1:
+            raise ScenarioError(
+                f"power_calibration {self.calibration}: must be >= 1 (below, mse draws < idle)"
+            )
+        if not 0 < self.busy_utilization <= 1:
+            raise ScenarioError(f"busy_utilization {self.busy_utilization}: must be in (0, 1]")
 
     def power_w(
         self,

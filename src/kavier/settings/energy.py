@@ -19,7 +19,12 @@ class EnergySettings(Settings):
     power_model: PowerModelName = Field("activity", description="GPU power as a function of its activity")
     gpu_idle_w: float | None = Field(None, ge=0, description="W per GPU at idle; default: the library's")
     gpu_max_w: float | None = Field(None, gt=0, description="W per GPU at full load; default: the library's")
-    power_calibration: float = Field(1.4, gt=0, description="mse power model's exponent r (dimensionless)")
+    power_calibration: float = Field(
+        1.4,
+        ge=1,
+        le=2,
+        description="mse power model's exponent r (dimensionless, 1..2: elsewhere 2u - u^r leaves 0..1)",
+    )
     power_asym_util: float = Field(
         0.3, gt=0, description="asymptotic power models' utilisation scale a (fraction)"
     )

@@ -32,7 +32,7 @@ class PerformanceSettings(Settings):
     )
     overhead_s: Seconds = Field(0.025, ge=0, description="s added to each prefill (or 25ms)")
     busy_utilization: float = Field(
-        0.95, ge=0, le=1, description="GPU utilisation (fraction) while busy; activity power model's u_busy"
+        0.95, gt=0, le=1, description="GPU utilisation (fraction) while busy; activity power model's u_busy"
     )
     edge_utilization: float = Field(
         0.5, ge=0, le=1, description="thesis model: GPU utilisation (fraction) in warm-up and cool-down"
