@@ -281,27 +281,6 @@ def _cell(value: Any) -> str:
 
 
 @app.command()
-def validate(
-    experiment: Annotated[str, typer.Argument(help="thesis-a10")] = "thesis-a10",
-) -> None:
-    """Reproduce a published accuracy experiment and print simulated vs measured with the MAPE."""
-    from kavier.validate.thesis_a10 import EXPERIMENTS
-
-    if experiment not in EXPERIMENTS:
-        _fail(f"unknown experiment {experiment!r}; known: {', '.join(EXPERIMENTS)}")
-    report = EXPERIMENTS[experiment]()
-    out = console("out")
-    for part in report.parts:
-        table = new_table(title=part.title, title_justify="left")
-        for col in part.columns:
-            table.add_column(col, justify="right")
-        for row in part.rows:
-            table.add_row(*row)
-        out.print(table)
-        out.print(f"MAPE {part.name}: [bold]{part.mape_pct:.2f} %[/] ({part.note})")
-
-
-@app.command()
 def compare(
     outputs: Annotated[
         list[Path], typer.Argument(help="two or more run folders; the first is the reference")
@@ -352,10 +331,12 @@ from kavier.commands import calibrate as _calibrate  # noqa: E402
 from kavier.commands import plan as _plan  # noqa: E402
 from kavier.commands import report as _report  # noqa: E402
 from kavier.commands import sweep as _sweep  # noqa: E402
+from kavier.commands import validate as _validate  # noqa: E402
 
 app.command(name="calibrate")(_calibrate.calibrate)
 app.command(name="sweep")(_sweep.sweep)
 app.command(name="report")(_report.report)
+app.command(name="validate")(_validate.validate)
 defer(app, _plan.plan, ScenarioTyperCommand)
 # --- end of command registrations ---
 

@@ -1,0 +1,81 @@
+"""The validation suites ``kavier validate`` runs: each replays published measurements through
+the simulator and returns :class:`~kavier.validate.compare.Comparison` rows.
+
+A suite is a name, a description, the measurement file it needs (relative to the data folder,
+see :mod:`kavier.validate.data`; None when its data is built in) and a ``run(data, **overrides)``
+function; ``overrides`` are scenario keys applied to every replayed run (e.g. ``perf_profile``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kavier.validate.compare import REFERENCE, Comparison
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A validation suite (see the module docstring)."""
+
+    name: str
+    description: str
+    data_file: str | None
+    run: Callable[..., list[Comparison]]
+
+
+def _thesis(data: Any = None, **overrides: Any) -> list[Comparison]:
+    from kavier.validate.thesis_a10 import thesis_a10
+
+    report = thesis_a10(**overrides)
+    out = []
+    for part, metric in zip(report.parts, ("ttft_s", "e2e_s"), strict=True):
+        for row, sim, meas in zip(part.rows, part.simulated_s, part.measured_s, strict=True):
+            out.append(
+                Comparison(
+                    "thesis-a10", f"{part.name} {row[0]}", metric, "A10", "Llama-3-8B", meas, sim, REFERENCE
+                )
+            )
+    return out
+
+
+def _run(module: str) -> Callable[..., list[Comparison]]:
+    def run(data: Any = None, **overrides: Any) -> list[Comparison]:
+        import importlib
+
+        return importlib.import_module(module).run(data, **overrides)
+
+    return run
+
+
+SUITES: dict[str, Suite] = {
+    s.name: s
+    for s in (
+        Suite(
+            "thesis-a10",
+            "the thesis preset on the thesis's A10 tables (Llama-3-8B, vLLM 0.9, batch 1): 7.50 % / 4.00 %",
+            None,
+            _thesis,
+        ),
+        Suite(
+            "a10-vllm",
+            "the serving preset on the same A10 tables: TTFT of one prompt, latency of one request",
+            None,
+            _run("kavier.validate.a10_vllm"),
+        ),
+        Suite(
+            "splitwise",
+            "batched prefill, decode step and power, Llama-2-70B and BLOOM-176B on A100-80GB and H100-SXM",
+            "measurements/splitwise_llama2_70b_bloom_176b_a100_h100.csv",
+            _run("kavier.validate.splitwise"),
+        ),
+        Suite(
+            "mlenergy-h100",
+            "steady-state vLLM 0.11.1 serving on H100-SXM, Llama-3.1 8B/70B/405B, max_num_seqs 8-1024: "
+            "throughput, J/token, power, ITL, batch",
+            "measurements/mlenergy_v3_h100_llama_chat.csv",
+            _run("kavier.validate.mlenergy"),
+        ),
+    )
+}
