@@ -74,3 +74,32 @@ def test_thesis_semantics_in_the_serving_engine_skip_the_prefill():
     r = kavier.simulate(requests=req, prefix_cache="thesis", prefix_len=1024, **SERVE)
     assert r.requests.column("cached_tokens").to_pylist() == [0, 1799]
     assert r.summary["prefix_cache_hits"] == 1 and r.summary["prefix_cache_lookups"] == 2
+
+
+def test_requests_arriving_at_the_same_instant_share_the_first_batch():
+    """All events at a timestamp are applied before a batch is formed: 16 requests at t = 0 on one
+    replica are prefilled together in the first iteration (a real engine's step sees its whole
+    queue), so they get their first token at the same time."""
+    requests = {"num_input_tokens": [256] * 16, "num_output_tokens": [32] * 16, "arrival_s": [0.0] * 16}
+    table = kavier.simulate(requests=requests, llm="Llama-3.1-8B", gpu="H100-SXM", prefix_cache="off").requests
+    first = table.column("first_token_s").to_numpy()
+    assert first.max() == first.min()
+    assert table.column("start_s").to_numpy().max() == 0.0
+
+
+def test_an_arrival_at_an_iterations_end_joins_the_next_iteration():
+    """A request arriving exactly when a replica's iteration ends is seen by the next batch."""
+    one = kavier.simulate(
+        requests={"num_input_tokens": [512], "num_output_tokens": [2], "arrival_s": [0.0]},
+        llm="Llama-3.1-8B",
+        gpu="H100-SXM",
+        prefix_cache="off",
+    ).requests
+    t_end = float(one.column("first_token_s")[0].as_py())  # the first iteration's end
+    both = kavier.simulate(
+        requests={"num_input_tokens": [512, 512], "num_output_tokens": [2, 2], "arrival_s": [0.0, t_end]},
+        llm="Llama-3.1-8B",
+        gpu="H100-SXM",
+        prefix_cache="off",
+    ).requests
+    assert both.column("start_s").to_pylist()[1] == t_end

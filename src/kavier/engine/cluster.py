@@ -255,7 +255,7 @@ class ClusterRun:
             t_event = events[0][0] if events else math.inf
             if t_event == math.inf and t_arrival == math.inf:
                 break
-            if t_event <= t_arrival:
+            if t_event < t_arrival:  # arrivals at the same instant first: a step sees its whole queue
                 t, _, r, v = heappop(events)
                 if v != version[r]:
                     continue
