@@ -81,7 +81,9 @@ def test_requests_arriving_at_the_same_instant_share_the_first_batch():
     replica are prefilled together in the first iteration (a real engine's step sees its whole
     queue), so they get their first token at the same time."""
     requests = {"num_input_tokens": [256] * 16, "num_output_tokens": [32] * 16, "arrival_s": [0.0] * 16}
-    table = kavier.simulate(requests=requests, llm="Llama-3.1-8B", gpu="H100-SXM", prefix_cache="off").requests
+    table = kavier.simulate(
+        requests=requests, llm="Llama-3.1-8B", gpu="H100-SXM", prefix_cache="off"
+    ).requests
     first = table.column("first_token_s").to_numpy()
     assert first.max() == first.min()
     assert table.column("start_s").to_numpy().max() == 0.0

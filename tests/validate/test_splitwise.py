@@ -19,7 +19,9 @@ from kavier.validate.splitwise import replay
         ("Llama-3.1-8B", "H100-SXM", 1, 1024, 16, 64),
     ],
 )
-def test_a_replayed_batch_has_the_calibration_rows_prompt_and_token_time(model, gpu, tp, prompt, batch, tokens):
+def test_a_replayed_batch_has_the_calibration_rows_prompt_and_token_time(
+    model, gpu, tp, prompt, batch, tokens
+):
     row = Measurement(
         line=2,
         batch_size=batch,
