@@ -14,7 +14,7 @@ from kavier.registry import EVICTION_POLICIES, POWER_MODELS, ROUTERS, SCHEDULERS
 from kavier.scenario import LEGACY_KEY_ORDER, Scenario, build_scenario
 from kavier.settings import GROUPS, CacheSettings, SystemSettings
 
-# The default scenario's scenario.json as the flat (ungrouped) scenario model wrote it.
+# The default scenario's scenario.json as the flat (ungrouped) scenario model of Kavier 0.1 wrote it.
 LEGACY_DEFAULT_JSON = (
     '{"name": "default", "preset": "serving", "scheduler": "continuous", "perf_model": "serving", '
     '"prefix_cache": "block", "llm": "Llama-3-8B", "gpu": "A10", "gpus": 1, "catalog": null, '
@@ -44,8 +44,14 @@ LEGACY_DEFAULT_JSON = (
 )
 
 
-def test_default_scenario_json_is_the_legacy_text():
-    assert json.dumps(build_scenario().to_json_dict()) == LEGACY_DEFAULT_JSON
+def test_a_legacy_scenario_json_reruns_with_its_values_and_key_order():
+    """An output folder's scenario.json of Kavier 0.1 loads, keeps every value, and is written
+    back with the legacy keys first in their old order (newer keys, e.g. ``engine``, after)."""
+    legacy = json.loads(LEGACY_DEFAULT_JSON)
+    dumped = Scenario(**legacy).to_json_dict()
+    assert list(dumped)[: len(legacy)] == list(legacy)
+    assert {k: dumped[k] for k in legacy} == legacy
+    assert set(dumped) - set(legacy) >= {"engine", "compute_saturation_tokens", "power_active_floor"}
 
 
 def test_groups_partition_the_scenario_keys():

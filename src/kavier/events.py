@@ -95,7 +95,11 @@ class Activity:
     Per piece: its ``replica``, the GPU ``utilization`` (0..1), the fractions of the piece the
     tensor cores (``compute_fraction``) and the memory system (``memory_fraction``) are busy, KV
     bytes in use ``kv_bytes + kv_bytes_per_s * (t - t0)`` (per replica), and ``extra`` per-piece
-    values of :attr:`RunInfo.series_quantities`. Every piece's replica has the GPU and size of
+    values of :attr:`RunInfo.series_quantities`; ``detail``, when the backend has it (the
+    serving backend), per piece: ``prefill_tokens`` and ``decode_seqs`` per iteration,
+    ``iterations``, and over the piece ``comm_s``, ``host_s`` (seconds of communication and of
+    host overhead), ``flops`` and ``bytes`` (every GPU of the replica together). Every piece's
+    replica has the GPU and size of
     replica ``same_gpu_as`` (a backend emits one Activity per kind of replica), so one power
     model prices them all.
 
@@ -113,6 +117,7 @@ class Activity:
     kv_bytes_per_s: np.ndarray | None
     same_gpu_as: int = 0
     extra: dict[str, np.ndarray] = field(default_factory=dict)
+    detail: dict[str, np.ndarray] = field(default_factory=dict)
     step_replica: np.ndarray | None = None
     step_t: np.ndarray | None = None
     step_running: np.ndarray | None = None

@@ -1,7 +1,8 @@
 """Registries: one per extension point, a name registered once by a decorator.
 
-An extension point (schedulers, routers, cache eviction policies, power models, trace formats,
-carbon-intensity sources, outputs) is a :class:`Registry`. A policy registers itself where it is defined::
+An extension point (engine presets, schedulers, routers, cache eviction policies, power models,
+trace formats, carbon-intensity sources, outputs) is a :class:`Registry`. A policy registers
+itself where it is defined::
 
     from kavier.registry import ROUTERS
 
@@ -179,6 +180,7 @@ def _import_plugin(module: str) -> None:
 
 
 SCHEDULERS: Registry[Any] = Registry("scheduler", ("kavier.engine.schedulers",))
+ENGINES: Registry[Any] = Registry("engine", ("kavier.engine.engines",))
 ROUTERS: Registry[Any] = Registry("router", ("kavier.engine.routers",))
 EVICTION_POLICIES: Registry[Any] = Registry("cache eviction policy", ("kavier.cache.eviction",))
 POWER_MODELS: Registry[Any] = Registry("power model", ("kavier.energy.power",))
@@ -187,6 +189,7 @@ CARBON_SOURCES: Registry[Any] = Registry("carbon-intensity source", ("kavier.ene
 OUTPUTS: Registry[Any] = Registry("output", ("kavier.observers",))
 
 ALL: dict[str, Registry[Any]] = {
+    "engines": ENGINES,
     "schedulers": SCHEDULERS,
     "routers": ROUTERS,
     "eviction_policies": EVICTION_POLICIES,

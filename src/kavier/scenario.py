@@ -52,6 +52,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "scheduler": "sequential",
         "perf_model": "thesis",
         "prefix_cache": "thesis",
+        "compute_efficiency": 0.30,
+        "memory_efficiency": 0.60,
+        "overhead_s": 0.025,
     },
 }
 DEFAULT_PRESET = "serving"

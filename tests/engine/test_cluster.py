@@ -35,6 +35,7 @@ def test_invariants(rows, scheduler, chunked, replicas, mem):
         requests=req,
         scheduler=scheduler,
         chunked_prefill=chunked,
+        engine="vllm-v1" if chunked else "vllm-v0",  # vLLM v1 always chunks
         replicas=replicas,
         gpu_memory_utilization=mem,
         max_batched_tokens=512,

@@ -29,8 +29,9 @@ def validate(
     of the predictions, fitted apart from held out."""
     from kavier.commands.console import console, new_table
     from kavier.errors import KavierError
-    from kavier.validate.compare import error_stats, grouped
+    from kavier.validate.compare import FITTED, error_stats, grouped
     from kavier.validate.data import find
+    from kavier.validate.splits import SPLITS, available
     from kavier.validate.suites import SUITES
 
     out = console("out")
@@ -52,6 +53,7 @@ def validate(
     if "thesis-a10" in names:
         _print_thesis(out, new_table)
     comparisons = []
+    splits = SPLITS if available() else {FITTED: None}
     for name in names:
         suite = SUITES[name]
         if suite.data_file is not None and find(suite.data_file, data) is None:
@@ -61,7 +63,11 @@ def validate(
                 markup=False,
             )
             continue
-        comparisons += suite.run(data)
+        if not suite.split_by_profile:
+            comparisons += suite.run(data)
+            continue
+        for split, profile_for in splits.items():
+            comparisons += suite.run(data, split=split, profile_for=profile_for)
     keys = ("suite", "metric", "split") if by is None else ("suite", "metric", "split", by)
     table = new_table(title="Predicted vs measured", title_justify="left")
     for column in (*keys, "n", "MAPE %", "bias %", "worst %"):
@@ -76,8 +82,9 @@ def validate(
     out.print(table)
     out.print(
         "MAPE: mean |predicted - measured| / measured; bias: mean (predicted - measured) / measured "
-        "(positive = predicted too high); held out: the constants never saw that GPU and model in "
-        "that suite.",
+        "(positive = predicted too high). fitted: the shipped profiles, fitted on these measurements; "
+        "held out: GPU / model: refitted without that GPU's / model's rows (another GPU's efficiencies "
+        "stand in for a held-out GPU, as for a GPU nobody measured).",
         highlight=False,
     )
 

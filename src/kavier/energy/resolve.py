@@ -30,6 +30,7 @@ def power_model(scenario: Scenario, gpu: GpuSpec) -> PowerModel:
         calibration=scenario.power_calibration,
         asym_util=scenario.power_asym_util,
         memory_weight=scenario.power_memory_weight,
+        active_floor=scenario.power_active_floor,
         busy_utilization=scenario.busy_utilization,
     )
 

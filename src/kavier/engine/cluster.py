@@ -24,6 +24,7 @@ from kavier.cache.keys import prefix_ids
 from kavier.cache.prefix_thesis import ThesisPrefixCache, prefix_keys
 from kavier.cache.response import ResponseCache
 from kavier.engine.backend import BackendRun, Progress
+from kavier.engine.engines import engine_knobs
 from kavier.engine.records import records_from
 from kavier.engine.replica import Seq, ServingReplica
 from kavier.engine.routers import RouterSetup, make_router
@@ -41,6 +42,8 @@ from kavier.workload.source import WorkloadSource
 # Per-replica quantities of the serving time series, besides utilisation, KV bytes and power:
 # tokens per iteration and KV blocks in use (means over each interval).
 SERIES_QUANTITIES = ("batch_tokens", "kv_blocks_used")
+# What each piece of activity did, besides its time (kavier.events.Activity.detail).
+DETAIL = ("prefill_tokens", "decode_seqs", "iterations", "comm_s", "host_s", "flops", "bytes")
 
 # Gen-0 threshold of the cyclic garbage collector while a serving run goes on (CPython's default
 # is 700). A run allocates and frees some 10^5-10^6 small tracked objects (prefix-cache entries,
@@ -185,6 +188,7 @@ class ClusterRun:
                         "batch_tokens": np.asarray(log.tokens),
                         "kv_blocks_used": np.asarray(log.blocks, dtype=np.float64),
                     },
+                    "detail": {name: np.asarray(getattr(log, name), dtype=np.float64) for name in DETAIL},
                 }
             else:
                 empty = np.zeros(0)
@@ -309,6 +313,12 @@ class ClusterRun:
             "pp": plans[0].pp,
             "scheduler": self.scenario.scheduler,
             "router": self.scenario.router,
+            "engine": self.scenario.engine,
+            "max_num_seqs": replicas[0].scheduler.max_running,
+            "max_batched_tokens": getattr(replicas[0].scheduler, "max_batched_tokens", None),
+            "chunked_prefill": getattr(replicas[0].scheduler, "chunked_prefill", None),
+            "perf_profile_used": plans[0].profile or None,
+            "perf_profile_note": plans[0].profile_note or None,
             "kv_bytes_per_token": plans[0].perf.kv_bytes_per_token,
             "kv_capacity_bytes": sum(p.kv_capacity_bytes for p in plans),
             "kv_blocks_total": sum(p.total_blocks for p in plans),
@@ -338,19 +348,25 @@ def run_info(plans: list[ReplicaPlan], busy_utilization: float) -> RunInfo:
 def make_replicas(
     scenario: Scenario, plans: list[ReplicaPlan], cache: PrefixCacheSystem | None, on_finish: Any
 ) -> list[ServingReplica]:
-    """One replica per plan, each with its own scheduler (the scenario's, with its knobs)."""
-    settings = SchedulerSettings(
-        max_num_seqs=scenario.max_num_seqs,
-        max_batched_tokens=scenario.max_batched_tokens,
-        chunked_prefill=scenario.chunked_prefill,
-    )
+    """One replica per plan, each with its own scheduler (the scenario's, with the knobs its
+    engine preset resolves for the replica's GPU and model)."""
     scheduler = SCHEDULERS.get(scenario.scheduler)
-    return [
-        ServingReplica(
-            i, p.perf, scheduler(settings), scenario.block_size, p.total_blocks, p.gpus, on_finish, cache
+    replicas = []
+    for i, p in enumerate(plans):
+        knobs = engine_knobs(scenario.engine, p.gpu, p.model, scenario)
+        settings = SchedulerSettings(
+            max_num_seqs=knobs.max_num_seqs,
+            max_batched_tokens=knobs.max_batched_tokens,
+            chunked_prefill=knobs.chunked_prefill,
+            admit_after_preemption=knobs.admit_after_preemption,
+            watermark_fraction=knobs.watermark_fraction,
         )
-        for i, p in enumerate(plans)
-    ]
+        replicas.append(
+            ServingReplica(
+                i, p.perf, scheduler(settings), scenario.block_size, p.total_blocks, p.gpus, on_finish, cache
+            )
+        )
+    return replicas
 
 
 def make_response_cache(scenario: Scenario) -> ResponseCache | None:

@@ -83,6 +83,15 @@ class ActivityLog:
     memory_s: list[float] = field(default_factory=list)
     tokens: list[float] = field(default_factory=list)  # tokens per iteration (mean over the piece)
     blocks: list[float] = field(default_factory=list)
+    # what each piece did: prefill tokens and decoding sequences per iteration, iterations, and
+    # over the whole piece the seconds of communication and host overhead, FLOPs and bytes moved
+    prefill_tokens: list[float] = field(default_factory=list)
+    decode_seqs: list[float] = field(default_factory=list)
+    iterations: list[float] = field(default_factory=list)
+    comm_s: list[float] = field(default_factory=list)
+    host_s: list[float] = field(default_factory=list)
+    flops: list[float] = field(default_factory=list)
+    bytes: list[float] = field(default_factory=list)
     step_t: list[float] = field(default_factory=list)
     step_running: list[float] = field(default_factory=list)
     step_waiting: list[float] = field(default_factory=list)
@@ -148,6 +157,7 @@ class ServingReplica:
         self.preemptions = 0
         self._levels = (0, 0)
         self.outstanding = 0  # requests running or waiting here (routers read it)
+        self.preempted_this_step = False
 
     # -- load, for routers ------------------------------------------------------------------
 
@@ -293,12 +303,14 @@ class ServingReplica:
 
         (``phase_counts[p0]`` is ``_blocks_needed(1)``: G does not move while scheduling.)
         """
+        self.preempted_this_step = False
         if not self.n_decoding:
             return 0
         pc = self.phase_counts
         p0 = (-self.G) % self.bs
         while self.n_decoding and pc[p0] > self.free_blocks:
             self._preempt_newest()
+            self.preempted_this_step = True
         if not reserve or not self.n_decoding:
             return 0
         blocks = pc[p0]
@@ -412,6 +424,7 @@ class ServingReplica:
                 self._start_decoding(s)
         self.now = t1
         self._account(t0, t1, kv0, cost.compute_s, cost.memory_s, p_tokens + d, prefill_share)
+        self._detail(p_tokens, d, 1, cost.comm_s, cost.host_s, cost.flops, cost.bytes)
         self._finish_done(t1)
         return t1
 
@@ -445,6 +458,8 @@ class ServingReplica:
         self._account(
             t0, t1, kv0, p.run.compute_sum(k), p.run.memory_sum(k), float(p.seqs), 0.0, iterations=k
         )
+        run = p.run
+        self._detail(0.0, p.seqs, k, run.comm * k, run.host * k, run.flops_sum(k), run.bytes_sum(k))
         self._finish_done(t1)
 
     def _account(
@@ -478,6 +493,26 @@ class ServingReplica:
         log.memory_s.append(memory_s)
         log.tokens.append(tokens)
         log.blocks.append(self.total_blocks - self.free_blocks)
+
+    def _detail(
+        self,
+        prefill_tokens: float,
+        decode_seqs: float,
+        iterations: int,
+        comm_s: float,
+        host_s: float,
+        flops: float,
+        moved: float,
+    ) -> None:
+        """Log what the piece just accounted did (see :class:`ActivityLog`)."""
+        log = self.log
+        log.prefill_tokens.append(prefill_tokens)
+        log.decode_seqs.append(decode_seqs)
+        log.iterations.append(iterations)
+        log.comm_s.append(comm_s)
+        log.host_s.append(host_s)
+        log.flops.append(flops)
+        log.bytes.append(moved)
 
     def _finish_done(self, t: float) -> None:
         done: list[Seq] = []

@@ -8,7 +8,7 @@ whole blocks). Both raise one-line errors naming what does not fit and what to c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kavier.errors import ScenarioError
 from kavier.library.catalog import load_catalog
@@ -46,7 +46,9 @@ def resolve_system(scenario: Scenario) -> System:
 
 @dataclass
 class ReplicaPlan:
-    """One serving replica's hardware, model, performance model and KV capacity."""
+    """One serving replica's hardware, model, performance model and KV capacity, and the
+    profile its constants come from (``profile``: e.g. ``vllm-v1/H100-SXM``; ``profile_note``:
+    why another GPU's profile was taken, or "")."""
 
     model: ModelSpec
     gpu: GpuSpec
@@ -55,6 +57,8 @@ class ReplicaPlan:
     perf: ServingPerfModel
     total_blocks: int
     kv_capacity_bytes: float
+    profile: str = ""
+    profile_note: str = ""
 
     @property
     def gpus(self) -> int:
@@ -62,28 +66,55 @@ class ReplicaPlan:
         return self.tp * self.pp
 
 
-def load_perf_params(scenario: Scenario, tp: int | None = None) -> ServingPerfParams:
-    """The serving model's constants: scenario values, replaced by a calibrated profile if given
-    (its ``[tp.<tp>]`` table's for a replica at tensor-parallel degree ``tp``, if it has one)."""
-    params = ServingPerfParams(
-        compute_efficiency=scenario.compute_efficiency,
-        memory_efficiency=scenario.memory_efficiency,
-        prefill_overhead_s=scenario.overhead_s,
-        iteration_overhead_s=scenario.iteration_overhead_s,
-        decode_seq_overhead_s=scenario.decode_seq_overhead_s,
-        prefill_seq_overhead_s=scenario.prefill_seq_overhead_s,
-        attention_efficiency=scenario.attention_efficiency,
-        comm_efficiency=scenario.comm_efficiency,
-        comm_latency_s=scenario.comm_latency_s,
-        comm_cache_bytes=scenario.comm_cache_bytes,
-        comm_spill_efficiency=scenario.comm_spill_efficiency,
-        context_terms=scenario.context_terms,
-    )
-    if scenario.perf_profile:
-        from kavier.perf.profile import load_profile
+# Scenario key -> the serving model's constant it sets (None in a scenario: from the profile).
+SCENARIO_CONSTANTS: dict[str, str] = {
+    "compute_efficiency": "compute_efficiency",
+    "memory_efficiency": "memory_efficiency",
+    "overhead_s": "prefill_overhead_s",
+    "iteration_overhead_s": "iteration_overhead_s",
+    "decode_seq_overhead_s": "decode_seq_overhead_s",
+    "prefill_seq_overhead_s": "prefill_seq_overhead_s",
+    "attention_efficiency": "attention_efficiency",
+    "comm_efficiency": "comm_efficiency",
+    "comm_latency_s": "comm_latency_s",
+    "comm_cache_bytes": "comm_cache_bytes",
+    "comm_spill_efficiency": "comm_spill_efficiency",
+    "context_terms": "context_terms",
+    "compute_saturation_tokens": "compute_saturation_tokens",
+}
 
+
+def load_perf_params(
+    scenario: Scenario, tp: int | None = None, gpu: str | None = None
+) -> tuple[ServingPerfParams, str, str]:
+    """The serving model's constants for a replica at tensor-parallel degree ``tp`` on ``gpu``, the
+    name of the shipped profile they start from ("" for none) and why it is another GPU's.
+
+    Resolution, last wins: the built-in constants; the engine's shipped profile for the GPU (or
+    the nearest architecture's, :mod:`kavier.perf.profiles`); the scenario's keys that are set;
+    the user's ``perf_profile`` (its ``[tp.<tp>]`` table's for a replica at that degree, if any).
+    """
+    from kavier.perf.profile import load_profile
+
+    params = ServingPerfParams()
+    name = note = ""
+    if gpu is not None:
+        from kavier.perf.profiles import shipped_profile
+        from kavier.registry import ENGINES
+
+        shipped = shipped_profile(ENGINES.get(scenario.engine).profile_family, gpu)
+        if shipped is not None:
+            params = load_profile(shipped.path, params, tp=tp)
+            name, note = shipped.name, shipped.note
+    explicit = {
+        field: getattr(scenario, key)
+        for key, field in SCENARIO_CONSTANTS.items()
+        if getattr(scenario, key) is not None
+    }
+    params = replace(params, **explicit)
+    if scenario.perf_profile:
         params = load_profile(scenario.perf_profile, params, tp=tp)
-    return params
+    return params, name, note
 
 
 REPLICA_GROUP_KEYS = {"count", "gpu", "llm", "tp", "pp", "weight_dtype", "kv_dtype"}
@@ -92,7 +123,7 @@ REPLICA_GROUP_KEYS = {"count", "gpu", "llm", "tp", "pp", "weight_dtype", "kv_dty
 def plan_replicas(scenario: Scenario) -> list[ReplicaPlan]:
     """Resolve every serving replica's model, GPU, parallelism and KV capacity (one-line errors)."""
     catalog = load_catalog(scenario.catalog)
-    params_by_tp: dict[int, ServingPerfParams] = {}
+    params_by_tp: dict[tuple[int, str], tuple[ServingPerfParams, str, str]] = {}
     groups = scenario.replica_groups or [{"count": scenario.num_replicas}]
     plans: list[ReplicaPlan] = []
     for g_index, group in enumerate(groups):
@@ -102,12 +133,13 @@ def plan_replicas(scenario: Scenario) -> list[ReplicaPlan]:
         model = catalog.model(group.get("llm", scenario.llm))
         gpu = catalog.gpu(group.get("gpu", scenario.gpu))
         tp, pp = int(group.get("tp", scenario.tp)), int(group.get("pp", scenario.pp))
-        if tp not in params_by_tp:
-            params_by_tp[tp] = load_perf_params(scenario, tp)
+        if (tp, gpu.name) not in params_by_tp:
+            params_by_tp[tp, gpu.name] = load_perf_params(scenario, tp, gpu.name)
+        params, profile, note = params_by_tp[tp, gpu.name]
         perf = ServingPerfModel(
             model,
             gpu,
-            params_by_tp[tp],
+            params,
             tp=tp,
             pp=pp,
             weight_dtype=group.get("weight_dtype", scenario.weight_dtype),
@@ -130,5 +162,5 @@ def plan_replicas(scenario: Scenario) -> list[ReplicaPlan]:
         if blocks < 1:
             raise ScenarioError(f"{model.name} on {gpu.name}: no room for a single KV block")
         for _ in range(int(group.get("count", 1))):
-            plans.append(ReplicaPlan(model, gpu, tp, pp, perf, blocks, kv_bytes))
+            plans.append(ReplicaPlan(model, gpu, tp, pp, perf, blocks, kv_bytes, profile, note))
     return plans

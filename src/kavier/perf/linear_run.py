@@ -22,13 +22,32 @@ def _sum_linear(a: float, b: float, j0: int, j1: int) -> float:
 
 @dataclass(frozen=True)
 class LinearRun:
-    """A run of decode steps with linear compute/memory seconds and a constant extra."""
+    """A run of decode steps with linear compute/memory seconds and a constant extra.
+
+    For what the run did, besides its times: ``comm`` and ``host`` split the constant extra per
+    step (communication, host overhead), and the FLOPs and memory bytes per step are linear too,
+    ``f0 + f1 j`` and ``b0 + b1 j``.
+    """
 
     c0: float
     c1: float
     m0: float
     m1: float
     extra: float
+    comm: float = 0.0
+    host: float = 0.0
+    f0: float = 0.0
+    f1: float = 0.0
+    b0: float = 0.0
+    b1: float = 0.0
+
+    def flops_sum(self, steps: int) -> float:
+        """FLOPs of the first ``steps`` steps."""
+        return _sum_linear(self.f0, self.f1, 0, steps)
+
+    def bytes_sum(self, steps: int) -> float:
+        """Memory bytes moved by the first ``steps`` steps."""
+        return _sum_linear(self.b0, self.b1, 0, steps)
 
     def total(self, steps: int) -> float:
         """Seconds taken by the first ``steps`` steps."""

@@ -76,7 +76,7 @@ def _profile_keys() -> dict[str, str]:
             elif f.name.endswith("_bytes"):
                 kind = "bytes"
             else:
-                kind = "num"
+                kind = "num0" if value == 0 else "num"  # default 0: "off"
             keys[f.name] = kind
     return keys
 
@@ -110,6 +110,8 @@ def _check_value(path: Path | str, key: str, value: Any) -> float | bool:
         raise ScenarioError(f"{where} must be bytes >= 0, got {value!r}")
     if kind == "num" and value <= 0.0:
         raise ScenarioError(f"{where} must be positive, got {value!r}")
+    if kind == "num0" and value < 0.0:
+        raise ScenarioError(f"{where} must be >= 0 (0 = off), got {value!r}")
     return value
 
 

@@ -88,7 +88,11 @@ class ServingPerfParams:
     - ``comm_cache_bytes``: all-reduce message size (bytes) at which half of it spills from the
       GPUs' on-chip (L2) cache to HBM (0: no spill); ``comm_spill_efficiency``: achieved share of
       the interconnect bandwidth for the spilled part;
-    - ``context_terms``: count attention FLOPs and KV-cache reads (off: the thesis model).
+    - ``context_terms``: count attention FLOPs and KV-cache reads (off: the thesis model);
+    - ``compute_saturation_tokens``: tokens per iteration at which the dense GEMMs reach half of
+      ``compute_efficiency`` (small matrices leave tensor cores idle: the achieved share of peak
+      is ``compute_efficiency x T / (T + compute_saturation_tokens)`` for ``T`` tokens in the
+      iteration); 0 (the default) keeps one efficiency for every shape.
     """
 
     compute_efficiency: float = 0.30
@@ -103,15 +107,22 @@ class ServingPerfParams:
     comm_cache_bytes: float = 0.0
     comm_spill_efficiency: float = 0.15
     context_terms: bool = True
+    compute_saturation_tokens: float = 0.0
 
 
 @dataclass(frozen=True)
 class IterationCost:
-    """Seconds an iteration spends computing and moving memory, and in total."""
+    """Seconds an iteration spends computing and moving memory, and in total; ``comm_s`` of the
+    total is tensor/pipeline-parallel communication and ``host_s`` host-side overhead (the rest
+    is ``max(compute_s, memory_s)``)."""
 
     compute_s: float
     memory_s: float
     time_s: float
+    comm_s: float = 0.0
+    host_s: float = 0.0
+    flops: float = 0.0  # FLOPs the iteration computes (dense + attention, every GPU together)
+    bytes: float = 0.0  # bytes it moves from memory (weights read + KV read, every GPU together)
 
 
 class ServingPerfModel:
@@ -157,6 +168,7 @@ class ServingPerfModel:
 
     def _set_rates(self) -> None:
         p = self.p
+        self._saturation = p.compute_saturation_tokens
         self._compute_rate = self.tp * self.flops * p.compute_efficiency
         self._memory_rate = self.tp * self.gpu.memory_bandwidth * p.memory_efficiency
         # attention FLOPs at their own rate, or (0) folded into the GEMM FLOPs as before
@@ -248,33 +260,47 @@ class ServingPerfModel:
         if p.context_terms:
             attn = self.attn_flops_per_pair * (prefill_attn_pairs + decode_context_tokens)
             kv_read = self.kv_bytes_per_token * (decode_context_tokens + prefill_context_tokens)
-        if self._attn_rate:
-            compute = flops / self._compute_rate + attn / self._attn_rate
-        else:
-            compute = (flops + attn) / self._compute_rate
-        memory = (self.weight_bytes_read(tokens) + kv_read) / self._memory_rate
-        time = max(compute, memory) + self._comm_s(tokens) + p.iteration_overhead_s
+        rate = self._compute_rate
+        if self._saturation:
+            rate *= tokens / (tokens + self._saturation)
+        compute = flops / rate + attn / self._attn_rate if self._attn_rate else (flops + attn) / rate
+        moved = self.weight_bytes_read(tokens) + kv_read
+        memory = moved / self._memory_rate
+        comm = self._comm_s(tokens)
+        host = p.iteration_overhead_s
         if decode_seqs > 0:
-            time += decode_seqs * p.decode_seq_overhead_s
+            host += decode_seqs * p.decode_seq_overhead_s
         if prefill_tokens > 0:
-            time += p.prefill_overhead_s + prefill_seqs * p.prefill_seq_overhead_s
-        return IterationCost(compute, memory, time)
+            host += p.prefill_overhead_s + prefill_seqs * p.prefill_seq_overhead_s
+        time = max(compute, memory) + comm + host
+        return IterationCost(compute, memory, time, comm, host, flops + attn, moved)
 
     def decode_line(self, seqs: int, context0: float) -> LinearRun:
         """Decode-only steps of ``seqs`` sequences whose total context starts at ``context0``
         (and grows by ``seqs`` per step), as linear compute/memory seconds per step."""
         flops = 2.0 * self.model.num_active_params * seqs
-        c0 = flops / self._compute_rate
-        m0 = self.weight_bytes_read(seqs) / self._memory_rate
+        rate = self._compute_rate
+        if self._saturation:
+            rate *= seqs / (seqs + self._saturation)
+        c0 = flops / rate
+        weights = self.weight_bytes_read(seqs)
+        m0 = weights / self._memory_rate
         c1 = m1 = 0.0
+        f0, f1, b0, b1 = flops, 0.0, weights, 0.0
         if self.p.context_terms:
-            attn_rate = self._attn_rate or self._compute_rate
+            attn_rate = self._attn_rate or rate
             c0 += self.attn_flops_per_pair * context0 / attn_rate
             c1 = self.attn_flops_per_pair * seqs / attn_rate
             m0 += self.kv_bytes_per_token * context0 / self._memory_rate
             m1 = self.kv_bytes_per_token * seqs / self._memory_rate
-        extra = self._comm_s(seqs) + self.p.iteration_overhead_s + seqs * self.p.decode_seq_overhead_s
-        return LinearRun(c0, c1, m0, m1, extra)
+            f0 += self.attn_flops_per_pair * context0
+            f1 = self.attn_flops_per_pair * seqs
+            b0 += self.kv_bytes_per_token * context0
+            b1 = self.kv_bytes_per_token * seqs
+        comm = self._comm_s(seqs)
+        host = self.p.iteration_overhead_s + seqs * self.p.decode_seq_overhead_s
+        extra = comm + self.p.iteration_overhead_s + seqs * self.p.decode_seq_overhead_s
+        return LinearRun(c0, c1, m0, m1, extra, comm, host, f0, f1, b0, b1)
 
     def decode_run(self, seqs: int, context0: float, steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per-step (compute, memory, time) of ``steps`` decode-only iterations of ``seqs``
@@ -287,10 +313,10 @@ class ServingPerfModel:
         if self.p.context_terms:
             attn = self.attn_flops_per_pair * ctx
             kv = self.kv_bytes_per_token * ctx
-        if self._attn_rate:
-            compute = flops / self._compute_rate + attn / self._attn_rate
-        else:
-            compute = (flops + attn) / self._compute_rate
+        rate = self._compute_rate
+        if self._saturation:
+            rate *= seqs / (seqs + self._saturation)
+        compute = flops / rate + attn / self._attn_rate if self._attn_rate else (flops + attn) / rate
         compute = np.broadcast_to(compute, j.shape).astype(np.float64)
         memory = (self.weight_bytes_read(seqs) + kv) / self._memory_rate
         memory = np.broadcast_to(memory, j.shape).astype(np.float64)

@@ -31,6 +31,12 @@ class EnergySettings(Settings):
     power_memory_weight: float = Field(
         0.5, ge=0, description="activity power model's weight of memory activity (dimensionless)"
     )
+    power_active_floor: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="activity power model: share of the dynamic range a busy GPU draws at least (fraction)",
+    )
     pue: float | str = Field(
         1.0,
         description="power usage effectiveness (facility / IT energy, >= 1), or a timestamp,pue series file",

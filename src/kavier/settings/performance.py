@@ -26,11 +26,39 @@ class PerformanceSettings(Settings):
         description="thesis model: decode reads cached keys/values; off: each token recomputes them",
         json_schema_extra=cli("--kv_cache"),
     )
-    compute_efficiency: float = Field(0.30, gt=0, le=1, description="achieved / peak FLOP/s (fraction)")
-    memory_efficiency: float = Field(
-        0.60, gt=0, le=1, description="achieved / peak memory bandwidth (fraction)"
+    compute_efficiency: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description=(
+            "achieved / peak FLOP/s (fraction); default: the engine's profile for the GPU (thesis: 0.30)"
+        ),
     )
-    overhead_s: Seconds = Field(0.025, ge=0, description="s added to each prefill (or 25ms)")
+    memory_efficiency: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description=(
+            "achieved / peak memory bandwidth (fraction); default: the engine's profile for the GPU "
+            "(thesis: 0.60)"
+        ),
+    )
+    overhead_s: Seconds | None = Field(
+        None,
+        ge=0,
+        description=(
+            "s added to an iteration holding a prefill (thesis: to each request's prefill, 25ms); "
+            "default: the engine's profile"
+        ),
+    )
+    compute_saturation_tokens: float | None = Field(
+        None,
+        ge=0,
+        description=(
+            "tokens per iteration at which the dense matmuls reach half of compute_efficiency "
+            "(0 = one efficiency for every shape); default: the engine's profile"
+        ),
+    )
     busy_utilization: float = Field(
         0.95, gt=0, le=1, description="GPU utilisation (fraction) while busy; activity power model's u_busy"
     )
@@ -43,24 +71,46 @@ class PerformanceSettings(Settings):
     cooldown_s: Seconds = Field(
         0.2, ge=0, description="thesis model: s at edge utilisation as a request ends"
     )
-    iteration_overhead_s: float = Field(0.0, ge=0, description="s per engine iteration")
-    comm_efficiency: float = Field(
-        0.7, gt=0, le=1, description="achieved / peak interconnect bandwidth (fraction)"
+    iteration_overhead_s: float | None = Field(
+        None, ge=0, description="s per engine iteration; default: the engine's profile"
     )
-    decode_seq_overhead_s: float = Field(
-        0.0, ge=0, description="s per decoding sequence per iteration, not divided by tp"
+    comm_efficiency: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="achieved / peak interconnect bandwidth (fraction); default: the engine's profile",
     )
-    prefill_seq_overhead_s: float = Field(
-        0.0, ge=0, description="s per sequence with a prefill chunk in an iteration, not divided by tp"
+    decode_seq_overhead_s: float | None = Field(
+        None,
+        ge=0,
+        description=(
+            "s per decoding sequence per iteration, not divided by tp; default: the engine's profile"
+        ),
     )
-    attention_efficiency: float = Field(
-        0.0,
+    prefill_seq_overhead_s: float | None = Field(
+        None,
+        ge=0,
+        description=(
+            "s per sequence with a prefill chunk in an iteration, not divided by tp; default: the "
+            "engine's profile"
+        ),
+    )
+    attention_efficiency: float | None = Field(
+        None,
         ge=0,
         le=1,
-        description="achieved / peak FLOP/s of attention kernels (fraction); 0 = compute_efficiency",
+        description=(
+            "achieved / peak FLOP/s of attention kernels (fraction; 0 = compute_efficiency); "
+            "default: the engine's profile"
+        ),
     )
-    comm_latency_s: float = Field(
-        10e-6, ge=0, description="s, latency of one all-reduce between two GPUs (a ring of tp pays tp - 1)"
+    comm_latency_s: float | None = Field(
+        None,
+        ge=0,
+        description=(
+            "s, latency of one all-reduce between two GPUs (a ring of tp pays tp - 1); default: the "
+            "engine's profile"
+        ),
     )
     comm_cache_bytes: float = Field(
         0.0,

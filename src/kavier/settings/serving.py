@@ -4,9 +4,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from kavier.registry import ROUTERS, SCHEDULERS
+from kavier.registry import ENGINES, ROUTERS, SCHEDULERS
 from kavier.settings.base import Seconds, Settings, Switch, policy_name
 
+EngineName = policy_name(ENGINES)
 SchedulerName = policy_name(SCHEDULERS)
 RouterName = policy_name(ROUTERS)
 
@@ -33,10 +34,24 @@ class ServingSettings(Settings):
         ge=0,
         description="prefix_affinity: most outstanding requests (count) above the least-loaded replica",
     )
-    max_num_seqs: int = Field(256, ge=1, description="sequences (count) per batch")
-    max_batched_tokens: int = Field(8192, ge=1, description="tokens (count) per engine iteration")
-    chunked_prefill: Switch = Field(
-        True, description="split long prefills over iterations (continuous scheduler)"
+    engine: EngineName = Field(
+        "vllm-v1",
+        description=(
+            "the serving engine whose scheduling and calibrated timing the replicas follow "
+            "(docs/engines.md); it sets max_num_seqs, max_batched_tokens and chunked_prefill "
+            "unless they are given"
+        ),
+    )
+    max_num_seqs: int | None = Field(
+        None, ge=1, description="sequences (count) per batch; default: the engine's (vllm-v1: 1024 or 256)"
+    )
+    max_batched_tokens: int | None = Field(
+        None,
+        ge=1,
+        description="tokens (count) per engine iteration; default: the engine's (vllm-v1: 8192 or 2048)",
+    )
+    chunked_prefill: Switch | None = Field(
+        None, description="split long prefills over iterations; default: the engine's (vllm-v1: always on)"
     )
     block_size: int = Field(16, ge=1, description="tokens per KV block (count)")
     slo_ttft: Seconds | None = Field(None, gt=0, description="time-to-first-token SLO in s, for goodput")

@@ -19,10 +19,15 @@ from kavier.validate.thesis_a10 import DECODE_MEDIANS, DECODE_PROMPT_TOKENS, PRE
 SUITE = "a10-vllm"
 
 
-def run(data: Any = None, **overrides: Any) -> list[Comparison]:
-    """The 18 comparisons (the data is in the thesis, so nothing is read)."""
+def run(
+    data: Any = None, split: str = HELD_OUT, profile_for: Any = None, **overrides: Any
+) -> list[Comparison]:
+    """The 18 comparisons (the data is in the thesis, so nothing is read); ``profile_for(gpu,
+    model, engine)`` gives the profile the replay uses (None: the engine's shipped one)."""
     from kavier.api import simulate
 
+    if profile_for is not None:
+        overrides = {**overrides, "perf_profile": profile_for("A10", "Llama-3-8B", "vllm-v1")}
     prompts = [p for p, _ in PREFILL_MEDIANS]
     outputs = [a for _, a, _ in DECODE_MEDIANS]
     n = len(prompts) + len(outputs)
@@ -38,12 +43,10 @@ def run(data: Any = None, **overrides: Any) -> list[Comparison]:
     out = []
     for i, (p, measured) in enumerate(PREFILL_MEDIANS):
         out.append(
-            Comparison(
-                SUITE, f"prompt {p}", "ttft_s", "A10", "Llama-3-8B", measured, float(ttft[i]), HELD_OUT
-            )
+            Comparison(SUITE, f"prompt {p}", "ttft_s", "A10", "Llama-3-8B", measured, float(ttft[i]), split)
         )
     for j, (_, actual, measured) in enumerate(DECODE_MEDIANS):
         i = len(prompts) + j
         case = f"output {actual}"
-        out.append(Comparison(SUITE, case, "e2e_s", "A10", "Llama-3-8B", measured, float(e2e[i]), HELD_OUT))
+        out.append(Comparison(SUITE, case, "e2e_s", "A10", "Llama-3-8B", measured, float(e2e[i]), split))
     return out

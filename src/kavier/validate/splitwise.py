@@ -123,8 +123,15 @@ def _gpu(name: str) -> Any:
     return load_catalog().gpu(name)
 
 
-def run(data: str | Path | None = None, **overrides: Any) -> list[Comparison]:
-    """Every configuration's comparisons (empty when the file is not found)."""
+# The engine of the measurements (Splitwise profiled a vLLM of 2023, the V0 era): its host times.
+ENGINE = "vllm-v0"
+
+
+def run(
+    data: str | Path | None = None, split: str = HELD_OUT, profile_for: Any = None, **overrides: Any
+) -> list[Comparison]:
+    """Every configuration's comparisons (empty when the file is not found); ``profile_for(gpu,
+    model)`` gives the profile each replay uses (None: the engine's shipped one)."""
     from kavier.validate.data import find
 
     path = find(FILE, data)
@@ -132,11 +139,14 @@ def run(data: str | Path | None = None, **overrides: Any) -> list[Comparison]:
         return []
     out = []
     for (model, gpu, tp, p, b, t), measured in configurations(path).items():
-        predicted = replay(model, gpu, tp, p, b, t, **overrides)
+        extra = {"engine": ENGINE, **overrides}
+        if profile_for is not None:
+            extra["perf_profile"] = profile_for(gpu, model, ENGINE)
+        predicted = replay(model, gpu, tp, p, b, t, **extra)
         if not predicted:
             continue
         case = f"{model} {gpu} tp{tp} batch {b} prompt {p} out {t}"
         for metric, value in measured.items():
             if value > 0:  # power was measured on some configurations only (0 elsewhere)
-                out.append(Comparison(SUITE, case, metric, gpu, model, value, predicted[metric], HELD_OUT))
+                out.append(Comparison(SUITE, case, metric, gpu, model, value, predicted[metric], split))
     return out

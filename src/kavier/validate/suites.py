@@ -17,18 +17,20 @@ from kavier.validate.compare import REFERENCE, Comparison
 
 @dataclass(frozen=True)
 class Suite:
-    """A validation suite (see the module docstring)."""
+    """A validation suite (see the module docstring). ``split_by_profile``: the suite replays
+    through the serving engine's profiles, so it runs once per split (fitted, held out)."""
 
     name: str
     description: str
     data_file: str | None
     run: Callable[..., list[Comparison]]
+    split_by_profile: bool = True
 
 
-def _thesis(data: Any = None, **overrides: Any) -> list[Comparison]:
+def _thesis(data: Any = None, **options: Any) -> list[Comparison]:
     from kavier.validate.thesis_a10 import thesis_a10
 
-    report = thesis_a10(**overrides)
+    report = thesis_a10()
     out = []
     for part, metric in zip(report.parts, ("ttft_s", "e2e_s"), strict=True):
         for row, sim, meas in zip(part.rows, part.simulated_s, part.measured_s, strict=True):
@@ -41,10 +43,10 @@ def _thesis(data: Any = None, **overrides: Any) -> list[Comparison]:
 
 
 def _run(module: str) -> Callable[..., list[Comparison]]:
-    def run(data: Any = None, **overrides: Any) -> list[Comparison]:
+    def run(data: Any = None, **options: Any) -> list[Comparison]:
         import importlib
 
-        return importlib.import_module(module).run(data, **overrides)
+        return importlib.import_module(module).run(data, **options)
 
     return run
 
@@ -57,6 +59,7 @@ SUITES: dict[str, Suite] = {
             "the thesis preset on the thesis's A10 tables (Llama-3-8B, vLLM 0.9, batch 1): 7.50 % / 4.00 %",
             None,
             _thesis,
+            split_by_profile=False,
         ),
         Suite(
             "a10-vllm",

@@ -35,13 +35,17 @@ Chunk = tuple[Any, int]
 
 @dataclass(frozen=True)
 class SchedulerSettings:
-    """The scenario's scheduler knobs: ``max_num_seqs`` (sequences per batch),
-    ``max_batched_tokens`` (tokens per iteration) and ``chunked_prefill`` (split prompts
-    across iterations)."""
+    """A replica's scheduler knobs (the engine preset resolves those a scenario leaves unset):
+    ``max_num_seqs`` (sequences per batch), ``max_batched_tokens`` (tokens per iteration),
+    ``chunked_prefill`` (split prompts across iterations), ``admit_after_preemption`` (may
+    waiting requests join in a step that preempted? vLLM v1: no) and ``watermark_fraction``
+    (the share of KV blocks an admission must leave free; vLLM v0: 0.01)."""
 
     max_num_seqs: int = 256
     max_batched_tokens: int = 8192
     chunked_prefill: bool = True
+    admit_after_preemption: bool = True
+    watermark_fraction: float = 0.0
 
 
 # An iteration to run: whether the decoding sequences take a step, and the prefill chunks (a
@@ -63,6 +67,8 @@ class ReplicaState(Protocol):
     total_blocks: int  # KV blocks of the replica
     block_size: int  # tokens per KV block
     cache: Any  # the block prefix cache, or None
+
+    preempted_this_step: bool  # make_room_for_decode preempted a request in this step
 
     def make_room_for_decode(self, reserve: bool) -> int:
         """Preempt the newest requests until every decoding sequence has a block for its token;
@@ -111,6 +117,8 @@ class BatchScheduler:
         self.max_running = settings.max_num_seqs
         self.max_batched_tokens = settings.max_batched_tokens
         self.chunked_prefill = settings.chunked_prefill
+        self.admit_after_preemption = settings.admit_after_preemption
+        self.watermark_fraction = settings.watermark_fraction
 
     def form_batch(self, replica: ReplicaState) -> Batch:
         """Decode steps first, then the running prefills' chunks, then new requests FCFS."""
@@ -128,7 +136,7 @@ class BatchScheduler:
                 if chunk > 0:
                     chunks.append((s, chunk))
                     budget -= chunk
-        if replica.waiting:
+        if replica.waiting and (self.admit_after_preemption or not replica.preempted_this_step):
             self.admit(replica, budget, forming, chunks, decode_now)
         if reserved:
             replica.release_blocks(reserved)  # taken again when the iteration is applied

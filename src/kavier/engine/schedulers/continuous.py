@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kavier.engine.schedulers.base import Batch, BatchScheduler, Chunk, ReplicaState, SchedulerSettings
 from kavier.errors import ScenarioError
 from kavier.registry import SCHEDULERS
@@ -26,13 +28,21 @@ class ContinuousBatching(BatchScheduler):
                 f"({settings.max_num_seqs}): every running sequence decodes one token per iteration"
             )
 
+    def fits(self, replica: ReplicaState, seq: Any) -> bool:
+        """With a watermark (vLLM v0), the whole remaining prompt must fit and leave that share of
+        the blocks free; without one (vLLM v1), the first chunk's blocks suffice (fit_chunk)."""
+        if not self.watermark_fraction:
+            return True
+        need = -(-(seq.prompt_len - seq.prefilled) // replica.block_size)
+        return replica.free_blocks - need >= self.watermark_fraction * replica.total_blocks
+
     def form_batch(self, replica: ReplicaState) -> Batch:
         if self.chunked_prefill:
             return super().form_batch(replica)
         forming = not replica.running
         replica.make_room_for_decode(reserve=False)
         chunks: list[Chunk] = []
-        if replica.waiting:
+        if replica.waiting and (self.admit_after_preemption or not replica.preempted_this_step):
             self.admit(replica, self.max_batched_tokens, forming, chunks, has_decodes=False)
         if chunks:
             return False, chunks  # a prefill-only iteration

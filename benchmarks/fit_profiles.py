@@ -1,0 +1,191 @@
+"""Fit the shipped profiles (``src/kavier/perf/profiles/vllm-v1/``) and their held-out variants.
+
+Data (``../shared/data/measurements``, none shipped): the thesis's A10 tables (Llama-3-8B,
+vLLM 0.9), Splitwise's batched prefill and decode steps (Llama-2-70B TP 2/4/8 and BLOOM-176B TP 8
+on A100-80GB and H100-SXM) and the 42 ML.ENERGY v3 steady-state runs (Llama-3.1 8B/70B/405B on
+H100-SXM, vLLM 0.11.1). Rows are iteration-level (``kavier.validate.fit_rows``); the objective
+is the mean over (suite, GPU, model) groups of the mean absolute log error.
+
+1. ``generic.toml``: every constant fitted on every row;
+2. ``<GPU>.toml``: the generic constants with compute and memory efficiency and the per-iteration
+   host time refitted on that GPU's rows;
+3. ``held-out/gpu-<GPU>.toml``: every constant fitted without that GPU's rows (what a user of an
+   unmeasured GPU gets); ``held-out/model-<model>.toml``: without that model's rows;
+4. the power model's active floor and memory weight, fitted on the measured mean powers (the
+   ML.ENERGY rows, summed over GPUs there, and Splitwise's A100 rows), and the same without each GPU.
+
+Then every suite of ``kavier validate`` is replayed end to end with the shipped profiles
+(fitted), with each GPU's leave-one-GPU-out profile (held out by GPU) and with each model's
+leave-one-model-out profile (held out by model); the held-out residuals go into each profile's
+``[meta]`` (they make the uncertainty bands of a run's summary). Deterministic; ~3 min.
+
+    python benchmarks/fit_profiles.py            # fit, write the profiles, print the errors
+    python benchmarks/fit_profiles.py --no-write # fit and print only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO, SHARED_DATA, machine_lines, use_repo_source  # noqa: E402
+
+use_repo_source()
+
+from kavier.perf.fitting import Predictor, constants_for, fit, fit_power, predict_power  # noqa: E402
+from kavier.perf.profile import profile_text  # noqa: E402
+from kavier.perf.roofline import ServingPerfParams  # noqa: E402
+from kavier.validate.fit_rows import power_rows, timing_rows  # noqa: E402
+
+PROFILE_ROOT = REPO / "src" / "kavier" / "perf" / "profiles"
+SHARED = ("compute_saturation_tokens", "attention_efficiency", "comm_efficiency", "comm_latency_s")
+PER_GPU = ("compute_efficiency", "memory_efficiency")
+PER_ENGINE = ("iteration_overhead_s", "decode_seq_overhead_s", "prefill_seq_overhead_s")
+ENGINES = ("vllm-v1", "vllm-v0")
+# For a GPU held out: whose efficiencies stand in (what Kavier's nearest-architecture fallback
+# would give a user of that GPU, among the GPUs measured here).
+NEIGHBOUR = {"A10": "A100-80GB", "A100-80GB": "A10", "H100-SXM": "A100-80GB"}
+BASE = ServingPerfParams(
+    compute_efficiency=0.6,
+    memory_efficiency=0.8,
+    prefill_overhead_s=0.0,
+    iteration_overhead_s=1e-3,
+    decode_seq_overhead_s=1e-5,
+    prefill_seq_overhead_s=1e-4,
+    attention_efficiency=0.4,
+    comm_efficiency=0.6,
+    comm_latency_s=1e-5,
+    compute_saturation_tokens=64.0,
+)
+
+
+def slots_for(rows, shared_gpu: bool = False):
+    gpus = sorted({r.gpu for r in rows})
+    engines = sorted({r.engine for r in rows})
+    slots = [(k, "") for k in SHARED]
+    slots += [(k, "") for k in PER_GPU] if shared_gpu else [(k, f"gpu={g}") for g in gpus for k in PER_GPU]
+    slots += [(k, f"engine={e}") for e in engines for k in PER_ENGINE]
+    return slots
+
+
+def fit_set(rows, label: str, shared_gpu: bool = False):
+    t0 = time.perf_counter()
+    values, objective = fit(Predictor(rows), BASE, slots_for(rows, shared_gpu))
+    print(
+        f"  {label}: {len(rows)} rows, mean |log error| {objective:.4f} ({time.perf_counter() - t0:.0f} s)",
+        flush=True,
+    )
+    return values
+
+
+def profile_params(values, gpu: str, engine: str, gpu_values_from: str | None = None) -> ServingPerfParams:
+    """The constants a replica of ``gpu`` under ``engine`` gets (another GPU's efficiencies when
+    ``gpu_values_from`` is given; an engine without data takes the other engine's overheads)."""
+    source_gpu = gpu_values_from or gpu
+    engines = {where for _, where in values if where.startswith("engine=")}
+    eng = engine if f"engine={engine}" in engines else sorted(engines)[0].removeprefix("engine=")
+    return constants_for(BASE, values, source_gpu, eng)
+
+
+def write(path: Path, params: ServingPerfParams, meta: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(profile_text(params, meta))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    if not (SHARED_DATA / "measurements").is_dir():
+        print(f"SKIPPED: {SHARED_DATA / 'measurements'} not found")
+        return 0
+    for line in machine_lines():
+        print(line)
+    rows = timing_rows(SHARED_DATA)
+    gpus = sorted({r.gpu for r in rows})
+    models = sorted({r.model for r in rows})
+    print(
+        f"{len(rows)} timing rows, GPUs {gpus}, models {models}, engines {sorted({r.engine for r in rows})}"
+    )
+    fitted = fit_set(rows, "all rows, efficiencies per GPU")
+    generic = fit_set(rows, "all rows, one set of efficiencies", shared_gpu=True)
+    held_gpu = {g: fit_set([r for r in rows if r.gpu != g], f"without {g}") for g in gpus}
+    held_model = {m: fit_set([r for r in rows if r.model != m], f"without {m}") for m in models}
+
+    own = {g: profile_params(fitted, g, "vllm-v1") for g in gpus}
+    power = power_rows(own, SHARED_DATA)
+    floor, weight, pobj = fit_power(power)
+    print(f"power: active floor {floor:.3f}, memory weight {weight:.3f}, mean |log error| {pobj:.4f}")
+    power_held = {}
+    for g in sorted({r.group[1] for r in power}):
+        rest = [r for r in power if r.group[1] != g]
+        if rest:
+            f, w, _ = fit_power(rest)
+            mine = [r for r in power if r.group[1] == g]
+            pred = predict_power(mine, f, w)
+            err = [p / r.measured_w - 1 for p, r in zip(pred, mine, strict=True)]
+            power_held[g] = {
+                "floor": f,
+                "memory_weight": w,
+                "mape_pct": 100 * sum(abs(e) for e in err) / len(err),
+            }
+            print(
+                f"  power without {g}: floor {f:.3f}, weight {w:.3f}; on {g}: MAPE {power_held[g]['mape_pct']:.1f} %"
+            )
+
+    def table(values):
+        return {f"{k}@{w or '*'}": v for (k, w), v in values.items()}
+
+    summary = {
+        "fitted": table(fitted),
+        "generic": table(generic),
+        "held_out_gpu": {g: table(v) for g, v in held_gpu.items()},
+        "held_out_model": {m: table(v) for m, v in held_model.items()},
+        "power": {"active_floor": floor, "memory_weight": weight, "held_out_gpu": power_held},
+    }
+    print(json.dumps(summary, indent=1))
+    if args.no_write:
+        return 0
+    source = (
+        "benchmarks/fit_profiles.py on ../shared/data/measurements: the thesis's A10 tables (vLLM 0.9), "
+        "Splitwise perf_model.csv (A100-80GB, H100-SXM; vLLM V0 era), ML.ENERGY v3 H100 rows (vLLM 0.11.1)"
+    )
+    for engine in ENGINES:
+        folder = PROFILE_ROOT / engine
+        write(
+            folder / "generic.toml",
+            profile_params(generic, "*", engine),
+            {"fitted_on": "every GPU and model, one set of efficiencies", "source": source},
+        )
+        for g in gpus:
+            write(
+                folder / f"{g}.toml",
+                profile_params(fitted, g, engine),
+                {"gpu": g, "engine": engine, "source": source},
+            )
+            write(
+                folder / "held-out" / f"gpu-{g}.toml",
+                profile_params(held_gpu[g], g, engine, NEIGHBOUR[g]),
+                {
+                    "held_out": f"every {g} row; {NEIGHBOUR[g]}'s efficiencies stand in",
+                    "engine": engine,
+                    "source": source,
+                },
+            )
+            for m in models:
+                write(
+                    folder / "held-out" / f"model-{m}" / f"{g}.toml",
+                    profile_params(held_model[m], g, engine),
+                    {"held_out": f"every {m} row", "gpu": g, "engine": engine, "source": source},
+                )
+    (PROFILE_ROOT / "fit.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(f"wrote {PROFILE_ROOT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""The measurements of the validation suites as fitting rows (:mod:`kavier.perf.fitting`).
+
+Each suite's measurements become iteration-level rows the fitter predicts in closed form:
+Splitwise's batched prefill and decode step as one iteration each; the thesis's A10 prefill as
+one prefill iteration and its request latency as a prefill plus ``n - 1`` decode steps at the
+mean context; ML.ENERGY's median inter-token latency as one iteration of the steady-state batch
+(``avg_batch`` decoding sequences at the mean context, plus the prefill tokens that join per
+iteration on average: ``avg_batch x 224 / avg_output_len``). Power rows pair each measured mean
+power with the iterations' compute and memory busy shares under the timing constants.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kavier.library.catalog import load_catalog
+from kavier.perf.fitting import FitRow, PowerRow, chunked_prefill, decode, mixed, prefill
+from kavier.perf.roofline import ServingPerfModel, ServingPerfParams
+from kavier.validate import mlenergy, splitwise
+from kavier.validate.thesis_a10 import DECODE_MEDIANS, DECODE_PROMPT_TOKENS, PREFILL_MEDIANS
+
+# vLLM's token budget on GPUs of less than 70 GiB (docs/engines.md): the A10's long prompts
+# are prefilled in chunks of this many tokens.
+A10_BUDGET = 2048
+
+
+def a10_rows() -> list[FitRow]:
+    """The thesis's A10 tables (Llama-3-8B, batch 1)."""
+    rows = []
+    group = ("a10-vllm", "A10", "Llama-3-8B")
+    for p, measured in PREFILL_MEDIANS:
+        parts = chunked_prefill(p, A10_BUDGET)
+        rows.append(FitRow(group, "A10", "Llama-3-8B", 1, "bf16", parts, measured, f"prefill {p}"))
+    for _, n, measured in DECODE_MEDIANS:
+        parts = (
+            (1.0, prefill(1, DECODE_PROMPT_TOKENS)),
+            (n - 1.0, decode(1, DECODE_PROMPT_TOKENS + n / 2.0)),
+        )
+        rows.append(
+            FitRow(
+                ("a10-vllm", "A10", "Llama-3-8B"),
+                "A10",
+                "Llama-3-8B",
+                1,
+                "bf16",
+                parts,
+                measured,
+                f"output {n}",
+            )
+        )
+    return rows
+
+
+# The Splitwise profiles were measured with the vLLM of 2023 (V0 era): its host-side overheads.
+SPLITWISE_ENGINE = "vllm-v0"
+
+
+def splitwise_rows(data: str | Path | None = None) -> list[FitRow]:
+    """Splitwise's batched prefill and decode steps (median per configuration)."""
+    from kavier.validate.data import find
+
+    path = find(splitwise.FILE, data)
+    if path is None:
+        return []
+    rows = []
+    for (model, gpu, tp, p, b, t), m in splitwise.configurations(path).items():
+        group = ("splitwise", gpu, model)
+        label = f"tp{tp} batch {b} prompt {p} out {t}"
+        pre = ((1.0, prefill(b, p)),)
+        dec = ((1.0, decode(b, p + t / 2.0)),)
+        rows.append(
+            FitRow(group, gpu, model, tp, "bf16", pre, m["prefill_s"], "prefill " + label, SPLITWISE_ENGINE)
+        )
+        rows.append(
+            FitRow(
+                group, gpu, model, tp, "bf16", dec, m["decode_step_s"], "decode " + label, SPLITWISE_ENGINE
+            )
+        )
+    return rows
+
+
+def _mlenergy_iteration(row: dict[str, str]) -> tuple[float, tuple]:
+    batch = float(row["avg_batch"])
+    out = float(row["avg_output_len"])
+    prompt = float(mlenergy.MEAN_INPUT_TOKENS)
+    it = mixed(batch, prompt + out / 2.0, batch * prompt / out, prompt)
+    return batch, it
+
+
+def mlenergy_rows(data: str | Path | None = None) -> list[FitRow]:
+    """ML.ENERGY's median inter-token latency at the steady-state batch."""
+    from kavier.validate.data import find
+
+    path = find(mlenergy.FILE, data)
+    if path is None:
+        return []
+    rows = []
+    catalog = load_catalog()
+    for row in mlenergy.rows(path):
+        scen = mlenergy.scenario_of(row)
+        scen["llm"] = catalog.model(scen["llm"]).name  # Llama-3.3-70B is Llama-3.1-70B's architecture
+        _, it = _mlenergy_iteration(row)
+        group = ("mlenergy-h100", "H100-SXM", scen["llm"])
+        label = f"{row['model']} max_num_seqs {row['max_num_seqs']}"
+        rows.append(
+            FitRow(
+                group,
+                "H100-SXM",
+                scen["llm"],
+                scen["tp"],
+                scen["weight_dtype"],
+                ((1.0, it),),
+                float(row["median_itl_ms"]) / 1e3,
+                label,
+            )
+        )
+    return rows
+
+
+def timing_rows(data: str | Path | None = None) -> list[FitRow]:
+    """Every suite's timing rows."""
+    return a10_rows() + splitwise_rows(data) + mlenergy_rows(data)
+
+
+def _shares(model: ServingPerfModel, it: tuple) -> tuple[float, float, float]:
+    cost = model.iteration(*it)
+    return cost.time_s, min(1.0, cost.compute_s / cost.time_s), min(1.0, cost.memory_s / cost.time_s)
+
+
+def power_rows(params_for: dict[str, ServingPerfParams], data: str | Path | None = None) -> list[PowerRow]:
+    """Measured mean power per GPU with the iterations' busy shares under ``params_for[gpu]``."""
+    from kavier.library.catalog import load_catalog
+    from kavier.validate.data import find
+
+    catalog = load_catalog()
+    rows: list[PowerRow] = []
+    path = find(mlenergy.FILE, data)
+    for row in mlenergy.rows(path) if path else []:
+        scen = mlenergy.scenario_of(row)
+        scen["llm"] = catalog.model(scen["llm"]).name
+        gpu = catalog.gpu("H100-SXM")
+        model = ServingPerfModel(
+            catalog.model(scen["llm"]),
+            gpu,
+            params_for["H100-SXM"],
+            tp=scen["tp"],
+            weight_dtype=scen["weight_dtype"],
+        )
+        _, it = _mlenergy_iteration(row)
+        per_gpu = float(row["avg_power_w"]) / scen["tp"]
+        group = ("mlenergy-h100", "H100-SXM", scen["llm"])
+        rows.append(PowerRow(group, gpu.idle_power_w, gpu.max_power_w, (_shares(model, it),), per_gpu))
+    path = find(splitwise.FILE, data)
+    for (name, gpu_name, tp, p, b, t), m in (splitwise.configurations(path) if path else {}).items():
+        if m["avg_power_fraction"] <= 0:
+            continue
+        gpu = catalog.gpu(gpu_name)
+        model = ServingPerfModel(catalog.model(name), gpu, params_for[gpu_name], tp=tp)
+        pre = _shares(model, prefill(b, p))
+        dec = _shares(model, decode(b, p + t / 2.0))
+        parts = (pre, (dec[0] * (t - 1), dec[1], dec[2]))
+        measured = m["avg_power_fraction"] * gpu.max_power_w
+        rows.append(
+            PowerRow(("splitwise", gpu_name, name), gpu.idle_power_w, gpu.max_power_w, parts, measured)
+        )
+    return rows
