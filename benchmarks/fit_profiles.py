@@ -99,7 +99,13 @@ def write(path: Path, params: ServingPerfParams, meta: dict) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument(
+        "--bands-only", action="store_true", help="recompute bands.toml from the written profiles"
+    )
     args = ap.parse_args()
+    if args.bands_only:
+        write_bands()
+        return 0
     if not (SHARED_DATA / "measurements").is_dir():
         print(f"SKIPPED: {SHARED_DATA / 'measurements'} not found")
         return 0
@@ -133,9 +139,8 @@ def main() -> int:
                 "memory_weight": w,
                 "mape_pct": 100 * sum(abs(e) for e in err) / len(err),
             }
-            print(
-                f"  power without {g}: floor {f:.3f}, weight {w:.3f}; on {g}: MAPE {power_held[g]['mape_pct']:.1f} %"
-            )
+            mape = power_held[g]["mape_pct"]
+            print(f"  power without {g}: floor {f:.3f}, weight {w:.3f}; on {g}: MAPE {mape:.1f} %")
 
     def table(values):
         return {f"{k}@{w or '*'}": v for (k, w), v in values.items()}
@@ -184,7 +189,51 @@ def main() -> int:
                 )
     (PROFILE_ROOT / "fit.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(f"wrote {PROFILE_ROOT}")
+    write_bands()
     return 0
+
+
+# Validation metrics -> the band class their residuals measure (kavier.perf.profiles.BAND_KEYS).
+BAND_OF = {
+    "ttft_s": "ttft",
+    "prefill_s": "ttft",
+    "tpot_s": "tpot",
+    "itl_s": "tpot",
+    "decode_step_s": "tpot",
+    "e2e_s": "e2e",
+    "output_tokens_per_s": "throughput",
+    "j_per_output_token": "energy",
+    "avg_power_w": "power",
+    "avg_power_fraction": "power",
+}
+
+
+def write_bands() -> None:
+    """Replay every suite held out by GPU; the 10th/90th percentiles of predicted / measured - 1
+    per band class become each engine's bands.toml."""
+    import numpy as np
+
+    from kavier.validate.splits import HELD_OUT_GPU, SPLITS
+    from kavier.validate.suites import SUITES
+
+    residuals: dict[str, list[float]] = {}
+    for suite in SUITES.values():
+        if not suite.split_by_profile:
+            continue
+        for c in suite.run(SHARED_DATA, split=HELD_OUT_GPU, profile_for=SPLITS[HELD_OUT_GPU]):
+            band = BAND_OF.get(c.metric)
+            if band is not None and c.measured > 0 and np.isfinite(c.predicted):
+                residuals.setdefault(band, []).append(c.predicted / c.measured - 1.0)
+    lines = [
+        "# 80 % bands of Kavier's predictions: the 10th and 90th percentiles of predicted / measured - 1",
+        "# over every held-out-by-GPU replay of kavier validate (benchmarks/fit_profiles.py).",
+    ]
+    for band, values in sorted(residuals.items()):
+        q10, q90 = (float(v) for v in np.percentile(values, [10, 90]))
+        lines += ["", f"[{band}]", f"q10 = {q10!r}", f"q90 = {q90!r}", f"n = {len(values)}"]
+        print(f"band {band}: q10 {q10:+.3f}, q90 {q90:+.3f} ({len(values)} held-out comparisons)")
+    for engine in ENGINES:
+        (PROFILE_ROOT / engine / "bands.toml").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

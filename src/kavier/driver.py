@@ -19,7 +19,7 @@ from kavier.io.sinks import NullSink, Sink
 from kavier.metrics import SummaryAccumulator
 from kavier.registry import OUTPUTS
 from kavier.scenario import Scenario
-from kavier.summary import assemble, baseline_savings, ordered, rate
+from kavier.summary import assemble, baseline_savings, ordered, rate, with_bands
 from kavier.workload.source import WorkloadSource
 
 
@@ -81,6 +81,10 @@ def run_once(
     for observer in outputs:
         observed.update(observer.summary())
     result = assemble(scenario, totals, done.info, done.summary, observed)
+    if result.get("engine"):
+        from kavier.registry import ENGINES
+
+        result.update(with_bands(result, ENGINES.get(result["engine"]).profile_family))
     wall = time.perf_counter() - wall_start
     result["wall_time_s"] = wall
     events = result.get("engine_events")

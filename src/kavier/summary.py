@@ -155,6 +155,21 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "simulated_s_per_wall_s",
 )
 
+
+def _band_keys() -> tuple[str, ...]:
+    from kavier.perf.profiles import BAND_KEYS
+
+    return tuple(f"{key}_{end}" for keys in BAND_KEYS.values() for key in keys for end in ("low", "high"))
+
+
+# Every banded figure's 80 % band (see kavier.perf.profiles.bands): ``<key>_low``, ``<key>_high``.
+BAND_SUMMARY_KEYS: tuple[str, ...] = _band_keys()
+SUMMARY_KEYS = (
+    SUMMARY_KEYS[: SUMMARY_KEYS.index("wall_time_s")]
+    + BAND_SUMMARY_KEYS
+    + SUMMARY_KEYS[SUMMARY_KEYS.index("wall_time_s") :]
+)
+
 # Keys that describe the run's wall-clock time: they differ between identical runs.
 WALL_CLOCK_KEYS = ("wall_time_s", "events_per_wall_s", "simulated_s_per_wall_s")
 
@@ -260,6 +275,21 @@ def baseline_savings(summary: dict[str, Any], base: dict[str, Any]) -> dict[str,
     out["saved_cost_usd"] = base["cost_total_usd"] - summary["cost_total_usd"]
     out["ttft_mean_change_s"] = summary["ttft_mean_s"] - base["ttft_mean_s"]
     out["ttft_p99_change_s"] = summary["ttft_p99_s"] - base["ttft_p99_s"]
+    return out
+
+
+def with_bands(result: dict[str, Any], engine: str | None) -> dict[str, Any]:
+    """``<key>_low`` and ``<key>_high`` for every banded figure of ``result``, from the held-out
+    errors of ``engine``'s profiles ({} without an engine or bands)."""
+    from kavier.perf.profiles import BAND_KEYS, band_limits, bands
+
+    found = bands(engine) if engine else {}
+    out: dict[str, Any] = {}
+    for metric, (q_low, q_high) in found.items():
+        for key in BAND_KEYS.get(metric, ()):
+            value = result.get(key)
+            if isinstance(value, int | float) and math.isfinite(value):
+                out[f"{key}_low"], out[f"{key}_high"] = band_limits(float(value), q_low, q_high)
     return out
 
 

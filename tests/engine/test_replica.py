@@ -35,3 +35,17 @@ def test_engine_charges_each_prefilling_sequence():
     ).requests.to_pylist()
     # the four prompts arrive together and are prefilled in one iteration: 4 x 10 ms more for each
     assert [round(r1["ttft_s"] - r0["ttft_s"], 9) for r0, r1 in zip(base, slow, strict=True)] == [0.04] * 4
+
+
+def test_vllm_v1_admits_no_request_in_a_step_that_preempted():
+    """Long outputs fill the KV cache: vLLM v1 preempts the newest request but admits nobody in
+    that step, so the preempted request is not re-admitted straight away (before this rule, 1024
+    requests of 8,000 output tokens on an A100 were preempted 68,426 times; now under 5 times per
+    request)."""
+    n = 1024
+    req = {"num_input_tokens": [200] * n, "num_output_tokens": [8000] * n, "arrival_s": [0.0] * n}
+    r = kavier.simulate(
+        requests=req, llm="Llama-3.1-8B", gpu="A100-80GB", prefix_cache="off", opendc=False, max_num_seqs=1024
+    )
+    assert r.summary["engine"] == "vllm-v1"
+    assert 0 < r.summary["preemptions"] < 5 * n

@@ -410,3 +410,51 @@ def test_repeated_rows_share_one_configuration_weight(tmp_path, llama3_8b, a10):
     np.testing.assert_allclose(w[1::2], [0.125] * 4 + [0.5])
     every = _Points(ms, llama3_8b, a10, ServingPerfParams(), weigh_repeats=False).weight
     np.testing.assert_allclose(every, [0.2] * 10)
+
+
+def _config(tmp_path):
+    """An HF config.json of Llama-2-70B's shape under another name."""
+    import json
+
+    path = tmp_path / "config.json"
+    path.write_text(
+        json.dumps(
+            {
+                "_name_or_path": "my-org/my-70b",
+                "architectures": ["LlamaForCausalLM"],
+                "hidden_size": 8192,
+                "intermediate_size": 28672,
+                "num_attention_heads": 64,
+                "num_hidden_layers": 80,
+                "num_key_value_heads": 8,
+                "vocab_size": 32000,
+                "max_position_embeddings": 4096,
+            }
+        )
+    )
+    return path
+
+
+def _splitwise_like(tmp_path, models):
+    lines = ["model,hardware,tensor_parallel,prompt_size,batch_size,token_size,prompt_time,token_time"]
+    for model in models:
+        for b in (1, 2, 4, 8, 16):
+            lines.append(f"{model},h100-80gb,4,512,{b},128,{90 + 40 * b},{30 + 0.5 * b}")
+    path = tmp_path / "m.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_calibrate_with_a_config_json_uses_the_rows_of_the_files_only_model(tmp_path):
+    """`kavier calibrate --llm config.json` used to find no rows named after the config's model;
+    a file holding one model is that model's."""
+    result = calibrate(_splitwise_like(tmp_path, ["llama2-70b"]), str(_config(tmp_path)), "H100-SXM")
+    assert len(result.rows) == 5
+
+
+def test_calibrate_rows_model_picks_one_model_of_several(tmp_path):
+    csv = _splitwise_like(tmp_path, ["llama2-70b", "bloom-176b"])
+    with pytest.raises(ScenarioError, match="--rows-model"):
+        calibrate(csv, str(_config(tmp_path)), "H100-SXM")
+    result = calibrate(csv, str(_config(tmp_path)), "H100-SXM", rows_model="llama2-70b")
+    assert len(result.rows) == 5

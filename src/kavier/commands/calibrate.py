@@ -28,6 +28,10 @@ def calibrate(
             help="also fit each tensor-parallel degree on its own rows (tp.N tables in the profile)",
         ),
     ] = False,
+    rows_model: Annotated[
+        str | None,
+        typer.Option("--rows-model", help="use the file's rows of this model name (e.g. llama2-70b)"),
+    ] = None,
 ) -> None:
     """Fit the serving model's constants to measured times; report MAPE on held-out rows.
 
@@ -38,4 +42,7 @@ def calibrate(
     console = _console("out")
     from kavier.perf.calibrate import calibrate_cli
 
-    console.print(calibrate_cli(measurements, llm, gpu, out, fit_rows, per_tp), highlight=False, markup=False)
+    text = calibrate_cli(measurements, llm, gpu, out, fit_rows, per_tp, rows_model)
+    console.print(text, highlight=False, markup=False)
+    if out is not None:
+        console.print(f"use it with: kavier run --perf-profile {out}", highlight=False, markup=False)

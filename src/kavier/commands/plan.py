@@ -131,6 +131,13 @@ def plan(
     jobs: Annotated[
         int, typer.Option("--jobs", "-j", help="candidates searched in parallel processes (0 = CPU count)")
     ] = 0,
+    pessimistic: Annotated[
+        bool,
+        typer.Option(
+            "--pessimistic",
+            help="size against the upper end of the predictions' 80 % band (the profiles' held-out errors)",
+        ),
+    ] = False,
     out_path: Annotated[Path | None, typer.Option("--out", help="write the plan as JSON here")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress lines")] = False,
     *,
@@ -152,6 +159,8 @@ def plan(
     tpot = _seconds("--slo-tpot", slo_tpot) if slo_tpot is not None else base.slo_tpot
     if ttft is None and tpot is None:
         raise ScenarioError("give an SLO to plan for: --slo-ttft and/or --slo-tpot (seconds)")
+    if pessimistic:
+        ttft, tpot = _pessimistic_targets(base, ttft, tpot, err)
     try:
         slo = SloSpec(
             ttft,
@@ -188,6 +197,33 @@ def plan(
         console.print(f"wrote {out_path}", highlight=False)
     if result.winner is None:
         _fail_without_winner(err, result, slo, max_rate, max_replicas)
+
+
+def _pessimistic_targets(base: Any, ttft: float | None, tpot: float | None, err: Any) -> tuple:
+    """SLO targets tightened so that a prediction at the upper end of its 80 % band still meets
+    them: a latency predicted ``x`` may really be ``x / (1 + q10)`` (q10: the 10th percentile of
+    the held-out relative errors of the engine's profiles)."""
+    from kavier.errors import ScenarioError
+    from kavier.perf.profiles import band_limits, bands
+    from kavier.registry import ENGINES
+
+    found = bands(ENGINES.get(base.engine).profile_family)
+    if not found:
+        raise ScenarioError(f"--pessimistic: engine {base.engine} ships no bands; run without it")
+    tightened = []
+    for name, target in (("ttft", ttft), ("tpot", tpot)):
+        if target is None or name not in found:
+            tightened.append(target)
+            continue
+        _, high = band_limits(1.0, *found[name])  # a prediction of 1 s may be this many seconds
+        tightened.append(target / max(high, 1.0))
+        err.print(
+            f"pessimistic: {name.upper()} SLO {target:g} s -> {tightened[-1]:.4g} s (predictions may be "
+            f"{high:.2f}x too low)",
+            highlight=False,
+            markup=False,
+        )
+    return tightened[0], tightened[1]
 
 
 def _progress_printers(err: Any, max_rate: bool) -> dict[str, Any]:

@@ -852,12 +852,34 @@ def _select(
     catalog: Catalog,
     include_power_capped: bool,
     tp: Sequence[int] | None,
+    rows_model: str | None = None,
 ) -> list[Measurement]:
     model_of = _resolver(catalog, "model", SPLITWISE_MODELS)
     gpu_of = _resolver(catalog, "gpu", SPLITWISE_GPUS)
+    names = {row.model for row in rows if row.model}
+    if rows_model is not None:
+        wanted = rows_model.strip().lower()
+        if wanted not in {n.strip().lower() for n in names}:
+            models = ", ".join(sorted(names))
+            raise ScenarioError(
+                f"{path}: --rows-model {rows_model!r} names no rows; the file's models: {models}"
+            )
+
+        def same_model(name: str | None) -> bool:
+            return name is None or name.strip().lower() == wanted
+    elif len(names) == 1 and model_of(next(iter(names))) != llm.name:
+        # One model in the file, named otherwise than the model given (e.g. an HF config.json's
+        # name against the file's "llama2-70b"): the file's rows are the model's.
+        def same_model(name: str | None) -> bool:
+            return True
+    else:
+
+        def same_model(name: str | None) -> bool:
+            return name is None or model_of(name) == llm.name
+
     keep = []
     for row in rows:
-        if row.model is not None and model_of(row.model) != llm.name:
+        if not same_model(row.model):
             continue
         if row.hardware is not None:
             if row.hardware.strip().lower().endswith(_PCAP_SUFFIX) and not include_power_capped:
@@ -871,7 +893,8 @@ def _select(
         seen = sorted({f"{r.model or '?'} on {r.hardware or '?'}" for r in rows})
         more = f" (tp {', '.join(map(str, tp))})" if tp else ""
         raise ScenarioError(
-            f"{path}: no rows for {llm.name} on {gpu.name}{more}; the file holds {'; '.join(seen[:12])}"
+            f"{path}: no rows for {llm.name} on {gpu.name}{more}; the file holds {'; '.join(seen[:12])} "
+            "(--rows-model NAME uses the rows of the model named NAME in the file)"
         )
     return keep
 
@@ -921,12 +944,16 @@ def calibrate(
     drop_implausible: bool = True,
     weigh_repeats: bool = True,
     per_tp: bool = False,
+    rows_model: str | None = None,
 ) -> CalibrationResult:
     """Fit the serving constants for ``llm`` on ``gpu`` to the measurements in ``csv_path``.
 
     ``fit_filter`` selects the fitting rows (default ``"batch_size<=8"``; a string of clauses or a
     callable taking a :class:`Measurement`); the remaining rows are held out and only scored.
-    ``tp`` restricts the rows to some tensor-parallel degrees; ``base`` supplies the starting
+    ``tp`` restricts the rows to some tensor-parallel degrees; rows that name a model are those of
+    ``llm`` (by catalogue name or alias), or, when the file holds one model only, that model's
+    whatever its name (an HF config.json's model against the file's ``llama2-70b``), or those of
+    ``rows_model`` when given; ``base`` supplies the starting
     constants and the ones that are not fitted. With ``weigh_repeats`` (the default) the
     objective counts every measured configuration once (repeated rows of one configuration share
     its weight); without it every row counts once. With ``per_tp``, the constants are also fitted
@@ -947,7 +974,7 @@ def calibrate(
         fit_rule = getattr(fit_filter, "__name__", "custom filter")
         predicate = fit_filter
     layout, all_rows = read_measurements(csv_path)
-    selected = _select(csv_path, all_rows, spec, hw, catalog, include_power_capped, tp)
+    selected = _select(csv_path, all_rows, spec, hw, catalog, include_power_capped, tp, rows_model)
     rows, dropped = [], []
     for row in selected:
         reason = _implausible(row, spec, hw) if drop_implausible else None
@@ -1089,12 +1116,15 @@ def calibrate_cli(
     out: Path | str | None,
     fit_rows: str | None = None,
     per_tp: bool = False,
+    rows_model: str | None = None,
 ) -> str:
     """What ``kavier calibrate MEASUREMENTS.csv --llm M --gpu G --out profile.toml`` prints.
 
     Fits, writes the profile to ``out`` (when given) and returns the report text.
     """
-    result = calibrate(csv_path, llm, gpu, fit_filter=fit_rows or DEFAULT_FIT_ROWS, per_tp=per_tp)
+    result = calibrate(
+        csv_path, llm, gpu, fit_filter=fit_rows or DEFAULT_FIT_ROWS, per_tp=per_tp, rows_model=rows_model
+    )
     text = calibrate_report(result)
     if out is not None:
         write_profile(out, result.params, result.meta(), by_tp=result.params_by_tp)

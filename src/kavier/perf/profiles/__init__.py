@@ -57,3 +57,49 @@ def shipped_profile(engine: str, gpu: str) -> ShippedProfile | None:
         note = f"{gpu} has no calibrated profile and no near architecture in Kavier's table: the generic fit"
         return ShippedProfile(generic, f"{engine}/generic", note)
     return None
+
+
+# Validation metric classes a band is measured on, and the summary keys each band applies to.
+BAND_KEYS: dict[str, tuple[str, ...]] = {
+    "ttft": ("ttft_mean_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s"),
+    "tpot": ("tpot_mean_s", "tpot_p50_s", "tpot_p99_s"),
+    "e2e": ("e2e_mean_s", "e2e_p50_s", "e2e_p90_s", "e2e_p99_s"),
+    "throughput": (
+        "throughput_tokens_per_s",
+        "output_throughput_tokens_per_s",
+        "input_throughput_tokens_per_s",
+        "requests_per_s",
+    ),
+    "energy": (
+        "energy_it_j",
+        "energy_facility_j",
+        "energy_it_kwh",
+        "energy_facility_kwh",
+        "joules_per_output_token",
+        "wh_per_mtok",
+    ),
+    "power": ("avg_power_w",),
+}
+
+
+def bands(engine: str) -> dict[str, tuple[float, float]]:
+    """``metric class -> (q_low, q_high)``: the 10th and 90th percentiles of the held-out
+    relative errors ``predicted / measured - 1`` of ``engine``'s profiles (``bands.toml``, written
+    by ``benchmarks/fit_profiles.py`` from ``kavier validate``'s held-out replays); {} if none."""
+    import tomllib
+
+    path = HERE / engine / "bands.toml"
+    if not path.is_file():
+        return {}
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    return {
+        name: (float(t["q10"]), float(t["q90"]))
+        for name, t in data.items()
+        if isinstance(t, dict) and "q10" in t
+    }
+
+
+def band_limits(value: float, q_low: float, q_high: float) -> tuple[float, float]:
+    """The measured value's 80 % band for a prediction ``value``: ``measured = predicted / (1 + r)``
+    with ``r`` between its 10th and 90th percentiles."""
+    return value / (1.0 + q_high), value / (1.0 + q_low)
