@@ -72,9 +72,13 @@ def slots_for(rows, shared_gpu: bool = False):
     return slots
 
 
-def fit_set(rows, label: str, shared_gpu: bool = False):
+def fit_set(rows, label: str, shared_gpu: bool = False, start=None):
     t0 = time.perf_counter()
-    values, objective = fit(Predictor(rows), BASE, slots_for(rows, shared_gpu))
+    slots = slots_for(rows, shared_gpu)
+    # Held-out fits start from the neutral base constants (one start), never from a fit that saw
+    # the held-out rows.
+    begin = {s: getattr(BASE, s[0]) for s in slots} if start == "base" else None
+    values, objective = fit(Predictor(rows), BASE, slots, start=begin)
     print(
         f"  {label}: {len(rows)} rows, mean |log error| {objective:.4f} ({time.perf_counter() - t0:.0f} s)",
         flush=True,
@@ -119,28 +123,29 @@ def main() -> int:
     )
     fitted = fit_set(rows, "all rows, efficiencies per GPU")
     generic = fit_set(rows, "all rows, one set of efficiencies", shared_gpu=True)
-    held_gpu = {g: fit_set([r for r in rows if r.gpu != g], f"without {g}") for g in gpus}
-    held_model = {m: fit_set([r for r in rows if r.model != m], f"without {m}") for m in models}
+    held_gpu = {g: fit_set([r for r in rows if r.gpu != g], f"without {g}", start="base") for g in gpus}
+    held_model = {m: fit_set([r for r in rows if r.model != m], f"without {m}", start="base") for m in models}
 
-    own = {g: profile_params(fitted, g, "vllm-v1") for g in gpus}
+    own = {(g, e): profile_params(fitted, g, e) for g in gpus for e in ENGINES}
     power = power_rows(own, SHARED_DATA)
-    floor, weight, pobj = fit_power(power)
-    print(f"power: active floor {floor:.3f}, memory weight {weight:.3f}, mean |log error| {pobj:.4f}")
+    floor, cweight, weight, pobj = fit_power(power)
+    print(
+        f"power: active floor {floor:.3f}, compute weight {cweight:.3f}, memory weight {weight:.3f}, "
+        f"mean |log error| {pobj:.4f}"
+    )
     power_held = {}
     for g in sorted({r.group[1] for r in power}):
         rest = [r for r in power if r.group[1] != g]
         if rest:
-            f, w, _ = fit_power(rest)
+            f, wc, w, _ = fit_power(rest)
             mine = [r for r in power if r.group[1] == g]
-            pred = predict_power(mine, f, w)
+            pred = predict_power(mine, f, wc, w)
             err = [p / r.measured_w - 1 for p, r in zip(pred, mine, strict=True)]
-            power_held[g] = {
-                "floor": f,
-                "memory_weight": w,
-                "mape_pct": 100 * sum(abs(e) for e in err) / len(err),
-            }
-            mape = power_held[g]["mape_pct"]
-            print(f"  power without {g}: floor {f:.3f}, weight {w:.3f}; on {g}: MAPE {mape:.1f} %")
+            mape = 100 * sum(abs(e) for e in err) / len(err)
+            power_held[g] = {"floor": f, "compute_weight": wc, "memory_weight": w, "mape_pct": mape}
+            print(
+                f"  power without {g}: floor {f:.3f}, weights {wc:.3f} / {w:.3f}; on {g}: MAPE {mape:.1f} %"
+            )
 
     def table(values):
         return {f"{k}@{w or '*'}": v for (k, w), v in values.items()}
@@ -150,7 +155,12 @@ def main() -> int:
         "generic": table(generic),
         "held_out_gpu": {g: table(v) for g, v in held_gpu.items()},
         "held_out_model": {m: table(v) for m, v in held_model.items()},
-        "power": {"active_floor": floor, "memory_weight": weight, "held_out_gpu": power_held},
+        "power": {
+            "active_floor": floor,
+            "compute_weight": cweight,
+            "memory_weight": weight,
+            "held_out_gpu": power_held,
+        },
     }
     print(json.dumps(summary, indent=1))
     if args.no_write:

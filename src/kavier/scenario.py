@@ -55,6 +55,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "compute_efficiency": 0.30,
         "memory_efficiency": 0.60,
         "overhead_s": 0.025,
+        "power_memory_weight": 0.5,
+        "power_compute_weight": 1.0,
+        "power_active_floor": 0.0,
     },
 }
 DEFAULT_PRESET = "serving"

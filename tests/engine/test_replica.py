@@ -6,10 +6,22 @@ import pytest
 import kavier
 from kavier.library.catalog import load_catalog
 
+# The thesis's serving constants, without the shipped profile's host overheads and saturation.
+THESIS_CONSTANTS = {
+    "compute_efficiency": 0.3,
+    "memory_efficiency": 0.6,
+    "overhead_s": 0.025,
+    "iteration_overhead_s": 0.0,
+    "decode_seq_overhead_s": 0.0,
+    "prefill_seq_overhead_s": 0.0,
+    "compute_saturation_tokens": 0.0,
+    "context_terms": False,
+}
+
 
 def test_single_request_timing_matches_the_model():
     req = {"num_input_tokens": [1000], "num_output_tokens": [50], "arrival_s": [0.0]}
-    r = kavier.simulate(requests=req, context_terms=False)
+    r = kavier.simulate(requests=req, **THESIS_CONSTANTS)
     row = r.requests.to_pylist()[0]
     n_active = load_catalog().model("Llama-3-8B").num_params
     t_p = 1000 * 2 * n_active / (125e12 * 0.3) + 0.025
@@ -29,10 +41,9 @@ def test_kv_pressure_preempts_and_recomputes():
 
 def test_engine_charges_each_prefilling_sequence():
     req = {"num_input_tokens": [500] * 4, "num_output_tokens": [2] * 4, "arrival_s": [0.0] * 4}
-    base = kavier.simulate(requests=req, context_terms=False).requests.to_pylist()
-    slow = kavier.simulate(
-        requests=req, context_terms=False, prefill_seq_overhead_s=0.01
-    ).requests.to_pylist()
+    base = kavier.simulate(requests=req, context_terms=False, prefill_seq_overhead_s=0.0)
+    slow = kavier.simulate(requests=req, context_terms=False, prefill_seq_overhead_s=0.01)
+    base, slow = base.requests.to_pylist(), slow.requests.to_pylist()
     # the four prompts arrive together and are prefilled in one iteration: 4 x 10 ms more for each
     assert [round(r1["ttft_s"] - r0["ttft_s"], 9) for r0, r1 in zip(base, slow, strict=True)] == [0.04] * 4
 

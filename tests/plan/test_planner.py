@@ -16,8 +16,8 @@ from kavier.scenario import build_scenario
 TINY = {
     "llm": "Llama-3.1-8B",
     "workload": "poisson",
-    "rate": 30.0,
-    "num_requests": 300,
+    "rate": 80.0,
+    "num_requests": 800,
     "input_tokens": "1000",
     "output_tokens": "64",
     "seed": 3,
@@ -60,7 +60,7 @@ def test_cheapest_plan_ranks_by_total_cost_and_reports_infeasible():
 
 def test_cheapest_plan_stops_at_the_latency_floor():
     base = build_scenario(None, TINY)
-    slo = SloSpec(ttft_s=0.05)  # below one 1000-token prefill on an H100
+    slo = SloSpec(ttft_s=0.01)  # below one 1000-token prefill on an H100
     plan = plan_cheapest(base, slo, PlanSettings(gpus=("H100-SXM",), tps=(1,), max_replicas=1024))
     r = plan.results[0]
     assert plan.winner is None and plan.best_found == 0

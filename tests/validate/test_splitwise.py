@@ -3,6 +3,8 @@ predictions ``kavier calibrate`` fits on (the same batch, the same constants).""
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 
 from kavier.library.catalog import load_catalog
@@ -35,6 +37,8 @@ def test_a_replayed_batch_has_the_calibration_rows_prompt_and_token_time(
     catalog = load_catalog()
     params = ServingPerfParams()
     prompt_s, token_s = predict_rows([row], catalog.model(model), catalog.gpu(gpu), params)
-    got = replay(model, gpu, tp, prompt, batch, tokens, context_terms=True)
+    constants = {f.name: getattr(params, f.name) for f in fields(params)}
+    constants["overhead_s"] = constants.pop("prefill_overhead_s")
+    got = replay(model, gpu, tp, prompt, batch, tokens, **constants)
     assert got["prefill_s"] == pytest.approx(prompt_s[0], rel=1e-9)
     assert got["decode_step_s"] == pytest.approx(token_s[0], rel=1e-6)

@@ -9,9 +9,9 @@ same with ``u -> u^3``.
 ``activity`` (Kavier's): dynamic power follows what the hardware actually does. With ``c`` the
 fraction of time the tensor cores are busy and ``m`` the fraction of time the memory system
 streams at its achievable bandwidth (both from the performance model),
-``P = Pi + (Pm - Pi) * (f + (1 - f) min(1, c + w_m m)) * u / u_busy``: a busy GPU draws at least
+``P = Pi + (Pm - Pi) * (f + (1 - f) min(1, w_c c + w_m m)) * u / u_busy``: a busy GPU draws at least
 the active floor ``f`` of its dynamic range (clocks up, kernels launching, host gaps short), and
-the rest in proportion to what its tensor cores and memory do. ``f`` and ``w_m`` are fitted on
+the rest in proportion to what its tensor cores and memory do. ``f``, ``w_c`` and ``w_m`` are fitted on
 measured serving power (``benchmarks/fit_profiles.py``; the ML.ENERGY H100 runs and Splitwise's
 A100 rows). The ``u / u_busy`` factor keeps the utilisation profile's warm-up and cool-down
 (and idle, at ``u = 0``).
@@ -39,11 +39,11 @@ Watts = Callable[[np.ndarray, "np.ndarray | None", "np.ndarray | None", "PowerMo
 
 @POWER_MODELS.register("activity")
 def activity_watts(u: np.ndarray, c: np.ndarray | None, m: np.ndarray | None, p: PowerModel) -> np.ndarray:
-    """Kavier's: ``(f + (1 - f) min(1, c + w_m m)) * min(1, u / u_busy)`` (what the hardware does,
-    above an active floor ``f``)."""
+    """Kavier's: ``(f + (1 - f) min(1, w_c c + w_m m)) * min(1, u / u_busy)`` (what the hardware
+    does, above an active floor ``f``)."""
     c = np.zeros_like(u) if c is None else np.asarray(c)
     m = np.zeros_like(u) if m is None else np.asarray(m)
-    activity = np.minimum(1.0, c + p.memory_weight * m)
+    activity = np.minimum(1.0, p.compute_weight * c + p.memory_weight * m)
     if p.active_floor:
         activity = p.active_floor + (1.0 - p.active_floor) * activity
     return p.level_w(activity * np.minimum(1.0, u / p.busy_utilization))
@@ -112,6 +112,7 @@ class PowerModel:
     memory_weight: float = 0.5  # activity model's w_m
     busy_utilization: float = 0.95  # activity model's u_busy
     active_floor: float = 0.0  # activity model's f: the share of the range a busy GPU draws at least
+    compute_weight: float = 1.0  # activity model's w_c
 
     def __post_init__(self) -> None:
         if self.name not in POWER_MODELS:

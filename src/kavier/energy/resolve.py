@@ -31,6 +31,7 @@ def power_model(scenario: Scenario, gpu: GpuSpec) -> PowerModel:
         asym_util=scenario.power_asym_util,
         memory_weight=scenario.power_memory_weight,
         active_floor=scenario.power_active_floor,
+        compute_weight=scenario.power_compute_weight,
         busy_utilization=scenario.busy_utilization,
     )
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from kavier.library.catalog import load_catalog
-from kavier.perf.calibrate import _coordinate_polish, _nelder_mead
+from kavier.perf.calibrate import _coordinate_polish, _nelder_mead  # noqa: F401
 from kavier.perf.roofline import ServingPerfModel, ServingPerfParams
 
 # Iteration arguments: prefill tokens, prefill attention pairs, prefill context tokens,
@@ -152,14 +152,38 @@ BOUNDS: dict[str, tuple[float, float]] = {
 }
 
 
+def _polish(
+    f: Callable[[np.ndarray], float], x: np.ndarray, fx: float, lo: np.ndarray, hi: np.ndarray
+) -> tuple:
+    """Coordinate search in log space down to steps of 0.1 % (finer buys nothing here)."""
+    h = 0.2
+    while h > 1e-3:
+        improved = False
+        for i in range(x.size):
+            for sign in (1.0, -1.0):
+                y = x.copy()
+                y[i] = min(max(y[i] + sign * h, lo[i]), hi[i])
+                if y[i] == x[i]:
+                    continue
+                fy = f(y)
+                if fy < fx - 1e-9:
+                    x, fx, improved = y, fy, True
+                    break
+        if not improved:
+            h /= 2.0
+    return x, fx
+
+
 def fit(
     predictor: Predictor,
     base: ServingPerfParams,
     slots: Sequence[Slot],
-    max_evals: int = 3000,
+    max_evals: int = 2500,
+    start: dict[Slot, float] | None = None,
 ) -> tuple[dict[Slot, float], float]:
-    """The values of ``slots`` that minimise the objective, starting from ``base``'s; with the
-    objective. (A slot's key is a constant of :class:`ServingPerfParams`.)"""
+    """The values of ``slots`` that minimise the objective, from ``start`` (or ``base``'s values
+    and the middle of the bounds); with the objective. (A slot's key is a constant of
+    :class:`ServingPerfParams`.)"""
     slots = list(slots)
     lo = np.log([BOUNDS[k][0] for k, _ in slots])
     hi = np.log([BOUNDS[k][1] for k, _ in slots])
@@ -170,26 +194,25 @@ def fit(
     def f(x: np.ndarray) -> float:
         return predictor.objective(base, values_of(x))
 
-    def start(value_of: Callable[[str], float]) -> np.ndarray:
-        return np.clip(np.log([value_of(k) for k, _ in slots]), lo, hi)
+    def base_value(slot: Slot) -> float:
+        if start and slot in start:
+            return start[slot]
+        v = getattr(base, slot[0])
+        return v if v > 0 else math.sqrt(BOUNDS[slot[0]][0] * BOUNDS[slot[0]][1])
 
-    def base_value(k: str) -> float:
-        v = getattr(base, k)
-        return v if v > 0 else math.sqrt(BOUNDS[k][0] * BOUNDS[k][1])
-
+    starts = [np.clip(np.log([base_value(s) for s in slots]), lo, hi)]
+    if start is None:
+        starts.append((lo + hi) / 2.0)
     best_x, best_f = None, math.inf
-    for x0 in (start(base_value), start(lambda k: math.sqrt(BOUNDS[k][0] * BOUNDS[k][1]))):
+    for x0 in starts:
         x, fx, _ = _nelder_mead(f, x0, lo, hi, max_evals=max_evals)
-        for _ in range(4):
-            x2, fx2, _ = _nelder_mead(f, x, lo, hi, step=0.1, max_evals=max_evals)
-            if fx2 >= fx - 1e-6:
-                x, fx = (x2, fx2) if fx2 < fx else (x, fx)
-                break
+        x2, fx2, _ = _nelder_mead(f, x, lo, hi, step=0.1, max_evals=max_evals)
+        if fx2 < fx:
             x, fx = x2, fx2
         if fx < best_f:
             best_x, best_f = x, fx
     assert best_x is not None
-    best_x, best_f, _ = _coordinate_polish(f, best_x, best_f, lo, hi)
+    best_x, best_f = _polish(f, best_x, best_f, lo, hi)
     return values_of(best_x), best_f
 
 
@@ -206,30 +229,35 @@ class PowerRow:
     busy: float = 1.0  # GPU utilisation over the parts' time / the busy utilisation
 
 
-def predict_power(rows: Sequence[PowerRow], floor: float, memory_weight: float) -> np.ndarray:
-    """Mean power per GPU of each row under the activity model with an active floor."""
+def predict_power(
+    rows: Sequence[PowerRow], floor: float, compute_weight: float, memory_weight: float
+) -> np.ndarray:
+    """Mean power per GPU of each row under the activity model with an active floor:
+    ``level = floor + (1 - floor) min(1, compute_weight c + memory_weight m)``."""
     out = np.empty(len(rows))
     for i, r in enumerate(rows):
         total = sum(t for t, _, _ in r.parts)
-        level = (
-            sum(t * (floor + (1.0 - floor) * min(1.0, c + memory_weight * m)) for t, c, m in r.parts) / total
+        level = sum(
+            t * (floor + (1.0 - floor) * min(1.0, compute_weight * c + memory_weight * m))
+            for t, c, m in r.parts
         )
-        out[i] = r.idle_w + (r.max_w - r.idle_w) * level * r.busy
+        out[i] = r.idle_w + (r.max_w - r.idle_w) * level / total * r.busy
     return out
 
 
-def fit_power(rows: Sequence[PowerRow]) -> tuple[float, float, float]:
-    """(active floor, memory weight, objective) minimising the groups' mean |log error|."""
+def fit_power(rows: Sequence[PowerRow]) -> tuple[float, float, float, float]:
+    """(active floor, compute weight, memory weight, objective) minimising the groups' mean
+    |log error|."""
     measured = np.array([r.measured_w for r in rows])
     groups = sorted({r.group for r in rows})
     gi = np.array([groups.index(r.group) for r in rows])
     sizes = np.bincount(gi).astype(np.float64)
 
     def f(x: np.ndarray) -> float:
-        err = np.abs(np.log(predict_power(rows, float(x[0]), float(x[1])) / measured))
+        err = np.abs(np.log(predict_power(rows, float(x[0]), float(x[1]), float(x[2])) / measured))
         return float((np.bincount(gi, weights=err) / sizes).mean())
 
-    lo, hi = np.array([0.0, 0.0]), np.array([0.95, 2.0])
-    x, fx, _ = _nelder_mead(f, np.array([0.3, 0.5]), lo, hi, step=0.2)
-    x, fx, _ = _coordinate_polish(f, x, fx, lo, hi)
-    return float(x[0]), float(x[1]), fx
+    lo, hi = np.zeros(3), np.array([0.95, 3.0, 3.0])
+    x, fx, _ = _nelder_mead(f, np.array([0.2, 1.0, 0.8]), lo, hi, step=0.2)
+    x, fx = _polish(f, x, fx, lo, hi)
+    return float(x[0]), float(x[1]), float(x[2]), fx

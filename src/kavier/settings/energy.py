@@ -10,6 +10,14 @@ from kavier.settings.base import Settings, Switch, cli, policy_name
 PowerModelName = policy_name(POWER_MODELS)
 
 
+# The activity power model's constants, fitted on measured serving power (the ML.ENERGY H100 runs
+# and Splitwise's A100 and H100 rows; benchmarks/fit_profiles.py, docs/validation.md). The thesis preset
+# keeps w_m = 0.5, w_c = 1, no floor.
+POWER_ACTIVE_FLOOR = 0.063
+POWER_COMPUTE_WEIGHT = 1.94
+POWER_MEMORY_WEIGHT = 0.77
+
+
 class EnergySettings(Settings):
     """How much power the GPUs draw, what the facility adds, and how much CO2 a kWh emits."""
 
@@ -29,13 +37,20 @@ class EnergySettings(Settings):
         0.3, gt=0, description="asymptotic power models' utilisation scale a (fraction)"
     )
     power_memory_weight: float = Field(
-        0.5, ge=0, description="activity power model's weight of memory activity (dimensionless)"
+        POWER_MEMORY_WEIGHT,
+        ge=0,
+        description="activity power model's weight of memory activity (dimensionless; fitted, thesis: 0.5)",
+    )
+    power_compute_weight: float = Field(
+        POWER_COMPUTE_WEIGHT,
+        ge=0,
+        description="activity power model's weight of tensor-core activity (fitted; thesis: 1)",
     )
     power_active_floor: float = Field(
-        0.0,
+        POWER_ACTIVE_FLOOR,
         ge=0,
         lt=1,
-        description="activity power model: share of the dynamic range a busy GPU draws at least (fraction)",
+        description="activity power model: least share of the power range a busy GPU draws (thesis: 0)",
     )
     pue: float | str = Field(
         1.0,

@@ -127,8 +127,17 @@ def _shares(model: ServingPerfModel, it: tuple) -> tuple[float, float, float]:
     return cost.time_s, min(1.0, cost.compute_s / cost.time_s), min(1.0, cost.memory_s / cost.time_s)
 
 
-def power_rows(params_for: dict[str, ServingPerfParams], data: str | Path | None = None) -> list[PowerRow]:
-    """Measured mean power per GPU with the iterations' busy shares under ``params_for[gpu]``."""
+# Splitwise's 8,192-token rows report an average power of 0.17-0.18 of the maximum at every
+# tensor-parallel degree, against 0.39-0.68 for 4,096 tokens and a peak of 1.0: an averaging
+# window longer than the run. Such rows (average < 30 % of the row's own peak) are left out.
+MIN_AVERAGE_OF_PEAK = 0.3
+
+
+def power_rows(
+    params_for: dict[tuple[str, str], ServingPerfParams], data: str | Path | None = None
+) -> list[PowerRow]:
+    """Measured mean power per GPU with the iterations' busy shares under
+    ``params_for[gpu, engine]`` (the engine of the measurement)."""
     from kavier.library.catalog import load_catalog
     from kavier.validate.data import find
 
@@ -142,7 +151,7 @@ def power_rows(params_for: dict[str, ServingPerfParams], data: str | Path | None
         model = ServingPerfModel(
             catalog.model(scen["llm"]),
             gpu,
-            params_for["H100-SXM"],
+            params_for["H100-SXM", "vllm-v1"],
             tp=scen["tp"],
             weight_dtype=scen["weight_dtype"],
         )
@@ -152,10 +161,13 @@ def power_rows(params_for: dict[str, ServingPerfParams], data: str | Path | None
         rows.append(PowerRow(group, gpu.idle_power_w, gpu.max_power_w, (_shares(model, it),), per_gpu))
     path = find(splitwise.FILE, data)
     for (name, gpu_name, tp, p, b, t), m in (splitwise.configurations(path) if path else {}).items():
-        if m["avg_power_fraction"] <= 0:
+        if (
+            m["avg_power_fraction"] <= 0
+            or m["avg_power_fraction"] < MIN_AVERAGE_OF_PEAK * m["peak_power_fraction"]
+        ):
             continue
         gpu = catalog.gpu(gpu_name)
-        model = ServingPerfModel(catalog.model(name), gpu, params_for[gpu_name], tp=tp)
+        model = ServingPerfModel(catalog.model(name), gpu, params_for[gpu_name, SPLITWISE_ENGINE], tp=tp)
         pre = _shares(model, prefill(b, p))
         dec = _shares(model, decode(b, p + t / 2.0))
         parts = (pre, (dec[0] * (t - 1), dec[1], dec[2]))
