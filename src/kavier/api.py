@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,14 +18,16 @@ from kavier.workload.memory import ColumnsSource
 
 @dataclass
 class Result:
-    """A run's outputs as objects: the summary and every output table by name (``requests``,
+    """A run's outputs as objects: the summary, every output table by name (``requests``,
     ``timeseries``, ``opendc/tasks``, ``opendc/fragments``, ...), with the usual ones also as
-    attributes."""
+    attributes, and every output that is a document rather than a table (``timeline.json``)
+    as its text by file name in ``texts``."""
 
     scenario: Scenario
     summary: dict[str, Any]
     tables: dict[str, pa.Table] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    texts: dict[str, str] = field(default_factory=dict)
 
     @property
     def requests(self) -> pa.Table | None:
@@ -45,6 +48,13 @@ class Result:
     def opendc_fragments(self) -> pa.Table | None:
         """OpenDC fragments (with ``opendc=True``), else None."""
         return self.tables.get("opendc/fragments")
+
+    @property
+    def timeline(self) -> dict[str, Any] | None:
+        """``timeline.json`` (with ``timeline=True``) parsed: the Chrome/Perfetto trace, whose
+        ``traceEvents`` list holds the events; else None."""
+        text = self.texts.get("timeline.json")
+        return None if text is None else json.loads(text)
 
 
 def _scenario(scenario: Scenario | str | Path | None, overrides: dict[str, Any]) -> Scenario:
@@ -77,7 +87,7 @@ def simulate(
 
         source = scale_arrivals(ColumnsSource(requests), resolved.rate_scale)
     summary = run(resolved, sink, source=source)
-    return Result(scenario=resolved, summary=summary, tables=sink.tables())
+    return Result(scenario=resolved, summary=summary, tables=sink.tables(), texts=sink.texts())
 
 
 def run_to_folder(

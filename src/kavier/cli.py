@@ -70,6 +70,8 @@ SUMMARY_ROWS = [
     ("E2E mean / p99", None, None),
     ("queue mean", "queue_mean_s", "{:,.3f} s"),
     ("GPU utilisation mean", "gpu_utilization_mean", "{:.1%}"),
+    ("MFU / MBU mean", None, None),
+    ("MFU / MBU (prefill, decode)", None, None),
     ("prefix-cache hit ratio", "prefix_cache_hit_ratio", "{:.2%}"),
     ("prefix-cache token hit ratio", "prefix_cache_token_hit_ratio", "{:.2%}"),
     ("prefix-cache evictions", "prefix_cache_evictions", "{:,.0f}"),
@@ -87,6 +89,13 @@ def _fmt(summary: dict[str, Any], key: str, fmt: str) -> str:
     return "n/a" if value is None else fmt.format(value)
 
 
+def _pair(summary: dict[str, Any], mfu: str, mbu: str) -> str:
+    """``MFU / MBU`` as percentages; a run without iteration detail (thesis preset) has none."""
+    if summary.get("mfu_mean") is None:
+        raise ValueError("no MFU/MBU in this run")
+    return f"{_fmt(summary, mfu, '{:.1%}')} / {_fmt(summary, mbu, '{:.1%}')}"
+
+
 def summarynew_table(summary: dict[str, Any], title: str) -> Table:
     """A two-column table of the headline metrics."""
     table = new_table(title=title, show_header=False, title_justify="left")
@@ -101,6 +110,10 @@ def summarynew_table(summary: dict[str, Any], title: str) -> Table:
         ),
         "E2E mean / p99": lambda s: (
             " / ".join(_fmt(s, k, "{:.2f}") for k in ("e2e_mean_s", "e2e_p99_s")) + " s"
+        ),
+        "MFU / MBU mean": lambda s: _pair(s, "mfu_mean", "mbu_mean"),
+        "MFU / MBU (prefill, decode)": lambda s: (
+            _pair(s, "mfu_prefill", "mbu_prefill") + ", " + _pair(s, "mfu_decode", "mbu_decode")
         ),
         "power avg / peak": lambda s: f"{s['avg_power_w']:,.0f} / {s['peak_power_w']:,.0f} W",
         "CO2 operational / embodied": lambda s: (

@@ -59,13 +59,19 @@ Records = dict[str, np.ndarray]
 class ReplicaInfo:
     """One replica of a run: its GPU type, how many GPUs it occupies and its KV memory.
 
-    ``kv_blocks_total`` is None when the backend has no paged KV cache (the sequential backend).
+    ``kv_blocks_total`` is None when the backend has no paged KV cache (the sequential backend);
+    ``tp`` x ``pp`` is how the ``gpus`` split the model (1 x 1 in the sequential backend) and
+    ``peak_flops`` one GPU's peak dense FLOP/s in the data type the model computes in (0 when
+    the backend does not say; memory bandwidth is the GPU's ``memory_bandwidth``).
     """
 
     gpu: GpuSpec
     gpus: int
     kv_capacity_bytes: float
     kv_blocks_total: int | None = None
+    tp: int = 1
+    pp: int = 1
+    peak_flops: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -97,8 +103,10 @@ class Activity:
     bytes in use ``kv_bytes + kv_bytes_per_s * (t - t0)`` (per replica), and ``extra`` per-piece
     values of :attr:`RunInfo.series_quantities`; ``detail``, when the backend has it (the
     serving backend), per piece: ``prefill_tokens`` and ``decode_seqs`` per iteration,
-    ``iterations``, and over the piece ``comm_s``, ``host_s`` (seconds of communication and of
-    host overhead), ``flops`` and ``bytes`` (every GPU of the replica together). Every piece's
+    ``iterations``, and over the piece ``comm_s``, ``host_s``, ``load_s`` (seconds of
+    communication, of host overhead and of waiting for prefix-cache loads from lower tiers; the
+    rest of the piece is the roofline's ``max(compute, memory)``), ``flops`` and ``bytes`` (every
+    GPU of the replica together). Every piece's
     replica has the GPU and size of
     replica ``same_gpu_as`` (a backend emits one Activity per kind of replica), so one power
     model prices them all.

@@ -40,3 +40,37 @@ def test_folder_sink_reports_a_writer_error_and_leaves_no_folder(tmp_path):
     sink.abort()
     assert not (tmp_path / "run").exists()
     assert not any(tmp_path.iterdir())
+
+
+def test_documents_stream_into_the_folder_memory_or_nowhere(tmp_path):
+    from kavier.io.sinks import FolderSink, MemorySink, NullSink
+
+    sink = FolderSink(tmp_path / "run")
+    stream = sink.open_text("trace.json")
+    stream.write('{"a": ')
+    stream.write("1}")
+    stream.close()
+    folder = sink.commit({"name": "t"}, {"ok": True})
+    assert (folder / "trace.json").read_text(encoding="utf-8") == '{"a": 1}'
+
+    memory = MemorySink()
+    stream = memory.open_text("trace.json")
+    stream.write("part")
+    assert memory.texts() == {"trace.json": "part"}  # readable while open
+    stream.write(" two")
+    stream.close()
+    stream.close()
+    assert memory.texts() == {"trace.json": "part two"}  # and after the output closes it
+
+    assert NullSink().open_text("trace.json") is None
+
+
+def test_an_aborted_run_closes_its_documents_and_leaves_no_folder(tmp_path):
+    from kavier.io.sinks import FolderSink
+
+    sink = FolderSink(tmp_path / "run")
+    stream = sink.open_text("trace.json")
+    stream.write("[")
+    sink.abort()
+    assert stream.closed
+    assert not (tmp_path / "run").exists() and not any(tmp_path.iterdir())

@@ -43,7 +43,7 @@ from kavier.workload.source import WorkloadSource
 # tokens per iteration and KV blocks in use (means over each interval).
 SERIES_QUANTITIES = ("batch_tokens", "kv_blocks_used")
 # What each piece of activity did, besides its time (kavier.events.Activity.detail).
-DETAIL = ("prefill_tokens", "decode_seqs", "iterations", "comm_s", "host_s", "flops", "bytes")
+DETAIL = ("prefill_tokens", "decode_seqs", "iterations", "comm_s", "host_s", "load_s", "flops", "bytes")
 
 # Gen-0 threshold of the cyclic garbage collector while a serving run goes on (CPython's default
 # is 700). A run allocates and frees some 10^5-10^6 small tracked objects (prefix-cache entries,
@@ -339,7 +339,15 @@ class ClusterRun:
 def run_info(plans: list[ReplicaPlan], busy_utilization: float) -> RunInfo:
     """What observers need to know of the replicas (GPUs, KV memory) and of batched requests."""
     replicas = tuple(
-        ReplicaInfo(p.gpu, p.gpus, kv_capacity_bytes=p.kv_capacity_bytes, kv_blocks_total=p.total_blocks)
+        ReplicaInfo(
+            p.gpu,
+            p.gpus,
+            kv_capacity_bytes=p.kv_capacity_bytes,
+            kv_blocks_total=p.total_blocks,
+            tp=p.tp,
+            pp=p.pp,
+            peak_flops=p.perf.flops,
+        )
         for p in plans
     )
     return RunInfo(replicas, BatchShare(busy_utilization), SERIES_QUANTITIES)

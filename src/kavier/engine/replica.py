@@ -84,12 +84,14 @@ class ActivityLog:
     tokens: list[float] = field(default_factory=list)  # tokens per iteration (mean over the piece)
     blocks: list[float] = field(default_factory=list)
     # what each piece did: prefill tokens and decoding sequences per iteration, iterations, and
-    # over the whole piece the seconds of communication and host overhead, FLOPs and bytes moved
+    # over the whole piece the seconds of communication, host overhead and waiting for prefix-cache
+    # loads from lower tiers, FLOPs and bytes moved
     prefill_tokens: list[float] = field(default_factory=list)
     decode_seqs: list[float] = field(default_factory=list)
     iterations: list[float] = field(default_factory=list)
     comm_s: list[float] = field(default_factory=list)
     host_s: list[float] = field(default_factory=list)
+    load_s: list[float] = field(default_factory=list)
     flops: list[float] = field(default_factory=list)
     bytes: list[float] = field(default_factory=list)
     step_t: list[float] = field(default_factory=list)
@@ -424,7 +426,7 @@ class ServingReplica:
                 self._start_decoding(s)
         self.now = t1
         self._account(t0, t1, kv0, cost.compute_s, cost.memory_s, p_tokens + d, prefill_share)
-        self._detail(p_tokens, d, 1, cost.comm_s, cost.host_s, cost.flops, cost.bytes)
+        self._detail(p_tokens, d, 1, cost.comm_s, cost.host_s, load_s, cost.flops, cost.bytes)
         self._finish_done(t1)
         return t1
 
@@ -459,7 +461,7 @@ class ServingReplica:
             t0, t1, kv0, p.run.compute_sum(k), p.run.memory_sum(k), float(p.seqs), 0.0, iterations=k
         )
         run = p.run
-        self._detail(0.0, p.seqs, k, run.comm * k, run.host * k, run.flops_sum(k), run.bytes_sum(k))
+        self._detail(0.0, p.seqs, k, run.comm * k, run.host * k, 0.0, run.flops_sum(k), run.bytes_sum(k))
         self._finish_done(t1)
 
     def _account(
@@ -501,6 +503,7 @@ class ServingReplica:
         iterations: int,
         comm_s: float,
         host_s: float,
+        load_s: float,
         flops: float,
         moved: float,
     ) -> None:
@@ -511,6 +514,7 @@ class ServingReplica:
         log.iterations.append(iterations)
         log.comm_s.append(comm_s)
         log.host_s.append(host_s)
+        log.load_s.append(load_s)
         log.flops.append(flops)
         log.bytes.append(moved)
 

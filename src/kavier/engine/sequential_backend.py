@@ -41,6 +41,11 @@ def check_sequential(scenario: Scenario) -> None:
             f"scheduler {scenario.scheduler!r} needs the serving performance model; the thesis model runs "
             "one request at a time (use --preset serving, or --scheduler sequential)"
         )
+    if scenario.timeline:
+        raise ScenarioError(
+            "--timeline needs the serving engine's iterations; the thesis model times whole requests, "
+            "so --preset thesis has none to show (use --preset serving)"
+        )
 
 
 class SequentialBackend:

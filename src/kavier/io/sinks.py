@@ -3,7 +3,10 @@
 A sink takes named tables: ``write(name, table)`` appends ``table`` to the output ``name``
 (``requests``, ``timeseries``, ``opendc/tasks``, ...; the folder sink writes it to
 ``<name>.parquet``), ``write_from(name, producer)`` the tables a deferred producer yields, and
-``folder`` is where an output may write files of its own (None in memory). A new output is an
+``folder`` is where an output may write files of its own (None in memory). An output whose file
+is a document rather than a table (the timeline's JSON trace) streams it as text through
+``open_text(name)``: the folder sink opens ``<name>`` in the folder, the memory sink keeps the
+text under ``name`` (:meth:`MemorySink.texts`), the null sink gives None. A new output is an
 observer that writes under a new name; no sink changes.
 
 The folder sink writes into a hidden temporary folder beside the target and renames it into
@@ -14,6 +17,7 @@ no folder that looks complete.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
 import os
@@ -22,7 +26,7 @@ import shutil
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -56,6 +60,8 @@ ROW_GROUP_ROWS = 1 << 17
 # the simulation does not wait for the fragment thread, which then catches up meanwhile.
 TABLES_IN_FLIGHT = 3
 PRODUCERS_IN_FLIGHT = 16
+# Write buffer of a document an output streams (open_text): large writes, few system calls.
+TEXT_BUFFER_BYTES = 1 << 20
 
 
 class Sink(Protocol):
@@ -69,6 +75,10 @@ class Sink(Protocol):
     def write_from(self, name: str, producer: Producer) -> None:
         """Append the tables ``producer()`` yields to ``name`` (perhaps later, on another thread)."""
 
+    def open_text(self, name: str) -> TextIO | None:
+        """A text stream for the document ``name`` (a file name such as ``timeline.json``), which
+        the output writes and closes; None when the sink keeps no documents."""
+
 
 class NullSink:
     """Discards every table (the ``--baseline`` run only needs its summary)."""
@@ -81,6 +91,20 @@ class NullSink:
     def write_from(self, name: str, producer: Producer) -> None:
         pass
 
+    def open_text(self, name: str) -> TextIO | None:
+        return None
+
+
+class _KeptText(io.StringIO):
+    """A memory sink's document: its text stays readable after the output closes it."""
+
+    text = ""
+
+    def close(self) -> None:
+        if not self.closed:
+            self.text = self.getvalue()
+        super().close()
+
 
 class MemorySink:
     """Keeps every table in memory; ``table(name)`` concatenates the pieces."""
@@ -89,9 +113,21 @@ class MemorySink:
 
     def __init__(self) -> None:
         self.parts: dict[str, list[pa.Table]] = {}
+        self._texts: dict[str, _KeptText] = {}
 
     def write(self, name: str, table: pa.Table) -> None:
         self.parts.setdefault(name, []).append(table)
+
+    def open_text(self, name: str) -> TextIO:
+        """Keep the document ``name`` in memory (read it with :meth:`texts`)."""
+        stream = self._texts[name] = _KeptText()
+        return stream
+
+    def texts(self) -> dict[str, str]:
+        """Every document an output wrote, by name (its text so far if not yet closed)."""
+        return {
+            name: stream.text if stream.closed else stream.getvalue() for name, stream in self._texts.items()
+        }
 
     def write_from(self, name: str, producer: Producer) -> None:
         for table in producer():
@@ -150,6 +186,7 @@ class FolderSink:
         self._queues: dict[str, queue.Queue[pa.Table | Producer | None]] = {}
         self._threads: dict[str, threading.Thread] = {}
         self._error: BaseException | None = None
+        self._texts: list[TextIO] = []
 
     def _drain(self, name: str, tables: queue.Queue[pa.Table | Producer | None]) -> None:
         while True:
@@ -216,6 +253,24 @@ class FolderSink:
         (numpy releases the GIL, so they are built in parallel with the simulation)."""
         self._write(name, producer, PRODUCERS_IN_FLIGHT)
 
+    def open_text(self, name: str) -> TextIO:
+        """Open ``<name>`` in the (temporary) run folder for an output to stream a document into
+        (closed by the output, or by :meth:`close` / :meth:`abort` at the latest)."""
+        path = self.tmp / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            stream = open(path, "w", encoding="utf-8", buffering=TEXT_BUFFER_BYTES)  # noqa: SIM115
+        except OSError as exc:
+            raise KavierError(f"cannot write {name} into {self.target}: {exc.strerror}") from exc
+        self._texts.append(stream)
+        return stream
+
+    def _close_texts(self) -> None:
+        for stream in self._texts:
+            if not stream.closed:
+                stream.close()
+        self._texts.clear()
+
     def path(self, relative: str) -> Path:
         """Where a file goes inside the (temporary) run folder."""
         return self.tmp / relative
@@ -228,6 +283,7 @@ class FolderSink:
         for writer in self._writers.values():
             writer.close()
         self._writers.clear()
+        self._close_texts()
 
     def commit(self, scenario: dict[str, Any], summary: dict[str, Any]) -> Path:
         """Close the files, write scenario.json and summary.json, and move the folder in place."""
@@ -251,6 +307,8 @@ class FolderSink:
             with contextlib.suppress(Exception):  # best effort while cleaning up
                 writer.close()
         self._writers.clear()
+        with contextlib.suppress(Exception):
+            self._close_texts()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 

@@ -4,7 +4,10 @@
 - :mod:`.timeseries`: ``timeseries.parquet``, per replica and export interval, with power,
   energy and carbon, and the energy keys of the summary;
 - :mod:`.opendc`: the OpenDC workload (``opendc/tasks.parquet``, ``opendc/fragments.parquet``)
-  and the bundle that lets OpenDC replay the run.
+  and the bundle that lets OpenDC replay the run;
+- :mod:`.timeline`: ``timeline.json``, a Chrome/Perfetto trace of every replica's iterations
+  (``timeline = true``);
+- :mod:`.mfu`: no file, the summary's model FLOPs and memory-bandwidth utilisation keys.
 
 Each is a class registered in :data:`kavier.registry.OUTPUTS` (importing this package registers
 the built-in ones, in the order their files are written), built per run as
@@ -17,3 +20,5 @@ output is one new module with such a class (docs/extending.md).
 from kavier.observers import requests  # noqa: I001, F401  (registers it)
 from kavier.observers import timeseries  # noqa: F401
 from kavier.observers import opendc  # noqa: F401
+from kavier.observers import timeline  # noqa: F401
+from kavier.observers import mfu  # noqa: F401

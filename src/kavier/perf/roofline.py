@@ -110,6 +110,16 @@ class ServingPerfParams:
     compute_saturation_tokens: float = 0.0
 
 
+def peak_flops(gpu: GpuSpec, weight_dtype: str = "bf16") -> float:
+    """Peak dense FLOP/s of one GPU in the weights' data type: the FP8 or INT8 tensor-core peak
+    when the weights are in that type and the GPU has one, else the FP16/BF16 peak."""
+    if weight_dtype == "fp8" and gpu.flops_fp8 > 0:
+        return gpu.flops_fp8
+    if weight_dtype == "int8" and gpu.flops_int8 > 0:
+        return gpu.flops_int8
+    return gpu.flops_fp16
+
+
 @dataclass(frozen=True)
 class IterationCost:
     """Seconds an iteration spends computing and moving memory, and in total; ``comm_s`` of the
@@ -147,12 +157,7 @@ class ServingPerfModel:
         self.weight_bytes_per_param = BYTES_PER_DTYPE[weight_dtype]
         self.kv_bytes_per_value = BYTES_PER_DTYPE[kv_dtype]
         self.weight_dtype = weight_dtype
-        flops = gpu.flops_fp16
-        if weight_dtype == "fp8" and gpu.flops_fp8 > 0:
-            flops = gpu.flops_fp8
-        elif weight_dtype == "int8" and gpu.flops_int8 > 0:
-            flops = gpu.flops_int8
-        self.flops = flops
+        self.flops = peak_flops(gpu, weight_dtype)
         self.kv_bytes_per_token = model.kv_bytes_per_token(self.kv_bytes_per_value)
         self.attn_flops_per_pair = 4.0 * model.num_layers * model.num_attention_heads * model.head_dim
         self._moe_split()

@@ -9,7 +9,7 @@ from kavier.settings.base import Seconds, Settings, Switch, cli
 
 class OutputSettings(Settings):
     """What the run writes and where: the folder, the time-series interval, the simulated clock's
-    start, the chunk size of streamed tables, and the optional OpenDC files and plots."""
+    start, the chunk size of streamed tables, and the optional OpenDC files, plots and timeline."""
 
     table = "output"
     panel = "Outputs"
@@ -38,6 +38,12 @@ class OutputSettings(Settings):
         True, description="write the opendc/ workload files", json_schema_extra=cli(style="flag")
     )
     plots: Switch = Field(False, description="write PNG plots", json_schema_extra=cli(style="flag"))
+    timeline: Switch = Field(
+        False,
+        description="write timeline.json, a Chrome/Perfetto trace of every replica's iterations "
+        "(serving preset; open it in ui.perfetto.dev)",
+        json_schema_extra=cli(style="flag"),
+    )
 
     @field_validator("start_time")
     @classmethod
