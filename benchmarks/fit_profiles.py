@@ -17,7 +17,9 @@ is the mean over (suite, GPU, model) groups of the mean absolute log error.
 Then every suite of ``kavier validate`` is replayed end to end with the shipped profiles
 (fitted), with each GPU's leave-one-GPU-out profile (held out by GPU) and with each model's
 leave-one-model-out profile (held out by model); the held-out residuals go into each profile's
-``[meta]`` (they make the uncertainty bands of a run's summary). Deterministic; ~3 min.
+``[meta.validation]`` (per metric, MAPE % and count, fitted / held out by GPU / by model), and
+the held-out-by-GPU residuals make each engine's ``bands.toml`` (the uncertainty bands of a run's
+summary). Deterministic; ~10 min on 2 cores.
 
     python benchmarks/fit_profiles.py            # fit, write the profiles, print the errors
     python benchmarks/fit_profiles.py --no-write # fit and print only
@@ -244,6 +246,53 @@ def write_bands() -> None:
         print(f"band {band}: q10 {q10:+.3f}, q90 {q90:+.3f} ({len(values)} held-out comparisons)")
     for engine in ENGINES:
         (PROFILE_ROOT / engine / "bands.toml").write_text("\n".join(lines) + "\n")
+    write_validation_meta()
+
+
+# The engine each suite replays with (the Splitwise rows are of a vLLM V0-era engine).
+SUITE_ENGINE = {"splitwise": "vllm-v0"}
+
+
+def write_validation_meta() -> None:
+    """Each shipped ``<engine>/<GPU>.toml`` gets ``[meta.validation]``: per metric, the MAPE (%)
+    and the number of comparisons of kavier validate's replays on that GPU, fitted, held out by
+    GPU (a profile fitted without the GPU's rows) and held out by model."""
+    import tomllib
+
+    from kavier.perf.profile import load_profile
+    from kavier.validate.compare import FITTED
+    from kavier.validate.splits import HELD_OUT_GPU, HELD_OUT_MODEL, SPLITS
+    from kavier.validate.suites import SUITES
+
+    errors: dict[tuple[str, str], dict[str, dict[str, list[float]]]] = {}
+    for split, label in (
+        (FITTED, "fitted"),
+        (HELD_OUT_GPU, "held_out_gpu"),
+        (HELD_OUT_MODEL, "held_out_model"),
+    ):
+        for suite in SUITES.values():
+            if not suite.split_by_profile:
+                continue
+            engine = SUITE_ENGINE.get(suite.name, "vllm-v1")
+            for c in suite.run(SHARED_DATA, split=split, profile_for=SPLITS[split]):
+                if c.measured > 0:
+                    table = errors.setdefault((engine, c.gpu), {}).setdefault(label, {})
+                    table.setdefault(f"{suite.name}.{c.metric}", []).append(abs(c.predicted / c.measured - 1))
+    for (engine, gpu), by_split in sorted(errors.items()):
+        path = PROFILE_ROOT / engine / f"{gpu}.toml"
+        if not path.is_file():
+            continue
+        params = load_profile(path)
+        meta = tomllib.loads(path.read_text(encoding="utf-8")).get("meta", {})
+        meta["validation"] = {
+            "what": "MAPE % of kavier validate's end-to-end replays on this GPU, and their number",
+            **{
+                label: {key: [round(100 * sum(v) / len(v), 1), len(v)] for key, v in sorted(table.items())}
+                for label, table in by_split.items()
+            },
+        }
+        path.write_text(profile_text(params, meta))
+        print(f"{path.relative_to(REPO)}: [meta.validation] written")
 
 
 if __name__ == "__main__":
