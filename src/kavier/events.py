@@ -128,6 +128,11 @@ class Activity:
     detail: dict[str, np.ndarray] = field(default_factory=dict)
     step_replica: np.ndarray | None = None
     step_t: np.ndarray | None = None
+    # Achieved FLOP/s and memory bytes/s per piece over the replica's peaks (MFU, MBU; fractions),
+    # when the backend counts FLOPs and bytes (the serving backend): what the power model is fed,
+    # as tensor-core and DRAM activity. None: it is fed the busy fractions above.
+    mfu: np.ndarray | None = None
+    mbu: np.ndarray | None = None
     step_running: np.ndarray | None = None
     step_waiting: np.ndarray | None = None
 

@@ -37,6 +37,8 @@ SCENARIO_KEYS = (
     "pp",
     "router",
     "scheduler",
+    "engine",
+    "chunked_prefill",
     "max_num_seqs",
     "max_batched_tokens",
     "weight_dtype",

@@ -40,7 +40,8 @@ Watts = Callable[[np.ndarray, "np.ndarray | None", "np.ndarray | None", "PowerMo
 @POWER_MODELS.register("activity")
 def activity_watts(u: np.ndarray, c: np.ndarray | None, m: np.ndarray | None, p: PowerModel) -> np.ndarray:
     """Kavier's: ``(f + (1 - f) min(1, w_c c + w_m m)) * min(1, u / u_busy)`` (what the hardware
-    does, above an active floor ``f``)."""
+    does, above an active floor ``f``); ``c`` and ``m`` are the tensor-core and memory activity:
+    MFU and MBU in the serving backend, the busy fractions in the thesis preset."""
     c = np.zeros_like(u) if c is None else np.asarray(c)
     m = np.zeros_like(u) if m is None else np.asarray(m)
     activity = np.minimum(1.0, p.compute_weight * c + p.memory_weight * m)

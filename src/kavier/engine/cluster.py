@@ -103,6 +103,9 @@ class ClusterRun:
         setup = RouterSetup(scenario.seed, cache, scenario.affinity_load_guard)
         self.router = make_router(scenario.router, setup)
         self.kv_per_token = [p.perf.kv_bytes_per_token for p in plans]
+        # every GPU of a replica together: peak dense FLOP/s and memory bytes/s (MFU, MBU)
+        self.peak_flop_rate = [p.gpus * p.perf.flops for p in plans]
+        self.peak_byte_rate = [p.gpus * p.gpu.memory_bandwidth for p in plans]
         self.events: list[tuple[float, int, int, int]] = []  # (time, order, replica, version)
         self.version = [0] * len(plans)
         self.order = 0
@@ -189,6 +192,8 @@ class ClusterRun:
                         "kv_blocks_used": np.asarray(log.blocks, dtype=np.float64),
                     },
                     "detail": {name: np.asarray(getattr(log, name), dtype=np.float64) for name in DETAIL},
+                    "mfu": np.minimum(1.0, np.asarray(log.flops) / (span * self.peak_flop_rate[r])),
+                    "mbu": np.minimum(1.0, np.asarray(log.bytes) / (span * self.peak_byte_rate[r])),
                 }
             else:
                 empty = np.zeros(0)

@@ -93,7 +93,9 @@ class TimeseriesObserver(BaseObserver):
         a = activity
         if a.t0.size:
             power = self.powers[a.same_gpu_as]
-            excess = power.power_w(a.utilization, a.compute_fraction, a.memory_fraction) - power.idle_power_w
+            compute = a.compute_fraction if a.mfu is None else a.mfu
+            memory = a.memory_fraction if a.mbu is None else a.mbu
+            excess = power.power_w(a.utilization, compute, memory) - power.idle_power_w
             gpus = self.gpus[a.same_gpu_as]
             if gpus != 1:
                 excess = excess * gpus

@@ -11,11 +11,12 @@ PowerModelName = policy_name(POWER_MODELS)
 
 
 # The activity power model's constants, fitted on measured serving power (the ML.ENERGY H100 runs
-# and Splitwise's A100 and H100 rows; benchmarks/fit_profiles.py, docs/validation.md). The thesis preset
-# keeps w_m = 0.5, w_c = 1, no floor.
-POWER_ACTIVE_FLOOR = 0.063
-POWER_COMPUTE_WEIGHT = 1.94
-POWER_MEMORY_WEIGHT = 0.77
+# and Splitwise's A100 and H100 rows; benchmarks/fit_profiles.py, docs/validation.md), with the
+# serving backend's MFU and MBU as the compute and memory activity. The thesis preset keeps
+# w_m = 0.5, w_c = 1, no floor.
+POWER_ACTIVE_FLOOR = 0.087
+POWER_COMPUTE_WEIGHT = 1.99
+POWER_MEMORY_WEIGHT = 1.02
 
 
 class EnergySettings(Settings):

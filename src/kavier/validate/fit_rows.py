@@ -123,8 +123,13 @@ def timing_rows(data: str | Path | None = None) -> list[FitRow]:
 
 
 def _shares(model: ServingPerfModel, it: tuple) -> tuple[float, float, float]:
+    """(seconds, MFU, MBU) of one iteration: the activity the power model is fed, as a run's
+    serving backend feeds it (kavier.events.Activity.mfu, .mbu)."""
     cost = model.iteration(*it)
-    return cost.time_s, min(1.0, cost.compute_s / cost.time_s), min(1.0, cost.memory_s / cost.time_s)
+    gpus = model.tp * model.pp
+    mfu = cost.flops / (gpus * model.flops * cost.time_s)
+    mbu = cost.bytes / (gpus * model.gpu.memory_bandwidth * cost.time_s)
+    return cost.time_s, min(1.0, mfu), min(1.0, mbu)
 
 
 # Splitwise's 8,192-token rows report an average power of 0.17-0.18 of the maximum at every

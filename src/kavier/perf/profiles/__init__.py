@@ -84,8 +84,9 @@ BAND_KEYS: dict[str, tuple[str, ...]] = {
 
 def bands(engine: str) -> dict[str, tuple[float, float]]:
     """``metric class -> (q_low, q_high)``: the 10th and 90th percentiles of the held-out
-    relative errors ``predicted / measured - 1`` of ``engine``'s profiles (``bands.toml``, written
-    by ``benchmarks/fit_profiles.py`` from ``kavier validate``'s held-out replays); {} if none."""
+    relative errors ``predicted / measured - 1`` of ``kavier validate``'s held-out-by-GPU replays,
+    pooled over every suite whatever engine it replays (``<engine>/bands.toml``, the same for
+    each engine today, written by ``benchmarks/fit_profiles.py``); {} if none."""
     import tomllib
 
     path = HERE / engine / "bands.toml"
