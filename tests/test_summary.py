@@ -1,11 +1,28 @@
-"""``kavier.summary``: ``--baseline`` savings against the same run without caches."""
+"""``kavier.summary``: ``--baseline`` savings against the same run without caches, and the bands."""
 
 from __future__ import annotations
+
+import math
+import tomllib
 
 import pytest
 
 import kavier
+from kavier.perf.profiles import BAND_KEYS, HERE
+from kavier.summary import BAND_SUMMARY_KEYS, SUMMARY_KEYS, with_bands
+from tests.paths import ROOT
 from tests.runs import SERVE
+
+SMALL = {
+    "workload": "poisson",
+    "rate": 10.0,
+    "num_requests": 20,
+    "input_tokens": "uniform:200:1500",
+    "output_tokens": "uniform:8:64",
+    "seed": 4,
+    "prefix_cache": "off",
+    **SERVE,
+}
 
 
 def test_baseline_reports_savings():
@@ -13,3 +30,44 @@ def test_baseline_reports_savings():
     assert s["saved_gpu_s"] == pytest.approx(s["baseline_gpu_busy_s"] - s["gpu_busy_s"])
     assert s["saved_prefill_s"] > 0 and s["saved_energy_j"] > 0 and s["saved_cost_usd"] > 0
     assert s["saved_co2_g"] > 0 and s["ttft_mean_change_s"] < 0
+
+
+@pytest.mark.parametrize("engine", ["vllm-v1", "vllm-v0"])
+def test_bands_are_the_held_out_quantiles_of_bands_toml(engine):
+    """<key>_low = key / (1 + q90) and <key>_high = key / (1 + q10), with bands.toml's quantiles."""
+    s = kavier.simulate(engine=engine, **SMALL).summary
+    data = tomllib.loads((HERE / engine / "bands.toml").read_text(encoding="utf-8"))
+    q10, q90 = data["ttft"]["q10"], data["ttft"]["q90"]
+    assert s["ttft_p50_s_low"] == pytest.approx(s["ttft_p50_s"] / (1 + q90), rel=1e-12)
+    assert s["ttft_p50_s_high"] == pytest.approx(s["ttft_p50_s"] / (1 + q10), rel=1e-12)
+    for band, keys in BAND_KEYS.items():
+        q10, q90 = data[band]["q10"], data[band]["q90"]
+        for key in keys:
+            value, low, high = s[key], s[f"{key}_low"], s[f"{key}_high"]
+            assert value > 0 and math.isfinite(value), key
+            assert low == pytest.approx(value / (1 + q90), rel=1e-12), key
+            assert high == pytest.approx(value / (1 + q10), rel=1e-12), key
+            assert low <= high, key
+    # The band keys come last but for the wall-clock keys, in SUMMARY_KEYS order.
+    assert list(s)[list(s).index("ttft_mean_s_low") :][: len(BAND_SUMMARY_KEYS)] == list(BAND_SUMMARY_KEYS)
+
+
+def test_thesis_preset_has_null_bands_as_documented():
+    """The thesis preset (no engine) reports every band key as null, as docs/reference.md says."""
+    s = kavier.simulate(preset="thesis", num_requests=10, opendc=False).summary
+    assert s["engine"] is None and s["perf_profile_used"] is None
+    assert set(BAND_SUMMARY_KEYS) <= set(s) and all(s[k] is None for k in BAND_SUMMARY_KEYS)
+    assert s["ttft_p50_s"] > 0  # the figures themselves are there, only their bands are not
+    reference = (ROOT / "docs" / "reference.md").read_text(encoding="utf-8")
+    line = next(ln for ln in reference.splitlines() if ln.startswith("Every `summary.json` holds"))
+    assert "`null` where a run cannot have the value" in line
+    assert all(f"`{k}`" in line for k in BAND_SUMMARY_KEYS)
+    assert set(BAND_SUMMARY_KEYS) <= set(SUMMARY_KEYS)
+
+
+def test_with_bands_skips_missing_and_non_finite_figures():
+    """with_bands bands only finite numbers, and nothing without an engine or with no bands.toml."""
+    result = {"ttft_p50_s": 0.2, "ttft_p90_s": math.nan, "ttft_p99_s": None, "tpot_mean_s": 0.01}
+    out = with_bands(result, "vllm-v1")
+    assert set(out) == {"ttft_p50_s_low", "ttft_p50_s_high", "tpot_mean_s_low", "tpot_mean_s_high"}
+    assert with_bands(result, None) == {} and with_bands(result, "no-such-engine") == {}

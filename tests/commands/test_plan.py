@@ -1,11 +1,21 @@
-"""``kavier plan`` on the command line: the table, plan.json, max-rate mode and one-line errors."""
+"""``kavier plan`` on the command line: the table, plan.json, max-rate mode, one-line errors and
+``--pessimistic``."""
 
 from __future__ import annotations
 
 import json
+import tomllib
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from kavier.commands.plan import _pessimistic_targets
+from kavier.errors import ScenarioError
+from kavier.perf.profiles import HERE as PROFILE_ROOT
+from kavier.plan import PlanSettings, SloSpec, plan_cheapest
+from kavier.registry import ENGINES
+from kavier.scenario import build_scenario
 from tests.cli_helper import kavier as kavier_cli
 
 WORKLOAD_FLAGS = (
@@ -79,3 +89,100 @@ def test_cli_no_feasible_configuration_exits_1_with_the_best_found(tmp_path):
     assert "no configuration meets" in res.stderr and "closest: A10 tp=1 x2" in res.stderr
     data = json.loads((tmp_path / "p.json").read_text())
     assert data["feasible"] is False and data["answer"] is None and data["best_found"]["replicas"] == 2
+
+
+class Lines:
+    """Stands in for the console: keeps what is printed."""
+
+    def __init__(self):
+        self.lines = []
+
+    def print(self, text, **_):
+        self.lines.append(text)
+
+
+def ttft_tpot_q10(engine="vllm-v1"):
+    data = tomllib.loads((PROFILE_ROOT / engine / "bands.toml").read_text(encoding="utf-8"))
+    return data["ttft"]["q10"], data["tpot"]["q10"]
+
+
+def test_pessimistic_targets_tighten_each_slo_by_its_band():
+    """--pessimistic divides each SLO by 1 / (1 + q10): target x (1 + q10) with the shipped bands."""
+    q_ttft, q_tpot = ttft_tpot_q10()
+    assert q_ttft < 0 and q_tpot < 0  # the shipped bands: predictions may run low
+    base = build_scenario(None, {"llm": "Llama-3.1-8B"})
+    err = Lines()
+    ttft, tpot = _pessimistic_targets(base, 0.4, 0.04, err)
+    assert ttft == pytest.approx(0.4 * (1 + q_ttft), rel=1e-12)
+    assert tpot == pytest.approx(0.04 * (1 + q_tpot), rel=1e-12)
+    assert err.lines[0].startswith(f"pessimistic: TTFT SLO 0.4 s -> {ttft:.4g} s")
+    assert err.lines[1].startswith(f"pessimistic: TPOT SLO 0.04 s -> {tpot:.4g} s")
+    only, none = _pessimistic_targets(base, 0.4, None, Lines())
+    assert only == ttft and none is None  # an SLO not given stays unset
+
+
+@given(target=st.floats(1e-3, 100), q10=st.floats(-0.9, 2.0))
+def test_pessimistic_targets_never_loosen(target, q10):
+    """The tightened SLO is target / max(1 / (1 + q10), 1): never above the target."""
+    base = build_scenario(None, {})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("kavier.perf.profiles.bands", lambda engine: {"ttft": (q10, q10 + 1.0)})
+        ttft, tpot = _pessimistic_targets(base, target, target, Lines())
+    assert ttft == pytest.approx(target / max(1 / (1 + q10), 1.0), rel=1e-12)
+    assert ttft <= target
+    if q10 >= 0:
+        assert ttft == target  # predictions that run high never loosen the SLO
+    elif q10 < -1e-9:
+        assert ttft < target
+    assert tpot == target  # no tpot band: untouched
+
+
+def test_pessimistic_needs_the_engines_bands(register):
+    """--pessimistic with an engine that ships no bands is an error naming the option and engine."""
+
+    class NoBands:
+        name = "test-no-bands"
+        profile_family = "no-such-family"
+
+    register(ENGINES, "test-no-bands", NoBands)
+    base = build_scenario(None, {"engine": "test-no-bands"})
+    with pytest.raises(ScenarioError, match="--pessimistic: engine test-no-bands ships no bands"):
+        _pessimistic_targets(base, 0.4, 0.04, Lines())
+
+
+def test_pessimistic_plan_needs_at_least_as_many_replicas():
+    """Planned against the tightened SLOs, the cheapest plan has no fewer replicas (here: more)."""
+    base = build_scenario(
+        None,
+        {
+            "llm": "Llama-3.1-8B",
+            "workload": "poisson",
+            "rate": 30.0,
+            "num_requests": 300,
+            "input_tokens": "1000",
+            "output_tokens": "64",
+            "seed": 3,
+            "prefix_cache": "off",
+        },
+    )
+    settings = PlanSettings(gpus=("H100-SXM",), tps=(1,), max_replicas=16, jobs=1)
+    plain = plan_cheapest(base, SloSpec(ttft_s=0.4, tpot_s=0.04), settings).answer.answer
+    tight = SloSpec(*_pessimistic_targets(base, 0.4, 0.04, Lines()))
+    pessimistic = plan_cheapest(base, tight, settings).answer.answer
+    assert pessimistic.replicas >= plain.replicas
+    assert pessimistic.replicas > plain.replicas, "this workload was chosen so that the band matters"
+
+
+def test_cli_pessimistic_plans_for_the_tightened_slos(tmp_path):
+    """`kavier plan --pessimistic` says how it tightened the SLOs and plans for them (plan.json)."""
+    res = kavier_cli(
+        "plan", *WORKLOAD_FLAGS, "--gpus", "H100-SXM", "--tp", "1", "--slo-ttft", "400ms",
+        "--slo-tpot", "0.04", "--max-replicas", "8", "--jobs", "1", "--pessimistic", "-q",
+        "--out", tmp_path / "p.json",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    q_ttft, q_tpot = ttft_tpot_q10()
+    slo = json.loads((tmp_path / "p.json").read_text())["slo"]
+    assert slo["slo_ttft_s"] == pytest.approx(0.4 * (1 + q_ttft), rel=1e-12)
+    assert slo["slo_tpot_s"] == pytest.approx(0.04 * (1 + q_tpot), rel=1e-12)
+    assert "pessimistic: TTFT SLO 0.4 s ->" in res.stderr and "pessimistic: TPOT SLO 0.04 s ->" in res.stderr

@@ -94,3 +94,38 @@ def test_serving_replicas_take_their_degrees_constants(tmp_path):
     plans = plan_replicas(scenario)
     assert [p.tp for p in plans] == [4, 2]
     assert [p.perf.p.compute_efficiency for p in plans] == [0.6, 0.4]
+
+
+def test_explicit_constants_override_the_shipped_profile():
+    """An explicit constant replaces the shipped profile's; the others stay the profile's."""
+    from kavier.engine.system import load_perf_params
+    from kavier.perf.profile import load_profile
+    from kavier.perf.profiles import HERE
+    from kavier.scenario import Scenario
+
+    shipped = load_profile(HERE / "vllm-v1" / "H100-SXM.toml")
+    assert shipped.compute_efficiency != 0.5
+    params, name, note = load_perf_params(Scenario(), gpu="H100-SXM")
+    assert (params, name, note) == (shipped, "vllm-v1/H100-SXM", "")
+    params, name, _ = load_perf_params(Scenario(compute_efficiency=0.5), gpu="H100-SXM")
+    assert params == replace(shipped, compute_efficiency=0.5) and name == "vllm-v1/H100-SXM"
+
+
+def test_explicit_compute_efficiency_changes_a_runs_prefill_time():
+    """A lower explicit compute efficiency than the profile's lengthens a compute-bound TTFT."""
+    run = {
+        "llm": "Llama-3.1-8B",
+        "gpu": "H100-SXM",
+        "workload": "poisson",
+        "rate": 0.5,
+        "num_requests": 6,
+        "input_tokens": "4000",
+        "output_tokens": "4",
+        "seed": 1,
+        "opendc": False,
+        "prefix_cache": "off",
+    }
+    base = kavier.simulate(**run).summary
+    slow = kavier.simulate(**run, compute_efficiency=0.5).summary
+    assert slow["perf_profile_used"] == base["perf_profile_used"] == "vllm-v1/H100-SXM"
+    assert slow["ttft_p50_s"] > 1.2 * base["ttft_p50_s"]

@@ -1,0 +1,159 @@
+"""``kavier.perf.profiles``: the shipped profiles, how a GPU finds one, and the bands."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import kavier
+from kavier.library.catalog import load_catalog
+from kavier.perf.profile import load_profile
+from kavier.perf.profiles import BAND_KEYS, HERE, NEAREST, band_limits, bands, shipped_profile
+from kavier.perf.roofline import ServingPerfParams
+from kavier.registry import ENGINES
+
+FAMILIES = sorted({ENGINES.get(name).profile_family for name in ENGINES.names()})
+CATALOG_GPUS = list(load_catalog().gpus)
+# Every per-GPU profile file: <engine>/<GPU>.toml, not the generic fit nor the bands.
+GPU_PROFILES = sorted(
+    p for family in FAMILIES for p in (HERE / family).glob("*.toml") if p.stem not in ("generic", "bands")
+)
+# (engine, GPU) pairs that kavier validate replays (benchmarks/fit_profiles.py SUITE_ENGINE: the
+# Splitwise suite with vllm-v0 on A100-80GB and H100-SXM, the A10 and ML.ENERGY H100 suites with
+# vllm-v1): their profiles carry the replays' errors in [meta.validation].
+REPLAYED = {("vllm-v0", "A100-80GB"), ("vllm-v0", "H100-SXM"), ("vllm-v1", "A10"), ("vllm-v1", "H100-SXM")}
+SMALL = {
+    "llm": "Llama-3.1-8B",
+    "workload": "poisson",
+    "rate": 20.0,
+    "num_requests": 12,
+    "input_tokens": "800",
+    "output_tokens": "16",
+    "seed": 2,
+    "opendc": False,
+    "prefix_cache": "off",
+}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("gpu", CATALOG_GPUS)
+def test_every_catalogue_gpu_gets_a_loadable_profile(family, gpu):
+    """Every library GPU gets a profile of each engine, named <engine>/<file stem>, that loads."""
+    found = shipped_profile(family, gpu)
+    assert found is not None and found.path.is_file()
+    assert found.path.parent == HERE / family and found.name == f"{family}/{found.path.stem}"
+    assert found.path.stem != "generic", f"{gpu} should have its own or a near profile"
+    assert isinstance(load_profile(found.path), ServingPerfParams)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_own_nearest_and_generic_profiles(family):
+    """A GPU with a file has an empty note; a NEAREST GPU takes its neighbour's and says so."""
+    own = {p.stem for p in (HERE / family).glob("*.toml")} - {"generic", "bands"}
+    assert own == {"A10", "A100-80GB", "H100-SXM"}
+    for gpu in own:
+        found = shipped_profile(family, gpu)
+        assert (found.path, found.name, found.note) == (HERE / family / f"{gpu}.toml", f"{family}/{gpu}", "")
+    for gpu, (near, why) in NEAREST.items():
+        assert gpu in CATALOG_GPUS and near in own, gpu
+        found = shipped_profile(family, gpu)
+        assert found.path == HERE / family / f"{near}.toml" and found.name == f"{family}/{near}"
+        assert found.note.startswith(f"{gpu} has no calibrated profile; using {near}'s") and why in found.note
+    b200 = shipped_profile(family, "B200")
+    assert b200.name == f"{family}/H100-SXM" and "H100-SXM" in b200.note
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_unknown_gpu_takes_the_generic_fit(family):
+    """A GPU neither shipped nor in NEAREST takes generic.toml, with a note naming the GPU."""
+    found = shipped_profile(family, "Made-Up-9000")
+    assert found.path == HERE / family / "generic.toml" and found.name == f"{family}/generic"
+    assert found.note.startswith("Made-Up-9000 has no calibrated profile") and "generic" in found.note
+    assert shipped_profile("no-such-engine", "H100-SXM") is None
+
+
+def test_run_reports_the_profile_it_used(tmp_path):
+    """A run names its profile: own (no note), nearest (B200: H100-SXM's, noted) or generic."""
+    h100 = kavier.simulate(gpu="H100-SXM", **SMALL).summary
+    assert h100["perf_profile_used"] == "vllm-v1/H100-SXM" and h100["perf_profile_note"] is None
+    b200 = kavier.simulate(gpu="B200", **SMALL).summary
+    assert b200["perf_profile_used"] == "vllm-v1/H100-SXM"
+    note = b200["perf_profile_note"]
+    assert note and "B200" in note and "H100-SXM" in note
+    v0 = kavier.simulate(gpu="B200", engine="vllm-v0", **SMALL).summary
+    assert v0["perf_profile_used"] == "vllm-v0/H100-SXM"
+    catalog = tmp_path / "gpus.toml"
+    catalog.write_text(
+        "[gpus.Made-Up-9000]\nfp16_dense_tflops = 200\nmemory_gib = 48\nmemory_bandwidth_gb_per_s = 1500\n"
+        "idle_power_w = 40\nmax_power_w = 400\ninterconnect_gb_per_s = 64\nprice_per_hour_usd = 1.5\n"
+        'embodied_co2_kg = 100\nsource = "made up for a test"\n'
+    )
+    generic = kavier.simulate(gpu="Made-Up-9000", catalog=str(catalog), **SMALL).summary
+    assert generic["perf_profile_used"] == "vllm-v1/generic"
+    assert "Made-Up-9000" in generic["perf_profile_note"]
+
+
+@pytest.mark.parametrize("path", GPU_PROFILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_shipped_gpu_profile_files_carry_their_provenance(path):
+    """Each <engine>/<GPU>.toml loads, names its GPU and engine, has a source and (when replayed)
+    its validation fitted and held out by GPU and by model."""
+    params = load_profile(path)
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    assert params.compute_efficiency == data["compute_efficiency"]
+    meta = data["meta"]
+    assert (meta["gpu"], meta["engine"]) == (path.stem, path.parent.name)
+    assert path.stem in CATALOG_GPUS
+    assert isinstance(meta["source"], str) and meta["source"].strip()
+    validation = meta.get("validation")
+    if (path.parent.name, path.stem) in REPLAYED:
+        assert validation is not None, f"{path.parent.name}/{path.stem}: no [meta.validation]"
+    if validation is None:
+        return
+    for split in ("fitted", "held_out_gpu", "held_out_model"):
+        assert validation[split], split
+        for metric, (mape, count) in validation[split].items():
+            assert math.isfinite(mape) and mape >= 0 and isinstance(count, int) and count > 0, metric
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_generic_profile_loads_and_names_its_source(family):
+    """Each engine's generic.toml loads and says what it was fitted on."""
+    path = HERE / family / "generic.toml"
+    assert isinstance(load_profile(path), ServingPerfParams)
+    meta = tomllib.loads(path.read_text(encoding="utf-8"))["meta"]
+    assert meta["source"].strip() and meta["fitted_on"]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_bands_read_bands_toml(family):
+    """bands() gives (q10, q90) of every band class of bands.toml, q10 <= q90, each class in BAND_KEYS."""
+    data = tomllib.loads((HERE / family / "bands.toml").read_text(encoding="utf-8"))
+    found = bands(family)
+    assert set(found) == set(data) == set(BAND_KEYS)
+    for name, (q_low, q_high) in found.items():
+        assert (q_low, q_high) == (data[name]["q10"], data[name]["q90"])
+        assert -1 < q_low <= q_high and data[name]["n"] > 0
+    assert bands("no-such-engine") == {}
+
+
+@given(
+    value=st.floats(0, 1e9),
+    qs=st.lists(st.floats(-0.95, 5.0), min_size=2, max_size=2).map(sorted),
+)
+def test_band_limits_invert_the_relative_error(value, qs):
+    """band_limits gives value / (1 + q90) <= value / (1 + q10): measured values at the quantiles."""
+    q_low, q_high = qs
+    low, high = band_limits(value, q_low, q_high)
+    assert low <= high
+    assert low * (1 + q_high) == pytest.approx(value, rel=1e-12, abs=1e-300)
+    assert high * (1 + q_low) == pytest.approx(value, rel=1e-12, abs=1e-300)
+    if q_low <= 0 <= q_high:
+        assert low <= value <= high  # an unbiased band holds the prediction
+    if q_low > 0:
+        assert high <= value  # predictions run high: the band lies below them
+    if q_high < 0:
+        assert low >= value  # predictions run low: the band lies above them
