@@ -74,6 +74,8 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "max_num_seqs",
     "max_batched_tokens",
     "chunked_prefill",
+    "frontend_s_per_request",
+    "frontend_s_per_token",
     "perf_profile_used",
     "perf_profile_note",
     "time_per_output_token_s",

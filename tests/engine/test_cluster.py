@@ -77,14 +77,22 @@ def test_thesis_semantics_in_the_serving_engine_skip_the_prefill():
     assert r.summary["prefix_cache_hits"] == 1 and r.summary["prefix_cache_lookups"] == 2
 
 
+# Requests handed to the engine directly (no server frontend in front of it).
+ENGINE_ONLY = {
+    "llm": "Llama-3.1-8B",
+    "gpu": "H100-SXM",
+    "prefix_cache": "off",
+    "frontend_s_per_request": 0.0,
+    "frontend_s_per_token": 0.0,
+}
+
+
 def test_requests_arriving_at_the_same_instant_share_the_first_batch():
     """All events at a timestamp are applied before a batch is formed: 16 requests at t = 0 on one
     replica are prefilled together in the first iteration (a real engine's step sees its whole
     queue), so they get their first token at the same time."""
     requests = {"num_input_tokens": [256] * 16, "num_output_tokens": [32] * 16, "arrival_s": [0.0] * 16}
-    table = kavier.simulate(
-        requests=requests, llm="Llama-3.1-8B", gpu="H100-SXM", prefix_cache="off"
-    ).requests
+    table = kavier.simulate(requests=requests, **ENGINE_ONLY).requests
     first = table.column("first_token_s").to_numpy()
     assert first.max() == first.min()
     assert table.column("start_s").to_numpy().max() == 0.0
@@ -93,16 +101,51 @@ def test_requests_arriving_at_the_same_instant_share_the_first_batch():
 def test_an_arrival_at_an_iterations_end_joins_the_next_iteration():
     """A request arriving exactly when a replica's iteration ends is seen by the next batch."""
     one = kavier.simulate(
-        requests={"num_input_tokens": [512], "num_output_tokens": [2], "arrival_s": [0.0]},
-        llm="Llama-3.1-8B",
-        gpu="H100-SXM",
-        prefix_cache="off",
+        requests={"num_input_tokens": [512], "num_output_tokens": [2], "arrival_s": [0.0]}, **ENGINE_ONLY
     ).requests
     t_end = float(one.column("first_token_s")[0].as_py())  # the first iteration's end
     both = kavier.simulate(
         requests={"num_input_tokens": [512, 512], "num_output_tokens": [2, 2], "arrival_s": [0.0, t_end]},
-        llm="Llama-3.1-8B",
-        gpu="H100-SXM",
-        prefix_cache="off",
+        **ENGINE_ONLY,
     ).requests
     assert both.column("start_s").to_pylist()[1] == t_end
+
+
+def test_the_frontend_processes_requests_one_at_a_time_before_the_engine():
+    """A request reaches the engine ``per_request + per_token x prompt`` after the frontend is
+    free: of three arriving together the k-th starts after the first k such times (costs long
+    enough for the replica to be idle again by then; TTFT counts from the arrival)."""
+    per_request, per_token = 1.0, 1e-4
+    prompts = [1000, 500, 2000]
+    requests = {"num_input_tokens": prompts, "num_output_tokens": [4] * 3, "arrival_s": [0.0] * 3}
+    costs = {"frontend_s_per_request": per_request, "frontend_s_per_token": per_token}
+    run = kavier.simulate(requests=requests, **{**ENGINE_ONLY, **costs})
+    start = run.requests.column("start_s").to_numpy()
+    expected = np.cumsum([per_request + per_token * n for n in prompts])
+    assert start == pytest.approx(expected, rel=1e-12)
+    assert run.requests.column("arrival_s").to_pylist() == [0.0] * 3
+    assert (run.requests.column("ttft_s").to_numpy() > expected).all()
+    assert run.summary["frontend_s_per_request"] == per_request
+
+
+def test_closed_loop_clients_finishing_together_desynchronise_through_the_frontend():
+    """Closed-loop clients with fixed lengths finish on the same iteration and send their next
+    prompts together: handed to the engine at once, every wave is prefilled in one iteration
+    forever (one first-token instant per wave); through the serial frontend they reach the
+    engine spread out and the waves break up."""
+
+    def first_token_instants(**costs):
+        run = kavier.simulate(
+            workload="closed-loop",
+            concurrency=16,
+            num_requests=160,
+            input_tokens="256",
+            output_tokens="64",
+            opendc=False,
+            **{**ENGINE_ONLY, **costs},
+        )
+        first = run.requests.column("first_token_s").to_numpy()
+        return len(np.unique(np.round(first, 9)))
+
+    assert first_token_instants() == 10  # ten waves of sixteen, each prefilled together
+    assert first_token_instants(frontend_s_per_request=None, frontend_s_per_token=None) > 20

@@ -16,6 +16,8 @@ THESIS_CONSTANTS = {
     "prefill_seq_overhead_s": 0.0,
     "compute_saturation_tokens": 0.0,
     "context_terms": False,
+    "frontend_s_per_request": 0.0,  # handed to the engine directly
+    "frontend_s_per_token": 0.0,
 }
 
 
@@ -41,8 +43,9 @@ def test_kv_pressure_preempts_and_recomputes():
 
 def test_engine_charges_each_prefilling_sequence():
     req = {"num_input_tokens": [500] * 4, "num_output_tokens": [2] * 4, "arrival_s": [0.0] * 4}
-    base = kavier.simulate(requests=req, context_terms=False, prefill_seq_overhead_s=0.0)
-    slow = kavier.simulate(requests=req, context_terms=False, prefill_seq_overhead_s=0.01)
+    direct = {"context_terms": False, "frontend_s_per_request": 0.0, "frontend_s_per_token": 0.0}
+    base = kavier.simulate(requests=req, prefill_seq_overhead_s=0.0, **direct)
+    slow = kavier.simulate(requests=req, prefill_seq_overhead_s=0.01, **direct)
     base, slow = base.requests.to_pylist(), slow.requests.to_pylist()
     # the four prompts arrive together and are prefilled in one iteration: 4 x 10 ms more for each
     assert [round(r1["ttft_s"] - r0["ttft_s"], 9) for r0, r1 in zip(base, slow, strict=True)] == [0.04] * 4

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import kavier
-from kavier.errors import KavierError
+from kavier.errors import KavierError, ScenarioError
 from tests.runs import thesis_requests, thesis_simulate
 
 
@@ -44,3 +44,13 @@ def test_prefix_cache_summary_and_cached_tokens():
 def test_block_cache_needs_the_serving_engine():
     with pytest.raises(KavierError, match="serving engine"):
         kavier.simulate(preset="thesis", prefix_cache="block")
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("max_num_seqs", 8), ("chunked_prefill", True), ("frontend_s_per_request", 0.001)],
+)
+def test_the_thesis_preset_rejects_the_serving_engines_keys(key, value):
+    """A serving-engine key given to the thesis preset would do nothing: a one-line error names it."""
+    with pytest.raises(ScenarioError, match=key):
+        kavier.simulate(preset="thesis", num_sessions=2, **{key: value})

@@ -1,9 +1,11 @@
 """The serving backend: a router in front of replicas that run scheduler-formed batches.
 
 One event loop moves time: the next arrival (from the workload stream, or injected by closed-loop
-clients when a request finishes) or the next replica event (the end of an iteration or of a
-closed-form decode run), whichever comes first. Arrivals go through the edge response cache and
-the thesis prefix cache (when on) and then to the replica the router picks. Finished requests
+clients when a request finishes), the next request past a replica's frontend, or the next
+replica event (the end of an iteration or of a closed-form decode run), whichever comes first.
+Arrivals go through the edge response cache and the thesis prefix cache (when on), then to the
+replica the router picks, whose serial frontend (the engine preset's server: parsing and
+tokenizing one request at a time) hands them to its scheduler in turn. Finished requests
 are emitted as records in batches of ``flush_size``; every ``flush_size`` arrivals the replicas'
 activity is emitted and the time series may be written up to the earliest time a replica can
 still change.
@@ -99,7 +101,11 @@ class ClusterRun:
         self.closed = ClosedLoop(scenario) if closed_loop else None
         self.injected: list[tuple[float, int, int, int, int, int]] = []  # t, id, n_in, n_out, session, client
         self.client_of: dict[int, int] = {}
-        self.replicas = make_replicas(scenario, plans, cache, self.on_finish)
+        self.replicas, frontends = make_replicas(scenario, plans, cache, self.on_finish)
+        # each replica's serial frontend: (s per request, s per prompt token), when it is free
+        self.frontend = frontends
+        self.frontend_free = [0.0] * len(plans)
+        self.ready: list[tuple[float, int, int, Seq]] = []  # (t, order, replica, seq) past the frontend
         setup = RouterSetup(scenario.seed, cache, scenario.affinity_load_guard)
         self.router = make_router(scenario.router, setup)
         self.kv_per_token = [p.perf.kv_bytes_per_token for p in plans]
@@ -159,8 +165,25 @@ class ClusterRun:
                 seq.thesis_key = thesis_key
         replicas = self.replicas
         r = self.router.pick(seq, replicas)
-        if replicas[r].enqueue(seq, t):
+        per_request, per_token = self.frontend[r]
+        if per_request or per_token:
+            # the replica's server processes requests one at a time before its engine sees them;
+            # the request counts as outstanding there from now (routers see it)
+            ready = max(t, self.frontend_free[r]) + per_request + per_token * n_in
+            self.frontend_free[r] = ready
+            replicas[r].outstanding += 1
+            self.order += 1
+            heapq.heappush(self.ready, (ready, self.order, r, seq))
+        elif replicas[r].enqueue(seq, t):
             self.wake(r, replicas[r].now)
+
+    def reach_engine(self) -> None:
+        """The next request past its replica's frontend joins the replica's queue."""
+        t, _, r, seq = heapq.heappop(self.ready)
+        replica = self.replicas[r]
+        replica.outstanding -= 1  # enqueue counts it again
+        if replica.enqueue(seq, t):
+            self.wake(r, replica.now)
 
     # -- emission ---------------------------------------------------------------------------------
 
@@ -239,6 +262,8 @@ class ClusterRun:
         arrive = self.arrive
         wake = self.wake
         finished = self.finished
+        ready = self.ready
+        reach_engine = self.reach_engine
         flush_size = scenario.flush_size
         observer.on_start(self.info)
         need_ids = (
@@ -260,8 +285,14 @@ class ClusterRun:
         while True:
             t_stream = head[0] if head is not None else math.inf
             t_inject = injected[0][0] if injected else math.inf
+            t_ready = ready[0][0] if ready else math.inf
             t_arrival = min(t_stream, t_inject)
             t_event = events[0][0] if events else math.inf
+            if t_ready <= t_arrival and t_ready <= t_event and t_ready < math.inf:
+                clock = t_ready  # past the frontend, before a step at the same instant
+                fired += 1
+                reach_engine()
+                continue
             if t_event == math.inf and t_arrival == math.inf:
                 break
             if t_event < t_arrival:  # arrivals at the same instant first: a step sees its whole queue
@@ -322,6 +353,8 @@ class ClusterRun:
             "max_num_seqs": replicas[0].scheduler.max_running,
             "max_batched_tokens": getattr(replicas[0].scheduler, "max_batched_tokens", None),
             "chunked_prefill": getattr(replicas[0].scheduler, "chunked_prefill", None),
+            "frontend_s_per_request": self.frontend[0][0],
+            "frontend_s_per_token": self.frontend[0][1],
             "perf_profile_used": plans[0].profile or None,
             "perf_profile_note": plans[0].profile_note or None,
             "kv_bytes_per_token": plans[0].perf.kv_bytes_per_token,
@@ -360,11 +393,13 @@ def run_info(plans: list[ReplicaPlan], busy_utilization: float) -> RunInfo:
 
 def make_replicas(
     scenario: Scenario, plans: list[ReplicaPlan], cache: PrefixCacheSystem | None, on_finish: Any
-) -> list[ServingReplica]:
+) -> tuple[list[ServingReplica], list[tuple[float, float]]]:
     """One replica per plan, each with its own scheduler (the scenario's, with the knobs its
-    engine preset resolves for the replica's GPU and model)."""
+    engine preset resolves for the replica's GPU and model), and each replica's frontend costs
+    (s per request, s per prompt token)."""
     scheduler = SCHEDULERS.get(scenario.scheduler)
     replicas = []
+    frontends = []
     for i, p in enumerate(plans):
         knobs = engine_knobs(scenario.engine, p.gpu, p.model, scenario)
         settings = SchedulerSettings(
@@ -379,7 +414,8 @@ def make_replicas(
                 i, p.perf, scheduler(settings), scenario.block_size, p.total_blocks, p.gpus, on_finish, cache
             )
         )
-    return replicas
+        frontends.append((knobs.frontend_s_per_request, knobs.frontend_s_per_token))
+    return replicas, frontends
 
 
 def make_response_cache(scenario: Scenario) -> ResponseCache | None:

@@ -17,11 +17,16 @@ documented with its source in ``docs/engines.md``.
   request is admitted only when blocks for its whole prompt are free with 1 % of the blocks to
   spare (the watermark); ``max_num_seqs`` 256, ``max_batched_tokens`` the larger of the model's
   context and 2048.
+
+Both put a serial frontend before the engine (the server's request processing and
+tokenization, :data:`FRONTEND_S_PER_REQUEST`, :data:`FRONTEND_S_PER_TOKEN`): a request reaches
+its replica's scheduler when the frontend has processed it and every request before it; its
+TTFT counts from its arrival at the server, as a benchmark client measures it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar, Protocol
 
 from kavier.errors import ScenarioError
@@ -41,6 +46,9 @@ class EngineKnobs:
     chunked_prefill: bool
     admit_after_preemption: bool
     watermark_fraction: float
+    # the server's serial request processing before the engine (see FRONTEND_S_PER_REQUEST)
+    frontend_s_per_request: float = 0.0
+    frontend_s_per_token: float = 0.0
 
 
 class Engine(Protocol):
@@ -57,6 +65,28 @@ class Engine(Protocol):
         max_batched_tokens: int | None,
         chunked_prefill: bool | None,
     ) -> EngineKnobs: ...
+
+
+# The OpenAI-compatible server in front of a vLLM engine prepares requests one at a time: it
+# parses each, applies the chat template and tokenizes the prompt on a single thread
+# (vllm/entrypoints/openai/serving_engine.py, ``ThreadPoolExecutor(max_workers=1)`` for
+# tokenization since vLLM 0.6.5, PR #10635; vllm-project/vllm#25301 reports the resulting serial
+# queue), and only then hands the request to the engine. Requests that reach the server together
+# therefore reach the engine spread out, which is what desynchronises closed-loop clients that
+# finish on the same iteration. Estimated, not fitted (no public measurement isolates it): 0.5 ms
+# per request and 1 us per prompt token (a Rust BPE tokenizer on one thread, ~10^6 tokens/s).
+FRONTEND_S_PER_REQUEST = 0.5e-3
+FRONTEND_S_PER_TOKEN = 1e-6
+
+
+def _frontend(scenario: object) -> tuple[float, float]:
+    """The scenario's frontend costs (s per request, s per prompt token), else the engine's."""
+    per_request = getattr(scenario, "frontend_s_per_request", None)
+    per_token = getattr(scenario, "frontend_s_per_token", None)
+    return (
+        FRONTEND_S_PER_REQUEST if per_request is None else float(per_request),
+        FRONTEND_S_PER_TOKEN if per_token is None else float(per_token),
+    )
 
 
 def _large_gpu(gpu: GpuSpec) -> bool:
@@ -128,10 +158,12 @@ def engine_knobs(name: str, gpu: GpuSpec, model: ModelSpec, scenario: object) ->
     """The knobs of engine ``name`` for a replica of ``model`` on ``gpu``, with the scenario's
     explicit ``max_num_seqs``, ``max_batched_tokens`` and ``chunked_prefill`` (None: the engine's)."""
     engine = ENGINES.get(name)()
-    return engine.knobs(
+    knobs = engine.knobs(
         gpu,
         model,
         getattr(scenario, "max_num_seqs", None),
         getattr(scenario, "max_batched_tokens", None),
         getattr(scenario, "chunked_prefill", None),
     )
+    per_request, per_token = _frontend(scenario)
+    return replace(knobs, frontend_s_per_request=per_request, frontend_s_per_token=per_token)

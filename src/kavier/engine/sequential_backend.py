@@ -28,6 +28,15 @@ from kavier.workload.build import workload_source
 from kavier.workload.chunk import RequestChunk
 from kavier.workload.source import WorkloadSource
 
+# Keys only the serving engine reads, None unless given.
+SERVING_ENGINE_KEYS = (
+    "max_num_seqs",
+    "max_batched_tokens",
+    "chunked_prefill",
+    "frontend_s_per_request",
+    "frontend_s_per_token",
+)
+
 
 def check_sequential(scenario: Scenario) -> None:
     """What the thesis model cannot run (one-line errors naming the alternative)."""
@@ -40,6 +49,12 @@ def check_sequential(scenario: Scenario) -> None:
         raise ScenarioError(
             f"scheduler {scenario.scheduler!r} needs the serving performance model; the thesis model runs "
             "one request at a time (use --preset serving, or --scheduler sequential)"
+        )
+    given = [k for k in SERVING_ENGINE_KEYS if getattr(scenario, k) is not None]
+    if given:
+        raise ScenarioError(
+            f"{', '.join(given)}: the serving engine's (batches, token budget, server frontend); the "
+            "thesis model runs one request at a time (drop it, or use --preset serving)"
         )
     if scenario.timeline:
         raise ScenarioError(

@@ -53,6 +53,19 @@ class ServingSettings(Settings):
     chunked_prefill: Switch | None = Field(
         None, description="split long prefills over iterations; default: the engine's (vllm-v1: always on)"
     )
+    frontend_s_per_request: Seconds | None = Field(
+        None,
+        ge=0,
+        description=(
+            "seconds the server's one request-processing thread spends on each request before the "
+            "engine sees it (parsing, chat template, set-up); default: the engine's (vllm-v1: 0.5 ms)"
+        ),
+    )
+    frontend_s_per_token: float | None = Field(
+        None,
+        ge=0,
+        description="seconds that thread spends per prompt token (tokenizing); default: the engine's (1 us)",
+    )
     block_size: int = Field(16, ge=1, description="tokens per KV block (count)")
     slo_ttft: Seconds | None = Field(None, gt=0, description="time-to-first-token SLO in s, for goodput")
     slo_tpot: Seconds | None = Field(None, gt=0, description="time-per-output-token SLO in s, for goodput")

@@ -96,6 +96,9 @@ def replay(model: str, gpu: str, tp: int, prompt: int, batch: int, tokens: int, 
         "max_num_seqs": max(256, batch),
         "max_batched_tokens": max(8192, batch * prompt),
         "export_rate": 1.0,
+        # Splitwise timed the engine offline (batches handed to it directly): no server frontend
+        "frontend_s_per_request": 0.0,
+        "frontend_s_per_token": 0.0,
         **overrides,
     }
     try:
