@@ -38,7 +38,9 @@ def test_invariants(rows, scheduler, chunked, replicas, mem):
         engine="vllm-v1" if chunked else "vllm-v0",  # vLLM v1 always chunks
         replicas=replicas,
         gpu_memory_utilization=mem,
-        max_batched_tokens=512,
+        # without chunking every prompt must fit one iteration (vLLM refuses it otherwise);
+        # preempted requests still recompute prompt + output beyond the budget, alone
+        max_batched_tokens=512 if chunked else max(512, max(r[1] for r in rows)),
         max_num_seqs=16,
         export_rate=0.5,
     )
@@ -149,3 +151,14 @@ def test_closed_loop_clients_finishing_together_desynchronise_through_the_fronte
 
     assert first_token_instants() == 10  # ten waves of sixteen, each prefilled together
     assert first_token_instants(frontend_s_per_request=None, frontend_s_per_token=None) > 20
+
+
+def test_an_empty_prompt_is_served_as_one_token():
+    """A request of 0 prompt tokens (BurstGPT's failed requests, an in-memory table) is served as
+    the one beginning-of-sequence token a tokenizer always emits: it finishes, and the records
+    and the summary count that token (this used to end in an AssertionError)."""
+    requests = {"num_input_tokens": [0, 10], "num_output_tokens": [5, 5], "arrival_s": [0.0, 0.0]}
+    run = kavier.simulate(requests=requests, **ENGINE_ONLY)
+    assert run.requests.column("num_input_tokens").to_pylist() == [1, 10]
+    assert run.summary["input_tokens"] == 11 and run.summary["num_requests"] == 2
+    assert np.all(np.isfinite(run.requests.column("finish_s").to_numpy()))

@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 import kavier
+from kavier.engine import replica as replica_module
+from kavier.errors import ScenarioError
 from kavier.library.catalog import load_catalog
 
 # The thesis's serving constants, without the shipped profile's host overheads and saturation.
@@ -63,3 +65,25 @@ def test_vllm_v1_admits_no_request_in_a_step_that_preempted():
     )
     assert r.summary["engine"] == "vllm-v1"
     assert 0 < r.summary["preemptions"] < 5 * n
+
+
+def test_a_prompt_longer_than_the_token_budget_without_chunking_is_a_one_line_error():
+    """Chunked prefill off and a prompt beyond max_batched_tokens: vLLM refuses the prompt; Kavier
+    stops with an error naming the request, the budget and the fix (this used to hang)."""
+    req = {"num_input_tokens": [4000] * 3, "num_output_tokens": [8] * 3, "arrival_s": [0.0, 1.0, 2.0]}
+    with pytest.raises(
+        ScenarioError, match=r"request 0 has a 4000-token prompt .* 1000 tokens .*--chunked-prefill on"
+    ):
+        kavier.simulate(requests=req, engine="vllm-v0", chunked_prefill=False, max_batched_tokens=1000)
+
+
+def test_a_replica_that_emits_no_token_for_too_long_stops_with_its_state(monkeypatch):
+    """The no-progress guard: STALL_ITERATIONS iterations in a row without a token end the run
+    with an error naming the replica's queue and KV state (here forced by a tiny limit and a long
+    prompt prefilled in 512-token chunks)."""
+    monkeypatch.setattr(replica_module, "STALL_ITERATIONS", 3)
+    req = {"num_input_tokens": [4096], "num_output_tokens": [4], "arrival_s": [0.0]}
+    with pytest.raises(
+        ScenarioError, match=r"replica 0 ran 3 iterations in a row without emitting a token .*1 running"
+    ):
+        kavier.simulate(requests=req, max_batched_tokens=512, max_num_seqs=8)

@@ -145,7 +145,10 @@ class ClusterRun:
     def arrive(
         self, t: float, rid: int, n_in: int, n_out: int, session: int, ids: Any = None, thesis_key: Any = None
     ) -> None:
-        """A request arrives: the edge caches may answer it, else the router places it."""
+        """A request arrives: the edge caches may answer it, else the router places it. An empty
+        prompt (0 tokens, e.g. BurstGPT's failed requests) is served as one token: the
+        beginning-of-sequence token every tokenizer puts first."""
+        n_in = n_in or 1
         seq = Seq(row=rid, request_id=rid, session_id=session, arrival=t, n_in=n_in, n_out=n_out, ids=ids)
         responses = self.responses
         if responses is not None and ids is not None:

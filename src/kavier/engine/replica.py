@@ -28,6 +28,11 @@ from kavier.errors import ScenarioError
 from kavier.perf.linear_run import LinearRun
 from kavier.perf.roofline import ServingPerfModel
 
+# Iterations in a row in which a replica emits no token before the run is stopped as stuck: a
+# prompt chunked at the smallest sensible budget (512 tokens) would need a 51 M-token prompt to
+# go this long without a first token, so only a scheduling livelock gets here.
+STALL_ITERATIONS = 100_000
+
 NAN = float("nan")
 
 
@@ -160,6 +165,7 @@ class ServingReplica:
         self._levels = (0, 0)
         self.outstanding = 0  # requests running or waiting here (routers read it)
         self.preempted_this_step = False
+        self.stalled = 0  # iterations in a row that emitted no token (see STALL_ITERATIONS)
 
     # -- load, for routers ------------------------------------------------------------------
 
@@ -243,6 +249,15 @@ class ServingReplica:
                 f"request {seq.request_id} needs {seq.n_in + seq.n_out} tokens of KV cache but replica "
                 f"{self.index} holds {self.total_blocks * self.bs}; raise "
                 "--gpu-memory-utilization, use --tp, a GPU with more memory, or shorter requests"
+            )
+        scheduler = self.scheduler
+        if getattr(scheduler, "chunked_prefill", True) is False and seq.n_in - seq.cached > getattr(
+            scheduler, "max_batched_tokens", math.inf
+        ):
+            raise ScenarioError(
+                f"request {seq.request_id} has a {seq.n_in}-token prompt but an iteration holds "
+                f"{scheduler.max_batched_tokens} tokens and chunked prefill is off (vLLM refuses such "
+                "prompts); raise --max-batched-tokens to the longest prompt or use --chunked-prefill on"
             )
         seq.prompt_len = seq.n_in
         seq.prefilled = seq.cached
@@ -370,6 +385,11 @@ class ServingReplica:
             return self._start_run()
         return self._iteration(decode_now, chunks)
 
+    def chunk_fits(self, s: Seq, chunk: int) -> bool:
+        """Would :meth:`fit_chunk` allocate the whole chunk (no shrinking)?"""
+        have = (s.shared + s.blocks) * self.bs - s.prefilled
+        return max(0, -(-(chunk - have) // self.bs)) <= self.free_blocks
+
     def fit_chunk(self, s: Seq, chunk: int) -> int:
         """Shrink a prefill chunk to the free KV blocks; allocate them."""
         bs = self.bs
@@ -411,9 +431,11 @@ class ServingReplica:
             self._reclaim()
             self.G += 1
         prefill_share = p_tokens / (p_tokens + d)
+        emitted = d > 0
         for s, c in chunks:
             s.prefilled += c
             if s.prefilled >= s.prompt_len:
+                emitted = True
                 self.prefilling.remove(s)
                 if self.cache is not None:
                     moved = self.cache.on_prefilled(self.index, s, s.blocks, t1)
@@ -425,10 +447,26 @@ class ServingReplica:
                         s.first_token = t1
                 self._start_decoding(s)
         self.now = t1
+        if emitted:
+            self.stalled = 0
+        else:
+            self.stalled += 1
+            if self.stalled >= STALL_ITERATIONS:
+                self._stuck()
         self._account(t0, t1, kv0, cost.compute_s, cost.memory_s, p_tokens + d, prefill_share)
         self._detail(p_tokens, d, 1, cost.comm_s, cost.host_s, load_s, cost.flops, cost.bytes)
         self._finish_done(t1)
         return t1
+
+    def _stuck(self) -> None:
+        """Stop a run whose replica has gone STALL_ITERATIONS iterations without a token."""
+        raise ScenarioError(
+            f"replica {self.index} ran {STALL_ITERATIONS} iterations in a row without emitting a token "
+            f"at t = {self.now:.3f} s ({len(self.running)} running, {len(self.waiting)} waiting, "
+            f"{self.free_blocks} of {self.total_blocks} KV blocks free, {self.preemptions} preemptions): "
+            "a scheduling livelock; raise --gpu-memory-utilization or use --chunked-prefill on, and "
+            "report the scenario"
+        )
 
     def _start_run(self) -> float:
         steps = self._min_remaining()

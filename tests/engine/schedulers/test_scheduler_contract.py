@@ -170,22 +170,13 @@ def test_every_request_finishes_once_within_the_replica_limits(name, rows, knobs
 # of a preempted request's recompute (the workload below on a 22-block replica).
 LIVELOCK = [(59, 39, 0), (128, 75, 4), (105, 79, 4), (284, 1, 3), (250, 60, 3), (149, 33, 4), (69, 62, 0)]
 LIVELOCK += [(124, 22, 5), (225, 56, 7), (279, 14, 0), (40, 58, 7), (278, 53, 7), (261, 1, 0), (259, 6, 7)]
-LIVELOCK_BUG = (
-    "continuous batching without chunked prefill livelocks under KV pressure: make_room_for_decode "
-    "preempts the newest request to give a decoding sequence its next block, the scheduler re-admits "
-    "that request at once with its prompt chunk shrunk to the free blocks (one short of the whole "
-    "recompute) as a prefill-only iteration, so the decodes never run and the request is preempted "
-    "again, forever; kavier.simulate(chunked_prefill=False) with tight KV memory hangs the same way"
-)
+# (Before the fix, continuous batching without chunked prefill livelocked here: making room for a
+# decode preempted the newest request, which was re-admitted at once with its recompute shrunk to
+# the free blocks as a prefill-only iteration, preempted again, forever. A prompt without
+# chunking is now admitted only when the free blocks hold all of it.)
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=LIVELOCK_BUG)) if n == "continuous" else n
-        for n in NAMES
-    ],
-)
+@pytest.mark.parametrize("name", NAMES)
 @settings(max_examples=40, deadline=None)
 @given(rows=workloads, knobs=knob_sets(chunked=False), spare=st.integers(0, 24), cached=st.booleans())
 @example(rows=LIVELOCK, knobs=SchedulerSettings(16, 512, False), spare=1, cached=False)

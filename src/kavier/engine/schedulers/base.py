@@ -86,6 +86,9 @@ class ReplicaState(Protocol):
     def fit_chunk(self, seq: Any, tokens: int) -> int:
         """Allocate KV blocks for a prefill chunk of ``tokens``; returns the tokens that fit."""
 
+    def chunk_fits(self, seq: Any, tokens: int) -> bool:
+        """Are there free KV blocks for the whole chunk of ``tokens`` (nothing allocated)?"""
+
     def admit(self, seq: Any) -> None:
         """Move a queued request (normally the head of the queue) into the batch."""
 
@@ -148,7 +151,10 @@ class BatchScheduler:
         """Admit waiting requests FCFS into ``chunks`` within ``budget`` tokens; returns the rest.
 
         Without chunked prefill a prompt is prefilled whole: it joins only if it fits the budget,
-        or alone (no other chunk, no decodes) when it is longer than the budget.
+        or alone (no other chunk, no decodes) when it is longer than the budget (a preempted
+        request's recompute, its prompt and the tokens it generated), and only when the free KV
+        blocks hold all of it (vLLM v0's ``can_allocate``); a prompt shrunk to the free blocks
+        would be preempted again before it ever emitted a token.
         """
         waiting, running = replica.waiting, replica.running
         chunked = self.chunked_prefill
@@ -165,7 +171,7 @@ class BatchScheduler:
             else:
                 replica.undo_look_up(s)
                 break
-            if not self.fits(replica, s):
+            if not self.fits(replica, s) or (not chunked and not replica.chunk_fits(s, chunk)):
                 replica.undo_look_up(s)
                 break
             chunk = replica.fit_chunk(s, chunk)
