@@ -270,21 +270,27 @@ def library(
     cat = load_catalog(catalog)
     if kind not in {"all", "models", "gpus", "regions"}:
         _fail(f"--kind {kind!r}: use all, models, gpus or regions")
-    for title, rows, wanted in (
-        ("Models", model_rows(cat), "models"),
-        ("GPUs", gpu_rows(cat), "gpus"),
-        ("Grid regions (annual mean carbon intensity)", region_rows(), "regions"),
+    for title, rows, wanted, hidden in (
+        ("Models", model_rows(cat), "models", {"source"}),
+        ("GPUs", gpu_rows(cat), "gpus", {"source"}),
+        ("Grid regions (annual mean carbon intensity, lifecycle gCO2e/kWh)", region_rows(), "regions", set()),
     ):
         if kind not in ("all", wanted) or not rows:
             continue
         table = new_table(title=title, title_justify="left")
-        columns = [c for c in rows[0] if c != "source"]
+        columns = [c for c in rows[0] if c not in hidden]
         for col in columns:
-            table.add_column(col, justify="left" if col == "name" else "right", no_wrap=col == "name")
+            text = col in ("name", "source", "licence", "aliases")
+            table.add_column(col, justify="left" if text else "right", no_wrap=col == "name")
         for row in rows:
             table.add_row(*[_cell(row[c]) for c in columns])
         out.print(table)
     out.print("Sources of every figure: kavier/library/data/*.toml ('source' of each entry).")
+    if kind in ("all", "regions"):
+        out.print(
+            "Grid regions: kavier/energy/data/regions.toml gives each figure's URL, the stored file and "
+            "commit it was read from ('source_data') and its basis."
+        )
 
 
 def _cell(value: Any) -> str:

@@ -119,6 +119,19 @@ def test_library_lists_models_and_gpus():
         assert name in res.stdout
 
 
+def test_library_regions_show_source_and_year():
+    res = kavier("library", "--kind", "regions")
+    assert res.returncode == 0, res.stderr
+    header = next(line for line in res.stdout.splitlines() if "g_per_kwh" in line)
+    assert all(col in header for col in ("year", "source", "licence"))
+    rows = {line.split()[1]: line for line in res.stdout.splitlines() if line.startswith("│")}
+    assert len(rows) == 39
+    for code, cells in (("US-WA", ("123", "2023", "Electricity Maps", "ODbL-1.0")),
+                        ("NL", ("268", "2023", "Ember via Our World in Data", "CC-BY-4.0"))):  # fmt: skip
+        assert all(cell in rows[code] for cell in cells), rows[code]
+    assert "source_data" in res.stdout  # the footer points at the per-figure provenance
+
+
 def test_validate_prints_both_mapes():
     res = kavier("validate", "thesis-a10")
     assert res.returncode == 0, res.stderr

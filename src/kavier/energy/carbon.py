@@ -4,7 +4,8 @@ Three ways to say how dirty the electricity is:
 
 * a constant (``StepSeries.constant(g_per_kwh)``);
 * a regional annual average from the built-in table ``data/regions.toml``
-  (:func:`region_intensity`; lifecycle gCO2e/kWh, Ember / Electricity Maps, each entry with its source);
+  (:func:`region_intensity`; lifecycle gCO2e/kWh for 2023, Ember / Electricity Maps, each entry with its
+  source, the stored file and commit it was read from, year and licence);
 * a time series read from a file (:func:`load_carbon_trace`): OpenDC's carbon-trace parquet
   (``timestamp`` int64 milliseconds since the Unix epoch, ``carbon_intensity`` gCO2/kWh) or a CSV with the
   same columns (``timestamp`` in milliseconds or as ISO-8601 strings, naive times taken as UTC).
@@ -44,6 +45,7 @@ from kavier.errors import KavierError, ScenarioError
 __all__ = [
     "RegionIntensity",
     "StepSeries",
+    "all_regions",
     "check_coverage",
     "load_carbon_trace",
     "load_pue_series",
@@ -58,7 +60,14 @@ __all__ = [
 
 @dataclass(frozen=True)
 class RegionIntensity:
-    """A grid region's annual average carbon intensity (lifecycle gCO2e per kWh)."""
+    """A grid region's annual average carbon intensity (lifecycle gCO2e per kWh) and where it comes from.
+
+    ``g_per_kwh`` is ``value_in_source`` rounded to the nearest unit; ``source`` names the publisher,
+    ``source_url`` its page, ``source_data`` the stored file the number was read from
+    (``repository@commit:path, key``), ``licence`` an SPDX id, ``basis`` the accounting (lifecycle,
+    production- or consumption-based). ``verified`` is false only for a figure that could not be read
+    from a source, and then ``note`` says why.
+    """
 
     code: str
     g_per_kwh: float
@@ -66,6 +75,13 @@ class RegionIntensity:
     source: str
     name: str = ""
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    source_url: str = ""
+    source_data: str = ""
+    value_in_source: float | None = None
+    licence: str = ""
+    basis: str = ""
+    verified: bool = False
+    note: str = ""
 
 
 def _norm(text: str) -> str:
@@ -92,6 +108,13 @@ def _regions() -> tuple[dict[str, RegionIntensity], dict[str, str]]:
                 source=str(table["source"]),
                 name=str(table.get("name", "")),
                 aliases=tuple(str(a) for a in table.get("aliases", ())),
+                source_url=str(table["source_url"]),
+                source_data=str(table.get("source_data", "")),
+                value_in_source=(float(table["value_in_source"]) if "value_in_source" in table else None),
+                licence=str(table["licence"]),
+                basis=str(table.get("basis", doc.get("basis", ""))),
+                verified=bool(table.get("verified", False)),
+                note=str(table.get("note", "")),
             )
         except (KeyError, TypeError, ValueError) as exc:  # pragma: no cover - packaging error
             raise KavierError(f"built-in regions.toml: region {code} lacks or mangles {exc}") from exc
@@ -114,19 +137,25 @@ def region_intensity(code: str) -> RegionIntensity:
     raise ScenarioError(f"unknown grid region {code!r}; {hint}see `kavier library --kind regions`")
 
 
-def region_rows() -> list[dict[str, Any]]:
-    """One dict per built-in region, sorted by code, for listing."""
+def all_regions() -> list[RegionIntensity]:
+    """Every built-in region with its full provenance, sorted by code."""
     regions, _ = _regions()
+    return sorted(regions.values(), key=lambda r: r.code)
+
+
+def region_rows() -> list[dict[str, Any]]:
+    """One dict per built-in region, sorted by code, for listing (value, year, source and licence)."""
     return [
         {
             "code": r.code,
             "name": r.name,
             "g_per_kwh": r.g_per_kwh,
             "year": r.year,
+            "source": r.source if r.verified else f"{r.source} (unverified)",
+            "licence": r.licence,
             "aliases": ", ".join(r.aliases),
-            "source": r.source,
         }
-        for r in sorted(regions.values(), key=lambda r: r.code)
+        for r in all_regions()
     ]
 
 
