@@ -11,6 +11,10 @@ def test_region_and_default_intensity():
 
     expected = region_intensity("NL").g_per_kwh
     assert nl["carbon_intensity_mean_g_per_kwh"] == pytest.approx(expected)
+    assert (
+        nl["carbon_intensity_source"]
+        == "region NL: 268 gCO2/kWh (2023, Ember via Our World in Data, CC-BY-4.0)"
+    )
     default = one_request().summary
     assert default["carbon_intensity_mean_g_per_kwh"] == pytest.approx(480.0)
 

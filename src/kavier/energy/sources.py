@@ -85,7 +85,8 @@ class RegionIntensity:
         from kavier.energy import carbon
 
         region = carbon.region_intensity(scenario.region)
-        description = f"region {region.code}: {region.g_per_kwh:g} gCO2/kWh ({region.year}, {region.source})"
+        provenance = f"{region.year}, {region.source}, {region.licence}"
+        description = f"region {region.code}: {region.g_per_kwh:g} gCO2/kWh ({provenance})"
         return ConstantSeries(region.g_per_kwh), description
 
 
