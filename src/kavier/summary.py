@@ -161,6 +161,20 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "engine_events",
     "events_per_wall_s",
     "simulated_s_per_wall_s",
+    # appended later (keys are only ever appended): is the load sustainable (kavier.load)
+    "load_state",
+    "queue_growth_requests_per_s",
+    "queue_growth_share_of_arrivals",
+    "load_window_arrival_rate_requests_per_s",
+    "load_state_per_replica",
+    "queue_growth_requests_per_s_per_replica",
+    # what the GPUs and their KV memory did, each named for what it is
+    "gpu_busy_fraction",
+    "kv_use_mean",
+    "kv_use_peak",
+    "kv_headroom_blocks",
+    # the prefix cache's per-request ratio, named for what it counts
+    "prefix_cache_requests_with_any_hit_ratio",
 )
 
 
