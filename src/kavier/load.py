@@ -79,8 +79,15 @@ class LoadReport:
             "queue_growth_requests_per_s": self.run.queue_growth_requests_per_s,
             "queue_growth_share_of_arrivals": self.run.growth_share,
             "load_window_arrival_rate_requests_per_s": self.run.arrival_rate_requests_per_s,
-            "load_state_per_replica": [r.state for r in self.replicas],
-            "queue_growth_requests_per_s_per_replica": [r.queue_growth_requests_per_s for r in self.replicas],
+            "load_state_per_replica": ",".join(r.state for r in self.replicas),
+            "queue_growth_requests_per_s_max_replica": max(
+                (
+                    r.queue_growth_requests_per_s
+                    for r in self.replicas
+                    if r.queue_growth_requests_per_s is not None
+                ),
+                default=None,
+            ),
         }
 
 
@@ -96,7 +103,7 @@ def load_warning(summary: dict[str, Any]) -> str | None:
     else:
         of = f" ({share:.0%} of the arrival rate)" if share is not None else ""
         what = f"the waiting queue grows by {growth:,.3g} requests/s{of} over the second half of the arrivals"
-    per_replica = summary.get("load_state_per_replica") or []
+    per_replica = (summary.get("load_state_per_replica") or "").split(",")
     which = [str(i) for i, s in enumerate(per_replica) if s == state]
     where = ""
     if len(per_replica) > 1 and which:

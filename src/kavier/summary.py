@@ -167,7 +167,7 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "queue_growth_share_of_arrivals",
     "load_window_arrival_rate_requests_per_s",
     "load_state_per_replica",
-    "queue_growth_requests_per_s_per_replica",
+    "queue_growth_requests_per_s_max_replica",
     # what the GPUs and their KV memory did, each named for what it is
     "gpu_busy_fraction",
     "kv_use_mean",
