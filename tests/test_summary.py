@@ -71,3 +71,75 @@ def test_with_bands_skips_missing_and_non_finite_figures():
     out = with_bands(result, "vllm-v1")
     assert set(out) == {"ttft_p50_s_low", "ttft_p50_s_high", "tpot_mean_s_low", "tpot_mean_s_high"}
     assert with_bands(result, None) == {} and with_bands(result, "no-such-engine") == {}
+
+
+SAVED_KEYS = (
+    "saved_prefill_s",
+    "saved_decode_s",
+    "cache_saved_share",
+    "thesis_e_cost_usd_per_mtok",
+    "thesis_e_energy_wh_per_mtok",
+    "thesis_e_co2_g_per_mtok",
+)
+
+
+def test_serving_preset_leaves_cache_savings_null_without_a_baseline():
+    """The serving engine does not time what its caches saved: null, not a 0.0 that reads as
+    'saved nothing'."""
+    s = kavier.simulate(workload="chat", num_sessions=10, **SERVE).summary
+    assert s["prefix_cache_hits"] > 0
+    assert all(s[k] is None for k in SAVED_KEYS)
+
+
+def test_serving_baseline_computes_every_saving_consistently():
+    """With --baseline the saved prefill and decode seconds add up to the saved GPU-seconds, and
+    the share and the thesis efficiency follow from them (none of them 0.0 beside a saving)."""
+    s = kavier.simulate(workload="chat", num_sessions=20, baseline=True, **SERVE).summary
+    assert s["saved_prefill_s"] == pytest.approx(s["baseline_total_prefill_s"] - s["total_prefill_s"])
+    assert s["saved_prefill_s"] + s["saved_decode_s"] == pytest.approx(s["saved_gpu_s"])
+    assert s["cache_saved_share"] == pytest.approx(s["saved_gpu_s"] / s["baseline_gpu_busy_s"])
+    assert 0 < s["cache_saved_share"] < 1
+    assert s["thesis_e_cost_usd_per_mtok"] == pytest.approx(s["usd_per_mtok"] * s["cache_saved_share"])
+    assert s["thesis_e_co2_g_per_mtok"] == pytest.approx(s["gco2_per_mtok"] * s["cache_saved_share"])
+
+
+def test_thesis_baseline_keeps_the_savings_the_run_timed_itself():
+    kw = {"preset": "thesis", "num_requests": 60, "opendc": False}
+    plain = kavier.simulate(**kw).summary
+    s = kavier.simulate(baseline=True, **kw).summary
+    assert s["saved_prefill_s"] > 0
+    for key in SAVED_KEYS:
+        assert s[key] == plain[key], key
+    assert s["saved_gpu_s"] == pytest.approx(s["saved_prefill_s"] + s["saved_decode_s"])
+
+
+def test_request_hit_ratio_is_named_for_what_it_counts():
+    """prefix_cache_requests_with_any_hit_ratio: requests with any prefix hit / lookups (the old
+    prefix_cache_hit_ratio kept); null without a prefix cache."""
+    s = kavier.simulate(workload="chat", num_sessions=10, **SERVE).summary
+    assert s["prefix_cache_requests_with_any_hit_ratio"] == s["prefix_cache_hit_ratio"]
+    assert s["prefix_cache_hits"] / s["prefix_cache_lookups"] == s["prefix_cache_requests_with_any_hit_ratio"]
+    off = kavier.simulate(**SMALL).summary
+    assert off["prefix_cache_requests_with_any_hit_ratio"] is None
+
+
+def test_busy_fraction_and_kv_use_are_named_for_what_they_are():
+    s = kavier.simulate(**SMALL).summary
+    busy = s["gpu_busy_s"] / (s["num_gpus"] * s["simulated_time_s"])
+    assert s["gpu_busy_fraction"] == pytest.approx(busy)
+    # gpu_utilization_mean is the power model's input: busy fraction x the busy utilisation
+    assert s["gpu_utilization_mean"] == pytest.approx(0.95 * busy)
+    assert s["kv_use_mean"] == s["kv_utilization_mean"]
+    assert 0 < s["kv_use_mean"] <= s["kv_use_peak"] <= 1
+    blocks = s["kv_blocks_total"]
+    assert s["kv_headroom_blocks"] == round(blocks * (1 - s["kv_use_peak"]))
+    assert 0 < s["mfu_mean"] < 1 and 0 < s["mbu_mean"] < 1
+    thesis = kavier.simulate(preset="thesis", num_requests=10, opendc=False).summary
+    assert thesis["kv_use_peak"] is None and thesis["kv_headroom_blocks"] is None
+    assert 0 < thesis["gpu_busy_fraction"] <= 1
+
+
+def test_new_keys_are_appended_after_the_old_ones():
+    old_last = SUMMARY_KEYS.index("simulated_s_per_wall_s")
+    for key in ("load_state", "gpu_busy_fraction", "kv_use_peak", "prefix_cache_requests_with_any_hit_ratio"):
+        assert SUMMARY_KEYS.index(key) > old_last

@@ -69,10 +69,13 @@ SUMMARY_ROWS = [
     ("TPOT mean", "tpot_mean_s", "{:.4f} s"),
     ("E2E mean / p99", None, None),
     ("queue mean", "queue_mean_s", "{:,.3f} s"),
-    ("GPU utilisation mean", "gpu_utilization_mean", "{:.1%}"),
+    ("load", None, None),
+    ("GPU busy fraction", "gpu_busy_fraction", "{:.1%}"),
     ("MFU / MBU mean", None, None),
     ("MFU / MBU (prefill, decode)", None, None),
-    ("prefix-cache hit ratio", "prefix_cache_hit_ratio", "{:.2%}"),
+    ("KV use mean / peak", None, None),
+    ("KV headroom at peak", "kv_headroom_blocks", "{:,.0f} blocks"),
+    ("requests with a prefix hit", "prefix_cache_requests_with_any_hit_ratio", "{:.2%}"),
     ("prefix-cache token hit ratio", "prefix_cache_token_hit_ratio", "{:.2%}"),
     ("prefix-cache evictions", "prefix_cache_evictions", "{:,.0f}"),
     ("energy (facility)", "energy_facility_kwh", "{:,.3f} kWh"),
@@ -96,6 +99,14 @@ def _pair(summary: dict[str, Any], mfu: str, mbu: str) -> str:
     return f"{_fmt(summary, mfu, '{:.1%}')} / {_fmt(summary, mbu, '{:.1%}')}"
 
 
+def _load_cell(summary: dict[str, Any]) -> str:
+    """``stable (queue +0.01 req/s)``: the load state and the waiting queue's growth."""
+    state, growth = summary["load_state"], summary.get("queue_growth_requests_per_s")
+    if state is None:
+        raise ValueError("no load state")
+    return state if growth is None else f"{state} (queue {growth:+,.3g} req/s)"
+
+
 def summarynew_table(summary: dict[str, Any], title: str) -> Table:
     """A two-column table of the headline metrics."""
     table = new_table(title=title, show_header=False, title_justify="left")
@@ -111,10 +122,12 @@ def summarynew_table(summary: dict[str, Any], title: str) -> Table:
         "E2E mean / p99": lambda s: (
             " / ".join(_fmt(s, k, "{:.2f}") for k in ("e2e_mean_s", "e2e_p99_s")) + " s"
         ),
+        "load": _load_cell,
         "MFU / MBU mean": lambda s: _pair(s, "mfu_mean", "mbu_mean"),
         "MFU / MBU (prefill, decode)": lambda s: (
             _pair(s, "mfu_prefill", "mbu_prefill") + ", " + _pair(s, "mfu_decode", "mbu_decode")
         ),
+        "KV use mean / peak": lambda s: f"{s['kv_use_mean']:.1%} / {s['kv_use_peak']:.1%}",
         "power avg / peak": lambda s: f"{s['avg_power_w']:,.0f} / {s['peak_power_w']:,.0f} W",
         "CO2 operational / embodied": lambda s: (
             f"{s['co2_operational_g']:,.1f} / {s['co2_embodied_g']:,.1f} g"
@@ -142,6 +155,13 @@ def print_error(message: object) -> None:
     from rich.markup import escape
 
     console("err").print(f"[bold red]error:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+
+
+def print_warning(message: object) -> None:
+    """``warning: MESSAGE`` on stderr, one line, printed as it is."""
+    from rich.markup import escape
+
+    console("err").print(f"[bold yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -252,6 +272,11 @@ def run(
 
             folder, summary = run_to_folder(scenario, progress=progress, after=add_plots)
         console("out").print(summarynew_table(summary, f"Kavier run ({scenario.preset} preset) -> {folder}"))
+    from kavier.load import load_warning
+
+    warning = load_warning(summary)
+    if warning is not None:
+        print_warning(warning)
 
 
 defer(app, run, _RunCommand)

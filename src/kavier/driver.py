@@ -19,7 +19,7 @@ from kavier.io.sinks import NullSink, Sink
 from kavier.metrics import SummaryAccumulator
 from kavier.registry import OUTPUTS
 from kavier.scenario import Scenario
-from kavier.summary import assemble, baseline_savings, ordered, rate, with_bands
+from kavier.summary import assemble, ordered, rate, with_bands, with_baseline
 from kavier.workload.source import WorkloadSource
 
 
@@ -58,7 +58,7 @@ def run(
             update={"prefix_cache": "off", "response_cache": False, "baseline": False}
         )
         base = run_once(plain, NullSink(), None, source)
-        summary.update(baseline_savings(summary, base))
+        summary.update(with_baseline(summary, base))
         summary["wall_time_s"] += base["wall_time_s"]
     return summary
 

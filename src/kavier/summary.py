@@ -161,6 +161,20 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "engine_events",
     "events_per_wall_s",
     "simulated_s_per_wall_s",
+    # appended later (keys are only ever appended): is the load sustainable (kavier.load)
+    "load_state",
+    "queue_growth_requests_per_s",
+    "queue_growth_share_of_arrivals",
+    "load_window_arrival_rate_requests_per_s",
+    "load_state_per_replica",
+    "queue_growth_requests_per_s_max_replica",
+    # what the GPUs and their KV memory did, each named for what it is
+    "gpu_busy_fraction",
+    "kv_use_mean",
+    "kv_use_peak",
+    "kv_headroom_blocks",
+    # the prefix cache's per-request ratio, named for what it counts
+    "prefix_cache_requests_with_any_hit_ratio",
 )
 
 
@@ -223,6 +237,9 @@ def assemble(
     result.update(observed)
     result["num_gpus"] = info.num_gpus
     result["preset"] = scenario.preset
+    result["gpu_busy_fraction"] = busy_fraction(result["gpu_busy_s"], info.num_gpus, totals.end_s)
+    if result.get("prefix_cache_lookups"):
+        result["prefix_cache_requests_with_any_hit_ratio"] = result["prefix_cache_hit_ratio"]
     gpu = info.replicas[0].gpu
     price = gpu.price_per_hour_usd if scenario.gpu_price_per_hour is None else scenario.gpu_price_per_hour
     result.update(
@@ -245,8 +262,17 @@ def assemble(
     return result
 
 
+def busy_fraction(gpu_busy_s: float, num_gpus: int, simulated_time_s: float) -> float | None:
+    """The share of the run's GPU-seconds spent running work: ``gpu_busy_s / (GPUs x simulated
+    time)`` (None for a run of no time). Busy is not loaded: a GPU decoding one sequence is
+    busy; ``mfu_mean`` and ``mbu_mean`` say how much of its compute and bandwidth it used."""
+    if simulated_time_s <= 0 or num_gpus <= 0:
+        return None
+    return gpu_busy_s / (num_gpus * simulated_time_s)
+
+
 def thesis_efficiency(
-    result: dict[str, Any], saved_prefill_s: float, saved_decode_s: float
+    result: dict[str, Any], saved_prefill_s: float | None, saved_decode_s: float | None
 ) -> dict[str, Any]:
     """The thesis's efficiency ``E = C (dT_P + dT_D) / (T_P + T_D)`` for cost, energy and CO2.
 
@@ -254,7 +280,17 @@ def thesis_efficiency(
     caches (spent + saved), ``dT_P``/``dT_D`` the seconds the caches saved, and ``C`` the run's
     cost, energy or CO2 per million tokens; ``E`` is then the part of ``C`` the caches saved,
     in the same unit (see docs/thesis_metrics.md for why this reading).
+
+    The thesis preset times the saved seconds itself (each request with and without its cache
+    hit); the serving preset cannot (a hit changes the batches that follow), so without
+    ``--baseline`` the saved seconds are None and so are ``cache_saved_share`` and ``E``; with
+    it they are the baseline's prefill/decode seconds minus the run's (:func:`with_baseline`).
     """
+    keys = ("cache_saved_share", "thesis_e_cost_usd_per_mtok", "thesis_e_energy_wh_per_mtok")
+    if saved_prefill_s is None or saved_decode_s is None:
+        out: dict[str, Any] = dict.fromkeys((*keys, "thesis_e_co2_g_per_mtok"))
+        out.update(saved_prefill_s=saved_prefill_s, saved_decode_s=saved_decode_s)
+        return out
     total = result["total_prefill_s"] + result["total_decode_s"] + saved_prefill_s + saved_decode_s
     share = (saved_prefill_s + saved_decode_s) / total if total > 0 else 0.0
     return {
@@ -265,6 +301,21 @@ def thesis_efficiency(
         "thesis_e_energy_wh_per_mtok": result["wh_per_mtok"] * share,
         "thesis_e_co2_g_per_mtok": result["gco2_per_mtok"] * share,
     }
+
+
+def with_baseline(summary: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """The keys ``--baseline`` adds to a run's summary: :func:`baseline_savings`, and, when the
+    run could not time its own savings (the serving preset), ``saved_prefill_s`` and
+    ``saved_decode_s`` as the baseline's GPU-seconds minus the run's, with the share and the
+    thesis efficiency from them. A run that timed its savings itself (the thesis preset) keeps
+    them, so its share and efficiency agree with the saved seconds it reports."""
+    out = baseline_savings(summary, base)
+    if summary.get("saved_prefill_s") is not None and summary.get("saved_decode_s") is not None:
+        del out["saved_prefill_s"]
+        return out
+    saved_decode = base["total_decode_s"] - summary["total_decode_s"]
+    out.update(thesis_efficiency(summary, out["saved_prefill_s"], saved_decode))
+    return out
 
 
 def baseline_savings(summary: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:

@@ -299,3 +299,17 @@ def test_cli_cache_flags(tmp_path):
     assert "saved_energy_j" in summary and "prefix_cache_token_hit_ratio" in summary
     scenario = json.loads((out / "scenario.json").read_text())
     assert scenario["cache_eviction"] == "arc" and scenario["router"] == "prefix_affinity"
+
+
+def test_an_overloaded_run_exits_0_with_one_warning_line(tmp_path):
+    """3x past capacity: the run still succeeds, the table says so and stderr has one line."""
+    argv = ["run", "--workload", "poisson", "--rate", "200", "--num-requests", "400", "--input-tokens", "512"]
+    argv += ["--output-tokens", "128", "--max-num-seqs", "16", "--llm", "Llama-3.1-8B", "--gpu", "H100-SXM"]
+    done = kavier(*argv, "--no-plots", "-o", tmp_path / "over")
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("warning: load overloaded: the waiting queue grows by")
+    assert "overloaded (queue +" in done.stdout and "GPU busy fraction" in done.stdout
+    assert "GPU utilisation" not in done.stdout and "KV use mean / peak" in done.stdout
+    calm = kavier(*argv[:4], "1", *argv[5:], "--no-plots", "-o", tmp_path / "calm")
+    assert calm.returncode == 0 and "warning" not in calm.stderr and "stable (queue" in calm.stdout

@@ -50,3 +50,20 @@ def test_slo_spec_rejects_nonsense():
         SloSpec(ttft_s=-1)
     with pytest.raises(ValueError):
         SloSpec(ttft_s=1, percentile=0)
+
+
+def test_an_overloaded_run_fails_with_the_runs_own_load_state():
+    """A queue growing at 1/3 of the arrival rate fails even with a lax queue limit; the verdict is
+    kavier.load's (the one ``kavier run`` prints), on the same records."""
+    from kavier.load import classify_load
+
+    rec = _records(1000)
+    rec["queue_s"] = 0.5 * rec["arrival_s"]  # served at 2/3 of the arrival rate
+    check = check_slo(rec, SloSpec(ttft_s=0.5, max_queue_s=1e6))
+    assert not check.meets and check.reasons == [
+        "overloaded: the waiting queue grows by 0.333 requests/s over the second half of the arrivals"
+    ]
+    load = classify_load(rec["arrival_s"], rec["arrival_s"] + rec["queue_s"])
+    assert check.load_state == load.state == "overloaded"
+    assert check.queue_growth_requests_per_s == pytest.approx(1 / 3, rel=0.01)
+    assert check_slo(_records(1000), SloSpec(ttft_s=0.5)).load_state == "stable"

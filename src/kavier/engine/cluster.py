@@ -369,8 +369,10 @@ class ClusterRun:
             "prefix_cache_hit_ratio": 0.0,
             "prefix_cache_evictions": 0,
             "prefix_cache_token_hit_ratio": 0.0,
-            "saved_prefill_s": 0.0,
-            "saved_decode_s": 0.0,
+            # what the caches saved is not timed by the serving engine (it needs the same run
+            # without caches: --baseline fills these in)
+            "saved_prefill_s": None,
+            "saved_decode_s": None,
             "engine_events": engine_events,
         }
         out.update(cache_summary(self.cache, self.responses, self.thesis_cache, self.totals))

@@ -7,7 +7,8 @@
   and the bundle that lets OpenDC replay the run;
 - :mod:`.timeline`: ``timeline.json``, a Chrome/Perfetto trace of every replica's iterations
   (``timeline = true``);
-- :mod:`.mfu`: no file, the summary's model FLOPs and memory-bandwidth utilisation keys.
+- :mod:`.mfu`: no file, the summary's model FLOPs and memory-bandwidth utilisation keys;
+- :mod:`.load`: no file, the summary's load state and queue growth keys (:mod:`kavier.load`).
 
 Each is a class registered in :data:`kavier.registry.OUTPUTS` (importing this package registers
 the built-in ones, in the order their files are written), built per run as
@@ -22,3 +23,4 @@ from kavier.observers import timeseries  # noqa: F401
 from kavier.observers import opendc  # noqa: F401
 from kavier.observers import timeline  # noqa: F401
 from kavier.observers import mfu  # noqa: F401
+from kavier.observers import load  # noqa: F401

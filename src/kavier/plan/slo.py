@@ -10,7 +10,11 @@ A run *meets* the SLOs when, over its per-request records:
   requests by arrival: a backlog that grows through a short trace hurts the last requests most,
   which an all-request percentile can hide;
 - the median queueing time of the tail window is <= ``max_queue_s`` (default: the TTFT SLO if
-  given, else 1 s), so a TPOT-only SLO cannot be met by an ever-growing queue.
+  given, else 1 s), so a TPOT-only SLO cannot be met by an ever-growing queue;
+- the run is not ``overloaded`` (:func:`kavier.load.classify_load`, the classification
+  ``kavier run`` prints and writes as ``load_state``): its waiting queue does not grow by 10 %
+  or more of the arrival rate over the second half of the arrivals. A ``backlogged`` run may
+  meet the SLOs (the percentile and tail checks judge it).
 
 Percentiles use numpy's linear interpolation, as ``summary.json`` does; all times are seconds.
 """
@@ -24,6 +28,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from kavier.load import OVERLOADED, classify_load
 from kavier.metrics import percentile as _pct
 
 
@@ -95,6 +100,8 @@ class SloCheck:
     tail_queue_p50_s: float
     goodput_fraction: float
     reasons: list[str] = field(default_factory=list)  # why it fails; empty when it meets
+    load_state: str | None = None  # stable, backlogged or overloaded (kavier.load)
+    queue_growth_requests_per_s: float | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         """Plain JSON values (NaN -> None)."""
@@ -107,8 +114,14 @@ class SloCheck:
 def _columns(requests: pa.Table | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     names = ("arrival_s", "ttft_s", "tpot_s", "queue_s", "num_output_tokens")
     if isinstance(requests, pa.Table):
-        return {n: requests.column(n).to_numpy() for n in names}
-    return {n: np.asarray(requests[n]) for n in names}
+        cols = {n: requests.column(n).to_numpy() for n in names}
+        if "replica" in requests.column_names:
+            cols["replica"] = requests.column("replica").to_numpy()
+        return cols
+    cols = {n: np.asarray(requests[n]) for n in names}
+    if "replica" in requests:
+        cols["replica"] = np.asarray(requests["replica"])
+    return cols
 
 
 def check_slo(requests: pa.Table | dict[str, np.ndarray], slo: SloSpec) -> SloCheck:
@@ -160,6 +173,16 @@ def check_slo(requests: pa.Table | dict[str, np.ndarray], slo: SloSpec) -> SloCh
     if check.tail_queue_p50_s > slo.queue_limit_s:
         check.reasons.append(
             f"backlog: tail median queue {check.tail_queue_p50_s:.3g} s > {slo.queue_limit_s:g} s"
+        )
+    load = classify_load(cols["arrival_s"], cols["arrival_s"] + cols["queue_s"], cols.get("replica"))
+    check.load_state = load.state
+    check.queue_growth_requests_per_s = load.run.queue_growth_requests_per_s
+    if load.state == OVERLOADED:
+        growth = load.run.queue_growth_requests_per_s
+        check.reasons.append(
+            "overloaded: the waiting queue grows"
+            + ("" if growth is None else f" by {growth:.3g} requests/s")
+            + " over the second half of the arrivals"
         )
     check.meets = not check.reasons
     return check

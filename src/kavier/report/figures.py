@@ -58,7 +58,7 @@ ENERGY_PANELS = (
 )
 CACHE_PANELS = (
     ("prefix_cache_token_hit_ratio", "Prefix-cache token hit ratio", "matched / prompt tokens"),
-    ("prefix_cache_hit_ratio", "Prefix-cache request hit ratio", "hits / lookups"),
+    ("prefix_cache_hit_ratio", "Requests with any prefix-cache hit", "requests with a hit / lookups"),
     ("ttft_p99_s", "TTFT p99", "TTFT p99 (s)"),
 )
 RATIO_COLUMNS = frozenset({"prefix_cache_token_hit_ratio", "prefix_cache_hit_ratio"})

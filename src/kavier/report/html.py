@@ -58,6 +58,13 @@ TABLE_METRICS: tuple[tuple[str, str], ...] = (
     ("gco2_per_mtok", "CO₂ (g/Mtok)"),
     ("prefix_cache_token_hit_ratio", "prefix hit ratio (tokens)"),
     ("preemptions", "preemptions"),
+    ("load_state", "load"),
+    ("queue_growth_requests_per_s", "queue growth (req/s)"),
+    ("gpu_busy_fraction", "GPU busy fraction"),
+    ("mfu_mean", "MFU"),
+    ("mbu_mean", "MBU"),
+    ("kv_use_peak", "KV use peak"),
+    ("kv_headroom_blocks", "KV headroom (blocks)"),
 )
 PARETO_OBJECTIVES = ("usd_per_mtok", "ttft_p99_s", "gco2_per_mtok")
 # Constant context shown in the header when every run agrees on it.

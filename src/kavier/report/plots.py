@@ -385,7 +385,7 @@ def _ylim_from_zero(ax, values: np.ndarray, headroom: float = 1.1) -> None:
 
 def _utilization_queue_figure(ts: _TimeSeries) -> Figure:
     fig = _new_figure(12, 8)
-    fig.suptitle(f"GPU utilisation and queues ({_time_subtitle(ts)})", fontsize=14)
+    fig.suptitle(f"GPU busy time and queues ({_time_subtitle(ts)})", fontsize=14)
     if ts.empty:
         _no_data(fig.subplots(), "no intervals in timeseries.parquet")
         return fig
@@ -396,9 +396,13 @@ def _utilization_queue_figure(ts: _TimeSeries) -> Figure:
 
     util = ts.per_replica_mean(cols["gpu_utilization"] * 100.0)
     _plot_replicas(axes[0], ts, x, util)
-    axes[0].set_ylabel("GPU utilisation (%)")
+    axes[0].set_ylabel("Busy × busy utilisation (%)")
     axes[0].set_ylim(0, 105)
-    axes[0].set_title("GPU utilisation (busy fraction of each interval)", fontsize=11)
+    axes[0].set_title(
+        "Share of each interval the GPUs ran work, × the power model's busy utilisation "
+        "(not compute or bandwidth use: see mfu_mean, mbu_mean)",
+        fontsize=11,
+    )
 
     running = ts.per_replica_mean(cols["running"])
     _plot_replicas(axes[1], ts, x, running)
