@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 import typer
 
 from kavier import cli
+from tests.cli_helper import kavier
+from tests.paths import SRC
 
 ARGVS = [
     [],
@@ -82,3 +90,98 @@ def test_tune_malloc_skips_settings_given_in_the_environment(monkeypatch):
 def test_tune_malloc_does_nothing_off_linux(monkeypatch):
     monkeypatch.setattr(cli.sys, "platform", "darwin")
     cli._tune_malloc()  # no ctypes call, no error
+
+
+# --- one-line messages, printed as they are (issue 14, items 8-10) ------------------------------
+
+
+def _run_args(folder: object, *extra: object) -> list[object]:
+    return ["run", "--num-requests", "10", "--no-opendc", "-q", "--output-folder", folder, *extra]
+
+
+def test_negative_seed_is_a_one_line_error(tmp_path):
+    res = kavier(*_run_args(tmp_path / "o", "--seed", "-1"))
+    assert res.returncode == 2
+    assert res.stderr.startswith("error: --seed -1") and len(res.stderr.splitlines()) == 1
+    assert "Traceback" not in res.stderr
+
+
+def test_plot_out_onto_a_file_is_a_one_line_error(tmp_path):
+    assert kavier(*_run_args(tmp_path / "o")).returncode == 0
+    target = tmp_path / "plots.png"
+    target.write_text("mine")
+    res = kavier("plot", tmp_path / "o", "--out", target)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr == f"error: --out {target} is a file; pass a folder for the PNGs\n"
+    assert target.read_text() == "mine"
+
+
+def test_an_unsorted_trace_warns_on_one_clean_line(tmp_path):
+    trace = tmp_path / "t.csv"
+    rows = ["session_id,turn_id,ts,num_input_tokens,num_output_tokens"]
+    rows += [f"{i},0,{(7 * i) % 10},100,10" for i in range(10)]
+    trace.write_text("\n".join(rows) + "\n")
+    res = kavier("run", "--trace", trace, "--no-opendc", "-q", "--output-folder", tmp_path / "o")
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == "warning: t.csv: arrival times were not sorted; read whole and sorted them\n"
+
+
+def test_user_paths_with_brackets_are_printed_verbatim(tmp_path):
+    res = kavier("run", "--num-requests", "10", "--no-opendc", "--output-folder", "a[x]/[bold]o", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "-> a[x]/[bold]o" in res.stdout
+    (tmp_path / "a[x]" / "f.txt").write_text("")
+    res = kavier(*_run_args(tmp_path / "a[x]" / "f.txt" / "o"))
+    assert res.returncode == 2
+    assert f"{tmp_path}/a[x]/f.txt/o" in res.stderr
+
+
+def test_messages_with_brackets_keep_them(tmp_path):
+    sweep = tmp_path / "s.toml"
+    sweep.write_text('name = "x"\n')
+    res = kavier("sweep", sweep, "--out", tmp_path / "r")
+    assert res.stderr == f"error: {sweep}: no [axes] and no [[runs]]; a sweep needs at least one of them\n"
+    res = kavier("compare", tmp_path / "[red]missing", tmp_path / "b")
+    assert "[red]missing" in res.stderr
+
+
+def test_the_ray_hint_keeps_its_extra():
+    from kavier.commands.console import console
+
+    with console("err").capture() as captured:
+        cli.print_error("install it with pip install -e '.[ray]'")
+    assert captured.get() == "error: install it with pip install -e '.[ray]'\n"
+
+
+def _interrupt(tmp_path, signum: int) -> tuple[int, str]:
+    """Start a long run, wait for its temporary folder, send ``signum``; (exit code, stderr)."""
+    env = {**os.environ, "PYTHONPATH": str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    args = [sys.executable, "-m", "kavier", "run", "--workload", "poisson", "--rate", "1000"]
+    args += ["--num-requests", "1000000", "--output-folder", "big"]
+    proc = subprocess.Popen(
+        args,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob(".big.partial-*")):
+            assert time.monotonic() < deadline and proc.poll() is None, "the run never started writing"
+            time.sleep(0.05)
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    return proc.returncode, err
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_an_interrupted_run_leaves_nothing_and_says_so(tmp_path, signum):
+    code, err = _interrupt(tmp_path, signum)
+    assert code == 130
+    assert err == "interrupted: nothing written to big\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -28,7 +28,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import typer  # noqa: E402
 
-from kavier.commands.console import console, new_table  # noqa: E402
+from kavier.commands.console import console, new_table, styled  # noqa: E402
 from kavier.commands.lazy import LazyGroup, defer  # noqa: E402
 from kavier.commands.scenario_options import ScenarioTyperCommand, scenario_command  # noqa: E402
 from kavier.errors import KavierError  # noqa: E402
@@ -139,9 +139,7 @@ def summarynew_table(summary: dict[str, Any], title: str) -> Table:
 
 def print_error(message: object) -> None:
     """``error: MESSAGE`` on stderr, the message printed as it is (``[cache]`` is no markup)."""
-    from rich.markup import escape
-
-    console("err").print(f"[bold red]error:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+    console("err").print(styled(("error:", "bold red"), f" {message}"), highlight=False, soft_wrap=True)
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -220,10 +218,21 @@ def run(
     overrides: dict[str, Any],
 ) -> None:
     """Simulate a scenario and write its outputs into the output folder."""
-    from kavier.api import run_to_folder
     from kavier.scenario import build_scenario
 
     scenario = build_scenario(scenario_file, overrides)
+    try:
+        _run_scenario(scenario, quiet)
+    except KeyboardInterrupt:
+        console("err").print(
+            f"interrupted: nothing written to {scenario.output_folder}", markup=False, highlight=False
+        )
+        raise typer.Exit(130) from None
+
+
+def _run_scenario(scenario: Any, quiet: bool) -> None:
+    """Run ``scenario`` into its folder, with a progress bar and the summary table unless quiet."""
+    from kavier.api import run_to_folder
 
     def add_plots(folder: Path, summary: dict[str, Any]) -> None:
         if scenario.plots:
@@ -244,6 +253,7 @@ def run(
             TimeElapsedColumn(),
             console=err,
             transient=True,
+            disable=not err.is_terminal,
         ) as bar:
             task = bar.add_task("run", total=None, done=0, sim=0.0)
 
@@ -322,7 +332,7 @@ def compare(
         shown = ", ".join(
             f"{result.names[i + 1]}: {'n/a' if v is None else f'{v:.4f}'}" for i, v in enumerate(values)
         )
-        out.print(f"[bold]{name}[/] ({meaning}): {shown}")
+        out.print(styled((name, "bold"), f" ({meaning}): {shown}"))
 
 
 @app.command()
@@ -404,9 +414,32 @@ def _tune_malloc() -> None:
             mallopt(param, value)
 
 
+def _show_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
+    """A warning as one ``warning: ...`` line on stderr (no category, source path or line)."""
+    console("err").print(f"warning: {message}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    """SIGTERM takes Ctrl-C's path: the run in progress removes its temporary folder."""
+    raise KeyboardInterrupt
+
+
+def _install_handlers() -> None:
+    """One-line warnings, and SIGTERM handled as Ctrl-C (see :func:`_terminated`)."""
+    import signal
+    import warnings
+
+    warnings.showwarning = _show_warning
+    with contextlib.suppress(ValueError, OSError):  # not the main thread / no such signal
+        signal.signal(signal.SIGTERM, _terminated)
+
+
 def main() -> None:
     """Console entry point: one-line errors for bad input, never a traceback."""
     is_run = len(sys.argv) > 1 and sys.argv[1] == "run"
+    _install_handlers()
     if is_run:
         _tune_malloc()
     try:

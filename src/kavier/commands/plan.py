@@ -263,8 +263,10 @@ def _fail_without_winner(err: Any, result: Any, slo: Any, max_rate: bool, max_re
             f"({'; '.join(best.check.reasons)})"
         )
     limit = f"--max-replicas {max_replicas}" if not max_rate else "the rate limits"
+    from kavier.commands.console import styled
+
     err.print(
-        f"[bold red]error:[/] no configuration meets {slo.describe()} within {limit}{hint}",
+        styled(("error:", "bold red"), f" no configuration meets {slo.describe()} within {limit}{hint}"),
         highlight=False,
         soft_wrap=True,
     )

@@ -104,6 +104,7 @@ def _execute(plan: Any, workers: int, backend: str, address: str | None, quiet: 
         TimeRemainingColumn,
     )
 
+    from kavier.commands.console import styled
     from kavier.sweep.driver import execute
     from kavier.sweep.runners import RunOutcome
 
@@ -115,7 +116,9 @@ def _execute(plan: Any, workers: int, backend: str, address: str | None, quiet: 
             failures += 1
             if not quiet:
                 err.print(
-                    f"[red]failed[/] {outcome.run_id}: {outcome.error}", highlight=False, soft_wrap=True
+                    styled(("failed", "red"), f" {outcome.run_id}: {outcome.error}"),
+                    highlight=False,
+                    soft_wrap=True,
                 )
 
     if quiet or not plan.todo:
@@ -129,6 +132,7 @@ def _execute(plan: Any, workers: int, backend: str, address: str | None, quiet: 
         TimeRemainingColumn(),
         console=err,
         transient=True,
+        disable=not err.is_terminal,
     ) as bar:
         task = bar.add_task("sweep", total=len(plan.runs), completed=len(plan.finished), failed=0)
 

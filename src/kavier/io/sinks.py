@@ -51,6 +51,10 @@ DICTIONARY_COLUMNS = {
     "gpu_usage",
 }
 RUN_MARKER = "scenario.json"
+# A run folder being written is ``.<name>.partial-<pid>`` beside its target (and the folder it
+# replaces briefly ``.<name>.old-<pid>``); one whose process is gone is removed by the next write.
+PARTIAL_INFIX = ".partial-"
+OLD_INFIX = ".old-"
 # A deferred table source: called once, on a writer thread, and its tables written in order.
 Producer = Callable[[], Iterable[pa.Table]]
 # Rows per parquet row group: a table is written as groups of this many rows (the last shorter).
@@ -174,10 +178,14 @@ class FolderSink:
             parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise KavierError(f"cannot create output folder {self.target}: {exc.strerror}") from exc
-        self.tmp = parent / f".{self.target.name}.partial-{os.getpid()}"
+        remove_stale_partials(parent)
+        self.tmp = parent / f".{self.target.name}{PARTIAL_INFIX}{os.getpid()}"
         if self.tmp.exists():
             shutil.rmtree(self.tmp)
-        self.tmp.mkdir(parents=True)
+        try:
+            self.tmp.mkdir(parents=True)
+        except OSError as exc:
+            raise KavierError(f"cannot create output folder {self.target}: {exc.strerror or exc}") from exc
         self.folder: Path | None = self.tmp
         self._writers: dict[str, pq.ParquetWriter] = {}
         # One background thread per file encodes and writes while the simulation computes the
@@ -291,7 +299,7 @@ class FolderSink:
         write_json(self.tmp / RUN_MARKER, scenario)
         write_json(self.tmp / "summary.json", summary)
         if self.target.exists():
-            old = self.target.parent / f".{self.target.name}.old-{os.getpid()}"
+            old = self.target.parent / f".{self.target.name}{OLD_INFIX}{os.getpid()}"
             os.replace(self.target, old)
             os.replace(self.tmp, self.target)
             shutil.rmtree(old, ignore_errors=True)
@@ -321,3 +329,39 @@ def check_output_folder(folder: Path) -> None:
             raise KavierError(
                 f"output folder {folder} exists and is not a Kavier run folder; choose an empty or new folder"
             )
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (on this machine)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def remove_stale_partials(parent: Path) -> list[Path]:
+    """Remove the hidden ``.<name>.partial-<pid>`` (and ``.old-<pid>``) folders in ``parent``
+    whose process is no longer running (left by a killed run); return what was removed."""
+    removed: list[Path] = []
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if not name.startswith("."):
+            continue
+        for infix in (PARTIAL_INFIX, OLD_INFIX):
+            stem, found, pid = name.rpartition(infix)
+            if found and stem and pid.isdigit() and entry.is_dir() and not _pid_alive(int(pid)):
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry)
+                break
+    return removed
