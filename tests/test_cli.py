@@ -127,7 +127,9 @@ def test_an_unsorted_trace_warns_on_one_clean_line(tmp_path):
 
 
 def test_user_paths_with_brackets_are_printed_verbatim(tmp_path):
-    res = kavier("run", "--num-requests", "10", "--no-opendc", "--output-folder", "a[x]/[bold]o", cwd=tmp_path)
+    res = kavier(
+        "run", "--num-requests", "10", "--no-opendc", "--output-folder", "a[x]/[bold]o", cwd=tmp_path
+    )
     assert res.returncode == 0, res.stderr
     assert "-> a[x]/[bold]o" in res.stdout
     (tmp_path / "a[x]" / "f.txt").write_text("")

@@ -415,7 +415,12 @@ def _tune_malloc() -> None:
 
 
 def _show_warning(
-    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: Any = None,
 ) -> None:
     """A warning as one ``warning: ...`` line on stderr (no category, source path or line)."""
     console("err").print(f"warning: {message}", markup=False, highlight=False, soft_wrap=True)
