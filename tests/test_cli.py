@@ -187,3 +187,52 @@ def test_an_interrupted_run_leaves_nothing_and_says_so(tmp_path, signum):
     assert code == 130
     assert err == "interrupted: nothing written to big\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+# --- conventions (issue 14, item 13) ------------------------------------------------------------
+
+
+def test_version_prints_the_package_version():
+    from kavier import __version__
+
+    res = kavier("--version")
+    assert res.returncode == 0 and res.stdout == f"kavier {__version__}\n"
+
+
+@pytest.mark.parametrize("command", ["", "run", "plan", "sweep", "calibrate", "library", "plot"])
+def test_every_help_screen_takes_h_and_shows_no_bool_metavar_or_rst(command):
+    res = kavier(*([command] if command else []), "-h")
+    assert res.returncode == 0, res.stderr
+    assert "Usage: " in res.stdout and "-h" in res.stdout
+    assert "<bool>" not in res.stdout and "``" not in res.stdout
+    assert "[default: (" not in res.stdout
+
+
+def test_run_help_groups_options_by_topic_with_defaults():
+    out = kavier("run", "--help").stdout
+    for panel in ("System", "Workload"):
+        assert f"─ {panel} ─" in out
+    assert "[default: Llama-3-8B]" in out
+
+
+def test_library_takes_a_huggingface_config(tmp_path):
+    import json
+
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps(
+            {
+                "num_hidden_layers": 4,
+                "hidden_size": 512,
+                "num_attention_heads": 8,
+                "num_key_value_heads": 2,
+                "intermediate_size": 1024,
+                "vocab_size": 1000,
+                "model_type": "llama",
+                "_name_or_path": "tiny-llama",
+            }
+        )
+    )
+    res = kavier("library", "--llm", config)
+    assert res.returncode == 0, res.stderr
+    assert "tiny-llama" in res.stdout and "Llama-3-8B" not in res.stdout and "GPUs" not in res.stdout

@@ -29,6 +29,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import typer  # noqa: E402
 
 from kavier.commands.console import console, new_table, styled  # noqa: E402
+from kavier.commands.helpfmt import HELP_OPTION_NAMES, KavierCommand, KavierGroupMixin  # noqa: E402
 from kavier.commands.lazy import LazyGroup, defer  # noqa: E402
 from kavier.commands.scenario_options import ScenarioTyperCommand, scenario_command  # noqa: E402
 from kavier.errors import KavierError  # noqa: E402
@@ -41,8 +42,27 @@ APP_OPTIONS: dict[str, Any] = {
     "no_args_is_help": False,
     "help": "Kavier: simulate LLM inference (latency, throughput, caches) before you buy GPUs.",
     "pretty_exceptions_enable": False,
+    "context_settings": {"help_option_names": HELP_OPTION_NAMES},
 }
 app = typer.Typer(**APP_OPTIONS, cls=LazyGroup)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from kavier import __version__
+
+        print(f"kavier {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="print the version and exit", is_eager=True, callback=_print_version),
+    ] = False,
+) -> None:
+    """Kavier: simulate LLM inference (latency, throughput, caches) before you buy GPUs."""
 
 
 def __getattr__(name: str) -> Any:
@@ -198,7 +218,7 @@ class _RunCommand(ScenarioTyperCommand):
         return _lazy_coercion(super().get_params(ctx))
 
 
-class _RunGroup(typer.core.TyperGroup):
+class _RunGroup(KavierGroupMixin, typer.core.TyperGroup):
     """The run-only group, whose ``--help`` coerces lazily too."""
 
     def get_params(self, ctx: Any) -> list[Any]:
@@ -267,21 +287,28 @@ def _run_scenario(scenario: Any, quiet: bool) -> None:
 defer(app, run, _RunCommand)
 
 
-@app.command()
+@app.command(cls=KavierCommand)
 def library(
     catalog: Annotated[str | None, typer.Option("--catalog", help="user TOML catalogue")] = None,
     kind: Annotated[str, typer.Option("--kind", help="all|models|gpus|regions")] = "all",
+    llm: Annotated[
+        str | None,
+        typer.Option("--llm", help="show only this model: a library name or a HuggingFace config.json"),
+    ] = None,
 ) -> None:
     """List the models and GPUs Kavier knows, with their key numbers."""
     from kavier.energy.carbon import region_rows
-    from kavier.library.catalog import gpu_rows, load_catalog, model_rows
+    from kavier.library.catalog import gpu_rows, load_catalog, model_row, model_rows
 
     out = console("out")
     cat = load_catalog(catalog)
     if kind not in {"all", "models", "gpus", "regions"}:
         _fail(f"--kind {kind!r}: use all, models, gpus or regions")
+    if llm is not None:
+        kind = "models"
+    models = model_rows(cat) if llm is None else [model_row(cat.model(llm))]
     for title, rows, wanted in (
-        ("Models", model_rows(cat), "models"),
+        ("Models", models, "models"),
         ("GPUs", gpu_rows(cat), "gpus"),
         ("Grid regions (annual mean carbon intensity)", region_rows(), "regions"),
     ):
@@ -303,7 +330,7 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-@app.command()
+@app.command(cls=KavierCommand)
 def compare(
     outputs: Annotated[
         list[Path], typer.Argument(help="two or more run folders; the first is the reference")
@@ -335,7 +362,7 @@ def compare(
         out.print(styled((name, "bold"), f" ({meaning}): {shown}"))
 
 
-@app.command()
+@app.command(cls=KavierCommand)
 def plot(
     output: Annotated[Path, typer.Argument(help="a kavier run output folder")],
     out_dir: Annotated[Path | None, typer.Option("--out", help="where to write PNGs")] = None,
@@ -356,10 +383,10 @@ from kavier.commands import report as _report  # noqa: E402
 from kavier.commands import sweep as _sweep  # noqa: E402
 from kavier.commands import validate as _validate  # noqa: E402
 
-app.command(name="calibrate")(_calibrate.calibrate)
-app.command(name="sweep")(_sweep.sweep)
-app.command(name="report")(_report.report)
-app.command(name="validate")(_validate.validate)
+app.command(name="calibrate", cls=KavierCommand)(_calibrate.calibrate)
+app.command(name="sweep", cls=KavierCommand)(_sweep.sweep)
+app.command(name="report", cls=KavierCommand)(_report.report)
+app.command(name="validate", cls=KavierCommand)(_validate.validate)
 defer(app, _plan.plan, ScenarioTyperCommand)
 # --- end of command registrations ---
 

@@ -19,7 +19,7 @@ import typer
 
 from kavier.commands.scenario_options import scenario_command
 
-# The scenario keys plan takes as options (flags as in `kavier run`); its --gpus, --tp,
+# The scenario keys plan takes as options (flags as in `kavier run`); its --gpu-types, --tp,
 # --replicas and --slo-* are its own (candidate lists, the searched replicas, the SLOs).
 SCENARIO_KEYS = (
     "trace",
@@ -99,7 +99,12 @@ def plan(
     ] = None,
     gpus: Annotated[
         str | None,
-        typer.Option("--gpus", help="candidate GPU names, comma-separated (default: the scenario's)"),
+        typer.Option(
+            "--gpu-types",
+            "--gpus",
+            help="candidate GPU names, comma-separated (default: the scenario's); --gpus is an older "
+            "spelling (for kavier run, --gpus is a count)",
+        ),
     ] = None,
     tp: Annotated[
         str | None, typer.Option("--tp", help="candidate TP degrees, e.g. 1,2 (default 1,2,4,8 that fit)")
