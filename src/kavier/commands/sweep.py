@@ -40,7 +40,7 @@ def sweep(
     """
     from kavier.commands.console import console as _console
     from kavier.errors import KavierError
-    from kavier.sweep.driver import SweepInterrupted, default_workers, prepare
+    from kavier.sweep.driver import SweepInterrupted, default_workers, finished_runs, prepare
     from kavier.sweep.runners import BACKENDS
 
     err, console = _console("err"), _console("out")
@@ -61,10 +61,10 @@ def sweep(
     try:
         report = _execute(plan, n_workers, backend, address, quiet, err)
     except SweepInterrupted as stop:
-        done = stop.report.skipped + len(stop.report.ok)
+        done = finished_runs(stop.report.parquet)
         err.print(
             f"interrupted: {done} of {stop.report.num_runs} runs finished and kept in {plan.layout.runs_dir} "
-            f"(partial {stop.report.parquet}); resume with: {resume}",
+            f"({stop.report.parquet} is marked incomplete); resume with: {resume}",
             highlight=False,
             soft_wrap=True,
         )
