@@ -236,3 +236,15 @@ def test_library_takes_a_huggingface_config(tmp_path):
     res = kavier("library", "--llm", config)
     assert res.returncode == 0, res.stderr
     assert "tiny-llama" in res.stdout and "Llama-3-8B" not in res.stdout and "GPUs" not in res.stdout
+
+
+def test_a_run_folders_scenario_reruns_from_any_folder(tmp_path):
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    rows = ["session_id,turn_id,ts,num_input_tokens,num_output_tokens", "1,0,0,100,10", "2,0,1,100,10"]
+    (work / "t.csv").write_text("\n".join(rows) + "\n")
+    assert kavier("run", "--trace", "t.csv", "--no-opendc", "-q", "-o", "out", cwd=work).returncode == 0
+    res = kavier("run", work / "out" / "scenario.json", "-q", "-o", "again", cwd=elsewhere)
+    assert res.returncode == 0, res.stderr
+    assert (elsewhere / "again" / "summary.json").read_text() != ""
