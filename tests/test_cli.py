@@ -248,3 +248,19 @@ def test_a_run_folders_scenario_reruns_from_any_folder(tmp_path):
     res = kavier("run", work / "out" / "scenario.json", "-q", "-o", "again", cwd=elsewhere)
     assert res.returncode == 0, res.stderr
     assert (elsewhere / "again" / "summary.json").read_text() != ""
+
+
+def test_rerunning_into_a_run_folder_keeps_working_but_a_users_file_needs_force(tmp_path):
+    out = tmp_path / "o"
+    assert kavier(*_run_args(out, "--plots")).returncode == 0
+    assert kavier(*_run_args(out, "--plots")).returncode == 0  # only Kavier's files: replaced
+    (out / "notes.txt").write_text("mine")
+    res = kavier(*_run_args(out))
+    assert res.returncode == 2
+    assert res.stderr == (
+        f"error: output folder {out} holds files Kavier did not write (notes.txt); a run replaces "
+        "the whole folder: move them, choose another folder or pass --force\n"
+    )
+    assert (out / "notes.txt").read_text() == "mine"
+    assert kavier(*_run_args(out, "--force")).returncode == 0
+    assert not (out / "notes.txt").exists()

@@ -234,6 +234,12 @@ def run(
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress or table")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="replace a previous run folder even if it holds files Kavier did not write"
+        ),
+    ] = False,
     *,
     overrides: dict[str, Any],
 ) -> None:
@@ -242,7 +248,7 @@ def run(
 
     scenario = build_scenario(scenario_file, overrides)
     try:
-        _run_scenario(scenario, quiet)
+        _run_scenario(scenario, quiet, force)
     except KeyboardInterrupt:
         console("err").print(
             f"interrupted: nothing written to {scenario.output_folder}", markup=False, highlight=False
@@ -250,7 +256,7 @@ def run(
         raise typer.Exit(130) from None
 
 
-def _run_scenario(scenario: Any, quiet: bool) -> None:
+def _run_scenario(scenario: Any, quiet: bool, force: bool) -> None:
     """Run ``scenario`` into its folder, with a progress bar and the summary table unless quiet."""
     from kavier.api import run_to_folder
 
@@ -261,7 +267,7 @@ def _run_scenario(scenario: Any, quiet: bool) -> None:
             write_plots(folder)
 
     if quiet:
-        folder, summary = run_to_folder(scenario, after=add_plots)
+        folder, summary = run_to_folder(scenario, after=add_plots, force=force)
     else:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -280,7 +286,7 @@ def _run_scenario(scenario: Any, quiet: bool) -> None:
             def progress(done: int, sim_s: float) -> None:
                 bar.update(task, done=done, sim=sim_s)
 
-            folder, summary = run_to_folder(scenario, progress=progress, after=add_plots)
+            folder, summary = run_to_folder(scenario, progress=progress, after=add_plots, force=force)
         console("out").print(summarynew_table(summary, f"Kavier run ({scenario.preset} preset) -> {folder}"))
 
 

@@ -167,12 +167,13 @@ class FolderSink:
     """Streams tables to parquet files in a temporary folder; ``commit`` moves it into place.
 
     Output ``name`` goes to ``<name>.parquet`` inside the folder (``opendc/tasks`` to
-    ``opendc/tasks.parquet``).
+    ``opendc/tasks.parquet``). ``force`` replaces a previous run folder even when it holds files
+    Kavier did not write.
     """
 
-    def __init__(self, folder: str | Path) -> None:
+    def __init__(self, folder: str | Path, force: bool = False) -> None:
         self.target = Path(folder)
-        check_output_folder(self.target)
+        check_output_folder(self.target, force)
         parent = self.target.parent if str(self.target.parent) else Path(".")
         try:
             parent.mkdir(parents=True, exist_ok=True)
@@ -320,14 +321,38 @@ class FolderSink:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def check_output_folder(folder: Path) -> None:
-    """Refuse to replace a folder that is not empty and is not a previous Kavier run."""
+# What a run writes at a run folder's top level: tables, JSON documents and these folders. A run
+# replaces its folder as a whole, so anything else found there (a user's notes) would be lost.
+RUN_FILE_SUFFIXES = (".parquet", ".json")
+RUN_SUBFOLDERS = ("opendc", "plots")
+
+
+def foreign_entries(folder: Path) -> list[str]:
+    """The names at the top of a previous run folder that no Kavier run writes."""
+    found = []
+    for entry in sorted(folder.iterdir()):
+        ours = entry.name in RUN_SUBFOLDERS if entry.is_dir() else entry.suffix in RUN_FILE_SUFFIXES
+        if not ours:
+            found.append(entry.name)
+    return found
+
+
+def check_output_folder(folder: Path, force: bool = False) -> None:
+    """Refuse to replace a folder that is not empty and is not a previous Kavier run, or a
+    previous run folder holding files Kavier did not write (unless ``force``)."""
     if folder.exists():
         if not folder.is_dir():
             raise KavierError(f"output folder {folder} is a file; choose a folder path")
         if any(folder.iterdir()) and not (folder / RUN_MARKER).exists():
             raise KavierError(
                 f"output folder {folder} exists and is not a Kavier run folder; choose an empty or new folder"
+            )
+        extra = [] if force else foreign_entries(folder)
+        if extra:
+            shown = ", ".join(extra[:3]) + (f" and {len(extra) - 3} more" if len(extra) > 3 else "")
+            raise KavierError(
+                f"output folder {folder} holds files Kavier did not write ({shown}); a run replaces "
+                "the whole folder: move them, choose another folder or pass --force"
             )
 
 
