@@ -94,12 +94,14 @@ def run_to_folder(
     scenario: Scenario,
     progress: Callable[[int, float], None] | None = None,
     after: Callable[[Path, dict[str, Any]], None] | None = None,
+    force: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
     """Run a scenario and write its outputs into ``scenario.output_folder`` atomically.
 
     ``after(tmp_folder, summary)`` may add files (plots) before the folder is moved into place.
+    ``force`` replaces a previous run folder even when it holds files Kavier did not write.
     """
-    sink = FolderSink(scenario.output_folder)
+    sink = FolderSink(scenario.output_folder, force)
     try:
         summary = run(scenario, sink, progress)
         sink.close()

@@ -28,7 +28,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import typer  # noqa: E402
 
-from kavier.commands.console import console, new_table  # noqa: E402
+from kavier.commands.console import console, new_table, styled  # noqa: E402
+from kavier.commands.helpfmt import HELP_OPTION_NAMES, KavierCommand, KavierGroupMixin  # noqa: E402
 from kavier.commands.lazy import LazyGroup, defer  # noqa: E402
 from kavier.commands.scenario_options import ScenarioTyperCommand, scenario_command  # noqa: E402
 from kavier.errors import KavierError  # noqa: E402
@@ -41,8 +42,27 @@ APP_OPTIONS: dict[str, Any] = {
     "no_args_is_help": False,
     "help": "Kavier: simulate LLM inference (latency, throughput, caches) before you buy GPUs.",
     "pretty_exceptions_enable": False,
+    "context_settings": {"help_option_names": HELP_OPTION_NAMES},
 }
 app = typer.Typer(**APP_OPTIONS, cls=LazyGroup)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from kavier import __version__
+
+        print(f"kavier {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="print the version and exit", is_eager=True, callback=_print_version),
+    ] = False,
+) -> None:
+    """Kavier: simulate LLM inference (latency, throughput, caches) before you buy GPUs."""
 
 
 def __getattr__(name: str) -> Any:
@@ -152,16 +172,12 @@ def summarynew_table(summary: dict[str, Any], title: str) -> Table:
 
 def print_error(message: object) -> None:
     """``error: MESSAGE`` on stderr, the message printed as it is (``[cache]`` is no markup)."""
-    from rich.markup import escape
-
-    console("err").print(f"[bold red]error:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+    console("err").print(styled(("error:", "bold red"), f" {message}"), highlight=False, soft_wrap=True)
 
 
 def print_warning(message: object) -> None:
     """``warning: MESSAGE`` on stderr, one line, printed as it is."""
-    from rich.markup import escape
-
-    console("err").print(f"[bold yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+    console("err").print(styled(("warning:", "bold yellow"), f" {message}"), highlight=False, soft_wrap=True)
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -220,7 +236,7 @@ class _RunCommand(ScenarioTyperCommand):
         return _lazy_coercion(super().get_params(ctx))
 
 
-class _RunGroup(typer.core.TyperGroup):
+class _RunGroup(KavierGroupMixin, typer.core.TyperGroup):
     """The run-only group, whose ``--help`` coerces lazily too."""
 
     def get_params(self, ctx: Any) -> list[Any]:
@@ -236,14 +252,31 @@ def run(
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress or table")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="replace a previous run folder even if it holds files Kavier did not write"
+        ),
+    ] = False,
     *,
     overrides: dict[str, Any],
 ) -> None:
     """Simulate a scenario and write its outputs into the output folder."""
-    from kavier.api import run_to_folder
     from kavier.scenario import build_scenario
 
     scenario = build_scenario(scenario_file, overrides)
+    try:
+        _run_scenario(scenario, quiet, force)
+    except KeyboardInterrupt:
+        console("err").print(
+            f"interrupted: nothing written to {scenario.output_folder}", markup=False, highlight=False
+        )
+        raise typer.Exit(130) from None
+
+
+def _run_scenario(scenario: Any, quiet: bool, force: bool) -> None:
+    """Run ``scenario`` into its folder, with a progress bar and the summary table unless quiet."""
+    from kavier.api import run_to_folder
 
     def add_plots(folder: Path, summary: dict[str, Any]) -> None:
         if scenario.plots:
@@ -252,7 +285,7 @@ def run(
             write_plots(folder)
 
     if quiet:
-        folder, summary = run_to_folder(scenario, after=add_plots)
+        folder, summary = run_to_folder(scenario, after=add_plots, force=force)
     else:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -264,13 +297,14 @@ def run(
             TimeElapsedColumn(),
             console=err,
             transient=True,
+            disable=not err.is_terminal,
         ) as bar:
             task = bar.add_task("run", total=None, done=0, sim=0.0)
 
             def progress(done: int, sim_s: float) -> None:
                 bar.update(task, done=done, sim=sim_s)
 
-            folder, summary = run_to_folder(scenario, progress=progress, after=add_plots)
+            folder, summary = run_to_folder(scenario, progress=progress, after=add_plots, force=force)
         console("out").print(summarynew_table(summary, f"Kavier run ({scenario.preset} preset) -> {folder}"))
     from kavier.load import load_warning
 
@@ -282,21 +316,28 @@ def run(
 defer(app, run, _RunCommand)
 
 
-@app.command()
+@app.command(cls=KavierCommand)
 def library(
     catalog: Annotated[str | None, typer.Option("--catalog", help="user TOML catalogue")] = None,
     kind: Annotated[str, typer.Option("--kind", help="all|models|gpus|regions")] = "all",
+    llm: Annotated[
+        str | None,
+        typer.Option("--llm", help="show only this model: a library name or a HuggingFace config.json"),
+    ] = None,
 ) -> None:
     """List the models and GPUs Kavier knows, with their key numbers."""
     from kavier.energy.carbon import region_rows
-    from kavier.library.catalog import gpu_rows, load_catalog, model_rows
+    from kavier.library.catalog import gpu_rows, load_catalog, model_row, model_rows
 
     out = console("out")
     cat = load_catalog(catalog)
     if kind not in {"all", "models", "gpus", "regions"}:
         _fail(f"--kind {kind!r}: use all, models, gpus or regions")
+    if llm is not None:
+        kind = "models"
+    models = model_rows(cat) if llm is None else [model_row(cat.model(llm))]
     for title, rows, wanted, hidden in (
-        ("Models", model_rows(cat), "models", {"source"}),
+        ("Models", models, "models", {"source"}),
         ("GPUs", gpu_rows(cat), "gpus", {"source"}),
         ("Grid regions (annual mean carbon intensity, lifecycle gCO2e/kWh)", region_rows(), "regions", set()),
     ):
@@ -324,7 +365,7 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-@app.command()
+@app.command(cls=KavierCommand)
 def compare(
     outputs: Annotated[
         list[Path], typer.Argument(help="two or more run folders; the first is the reference")
@@ -353,10 +394,10 @@ def compare(
         shown = ", ".join(
             f"{result.names[i + 1]}: {'n/a' if v is None else f'{v:.4f}'}" for i, v in enumerate(values)
         )
-        out.print(f"[bold]{name}[/] ({meaning}): {shown}")
+        out.print(styled((name, "bold"), f" ({meaning}): {shown}"))
 
 
-@app.command()
+@app.command(cls=KavierCommand)
 def plot(
     output: Annotated[Path, typer.Argument(help="a kavier run output folder")],
     out_dir: Annotated[Path | None, typer.Option("--out", help="where to write PNGs")] = None,
@@ -377,10 +418,10 @@ from kavier.commands import report as _report  # noqa: E402
 from kavier.commands import sweep as _sweep  # noqa: E402
 from kavier.commands import validate as _validate  # noqa: E402
 
-app.command(name="calibrate")(_calibrate.calibrate)
-app.command(name="sweep")(_sweep.sweep)
-app.command(name="report")(_report.report)
-app.command(name="validate")(_validate.validate)
+app.command(name="calibrate", cls=KavierCommand)(_calibrate.calibrate)
+app.command(name="sweep", cls=KavierCommand)(_sweep.sweep)
+app.command(name="report", cls=KavierCommand)(_report.report)
+app.command(name="validate", cls=KavierCommand)(_validate.validate)
 defer(app, _plan.plan, ScenarioTyperCommand)
 # --- end of command registrations ---
 
@@ -435,9 +476,37 @@ def _tune_malloc() -> None:
             mallopt(param, value)
 
 
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: Any = None,
+) -> None:
+    """A warning as one ``warning: ...`` line on stderr (no category, source path or line)."""
+    print_warning(message)
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    """SIGTERM takes Ctrl-C's path: the run in progress removes its temporary folder."""
+    raise KeyboardInterrupt
+
+
+def _install_handlers() -> None:
+    """One-line warnings, and SIGTERM handled as Ctrl-C (see :func:`_terminated`)."""
+    import signal
+    import warnings
+
+    warnings.showwarning = _show_warning
+    with contextlib.suppress(ValueError, OSError):  # not the main thread / no such signal
+        signal.signal(signal.SIGTERM, _terminated)
+
+
 def main() -> None:
     """Console entry point: one-line errors for bad input, never a traceback."""
     is_run = len(sys.argv) > 1 and sys.argv[1] == "run"
+    _install_handlers()
     if is_run:
         _tune_malloc()
     try:

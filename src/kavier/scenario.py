@@ -199,7 +199,21 @@ class Scenario(
         """The scenario as plain JSON values, enough to rerun it exactly (keys in
         :meth:`json_key_order`)."""
         values = json.loads(self.model_dump_json())
-        return {key: values[key] for key in _json_key_order()}
+        return {key: _absolute_file(key, values[key]) for key in _json_key_order()}
+
+
+# Keys whose value may name a file; stored absolute in scenario.json (when the file exists) so that
+# ``kavier run OUT/scenario.json`` works from any folder.
+FILE_KEYS = ("trace", "catalog", "perf_profile", "carbon_trace", "llm")
+
+
+def _absolute_file(key: str, value: Any) -> Any:
+    """``value`` as an absolute path when ``key`` names a file and ``value`` is an existing
+    relative path; else ``value`` unchanged."""
+    if key not in FILE_KEYS or not isinstance(value, str) or not value or Path(value).is_absolute():
+        return value
+    path = Path(value)
+    return str(path.absolute()) if path.exists() else value
 
 
 @cache
@@ -312,7 +326,7 @@ def _read_file(path: Path) -> dict[str, Any]:
     """Read a TOML, YAML or JSON scenario file into a flat dict (one-line errors)."""
     flat = flatten_scenario_mapping(str(path), read_mapping(path))
     # Relative paths in a file are relative to the file.
-    for key in ("trace", "catalog"):
+    for key in FILE_KEYS:
         if isinstance(flat.get(key), str) and not Path(flat[key]).is_absolute():
             candidate = path.parent / flat[key]
             if candidate.exists():

@@ -186,3 +186,14 @@ def test_cli_pessimistic_plans_for_the_tightened_slos(tmp_path):
     assert slo["slo_ttft_s"] == pytest.approx(0.4 * (1 + q_ttft), rel=1e-12)
     assert slo["slo_tpot_s"] == pytest.approx(0.04 * (1 + q_tpot), rel=1e-12)
     assert "pessimistic: TTFT SLO 0.4 s ->" in res.stderr and "pessimistic: TPOT SLO 0.04 s ->" in res.stderr
+
+
+def test_gpu_types_is_plans_candidate_list_and_gpus_stays_an_alias():
+    import typer
+
+    from kavier import cli
+
+    group = typer.main.get_command(cli.app)
+    plan = group.get_command(typer.Context(group), "plan")
+    option = next(p for p in plan.params if p.name == "gpus")
+    assert option.opts[:2] == ["--gpu-types", "--gpus"]

@@ -74,3 +74,48 @@ def test_an_aborted_run_closes_its_documents_and_leaves_no_folder(tmp_path):
     sink.abort()
     assert stream.closed
     assert not (tmp_path / "run").exists() and not any(tmp_path.iterdir())
+
+
+def _dead_pid() -> int:
+    """A process id that is not running (a child that has exited and been reaped)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_new_run_removes_partial_folders_of_dead_processes_only(tmp_path):
+    import os
+
+    from kavier.io.sinks import FolderSink
+
+    stale = tmp_path / f".out.partial-{_dead_pid()}"
+    stale_old = tmp_path / f".other.old-{_dead_pid()}"
+    live = tmp_path / f".other.partial-{os.getppid()}"
+    mine = tmp_path / ".notes.partial-x"
+    for folder in (stale, stale_old, live, mine):
+        folder.mkdir()
+        (folder / "requests.parquet").write_text("")
+    sink = FolderSink(tmp_path / "out")
+    sink.abort()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, mine.name])
+
+
+def test_a_temporary_folder_that_cannot_be_made_is_a_one_line_error(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from kavier.errors import KavierError
+    from kavier.io.sinks import FolderSink
+
+    real = Path.mkdir
+
+    def refuse(self, *args, **kwargs):
+        if ".partial-" in self.name:
+            raise PermissionError(1, "Operation not permitted")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    with pytest.raises(KavierError, match=r"^cannot create output folder .*out: Operation not permitted$"):
+        FolderSink(tmp_path / "out")

@@ -91,3 +91,45 @@ def test_ctrl_c_keeps_finished_runs_and_resume_completes(tmp_path):
     rest = run_sweep(path, out, workers=2)
     assert rest.skipped == len(plan.finished) and rest.skipped + len(rest.ok) == 6
     assert pq.read_table(out / "runs.parquet").num_rows == 6
+
+
+class _RayLikeRunner:
+    """Runs every job, but is interrupted before it hands over the last outcome (as a Ray task
+    that finishes while the driver is being stopped)."""
+
+    def __init__(self, *args: object) -> None:
+        pass
+
+    def run(self, jobs):
+        from kavier.sweep.runners import execute_run
+
+        jobs = list(jobs)
+        outcomes = [execute_run(job) for job in jobs[:3]]
+        yield from outcomes[:2]
+        raise KeyboardInterrupt
+
+    def abort(self) -> None:
+        pass
+
+
+def test_an_interrupted_sweep_marks_runs_parquet_incomplete_and_counts_from_disk(tmp_path, monkeypatch):
+    from kavier.io.sweep_marks import sweep_progress
+    from kavier.report.html import render_html
+    from kavier.report.runs import load_runs
+    from kavier.sweep import driver
+
+    monkeypatch.setattr(driver, "make_runner", _RayLikeRunner)
+    path = write(tmp_path, "[axes]\nseed = [1, 2, 3, 4, 5, 6]\n")
+    out = tmp_path / "out"
+    with pytest.raises(SweepInterrupted) as info:
+        run_sweep(path, out, workers=2)
+    assert len(info.value.report.ok) == 2  # the outcomes the driver saw ...
+    assert driver.finished_runs(out / "runs.parquet") == 3  # ... one fewer than the runs kept
+    assert sweep_progress(pq.read_schema(out / "runs.parquet")) == (False, 6)
+    runs = load_runs([out])
+    assert runs.planned_runs == 6
+    assert "3 of 6</b> runs (interrupted sweep)" in render_html(runs)
+    monkeypatch.undo()
+    run_sweep(path, out, workers=1)
+    assert sweep_progress(pq.read_schema(out / "runs.parquet")) == (True, 6)
+    assert load_runs([out]).planned_runs is None

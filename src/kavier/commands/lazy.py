@@ -15,6 +15,8 @@ from typing import Any
 import typer
 from typer.models import CommandInfo
 
+from kavier.commands.helpfmt import KavierGroupMixin
+
 
 class StandInCommand(typer.core.TyperCommand):
     """A deferred command as the group's help lists it; :meth:`build` makes the real one."""
@@ -31,7 +33,7 @@ class StandInCommand(typer.core.TyperCommand):
         )
 
 
-class LazyGroup(typer.core.TyperGroup):
+class LazyGroup(KavierGroupMixin, typer.core.TyperGroup):
     """A command group whose deferred commands (:func:`defer`) are built on first use."""
 
     listing = False

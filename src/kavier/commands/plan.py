@@ -19,7 +19,7 @@ import typer
 
 from kavier.commands.scenario_options import scenario_command
 
-# The scenario keys plan takes as options (flags as in `kavier run`); its --gpus, --tp,
+# The scenario keys plan takes as options (flags as in `kavier run`); its --gpu-types, --tp,
 # --replicas and --slo-* are its own (candidate lists, the searched replicas, the SLOs).
 SCENARIO_KEYS = (
     "trace",
@@ -99,7 +99,12 @@ def plan(
     ] = None,
     gpus: Annotated[
         str | None,
-        typer.Option("--gpus", help="candidate GPU names, comma-separated (default: the scenario's)"),
+        typer.Option(
+            "--gpu-types",
+            "--gpus",
+            help="candidate GPU names, comma-separated (default: the scenario's); --gpus is an older "
+            "spelling (for kavier run, --gpus is a count)",
+        ),
     ] = None,
     tp: Annotated[
         str | None, typer.Option("--tp", help="candidate TP degrees, e.g. 1,2 (default 1,2,4,8 that fit)")
@@ -263,8 +268,10 @@ def _fail_without_winner(err: Any, result: Any, slo: Any, max_rate: bool, max_re
             f"({'; '.join(best.check.reasons)})"
         )
     limit = f"--max-replicas {max_replicas}" if not max_rate else "the rate limits"
+    from kavier.commands.console import styled
+
     err.print(
-        f"[bold red]error:[/] no configuration meets {slo.describe()} within {limit}{hint}",
+        styled(("error:", "bold red"), f" no configuration meets {slo.describe()} within {limit}{hint}"),
         highlight=False,
         soft_wrap=True,
     )

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from kavier.commands.helpfmt import KavierCommand
+
 if TYPE_CHECKING:
     from pydantic.fields import FieldInfo
 
@@ -205,7 +207,7 @@ def help_text(key: str) -> str:
     return text
 
 
-class ScenarioTyperCommand(typer.core.TyperCommand):
+class ScenarioTyperCommand(KavierCommand):
     """A command with generated scenario options whose help is completed when it is shown: the
     registries' names (importing the modules that register them) and the file-only keys."""
 

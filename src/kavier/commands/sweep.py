@@ -40,7 +40,7 @@ def sweep(
     """
     from kavier.commands.console import console as _console
     from kavier.errors import KavierError
-    from kavier.sweep.driver import SweepInterrupted, default_workers, prepare
+    from kavier.sweep.driver import SweepInterrupted, default_workers, finished_runs, prepare
     from kavier.sweep.runners import BACKENDS
 
     err, console = _console("err"), _console("out")
@@ -61,10 +61,10 @@ def sweep(
     try:
         report = _execute(plan, n_workers, backend, address, quiet, err)
     except SweepInterrupted as stop:
-        done = stop.report.skipped + len(stop.report.ok)
+        done = finished_runs(stop.report.parquet)
         err.print(
             f"interrupted: {done} of {stop.report.num_runs} runs finished and kept in {plan.layout.runs_dir} "
-            f"(partial {stop.report.parquet}); resume with: {resume}",
+            f"({stop.report.parquet} is marked incomplete); resume with: {resume}",
             highlight=False,
             soft_wrap=True,
         )
@@ -104,6 +104,7 @@ def _execute(plan: Any, workers: int, backend: str, address: str | None, quiet: 
         TimeRemainingColumn,
     )
 
+    from kavier.commands.console import styled
     from kavier.sweep.driver import execute
     from kavier.sweep.runners import RunOutcome
 
@@ -115,7 +116,9 @@ def _execute(plan: Any, workers: int, backend: str, address: str | None, quiet: 
             failures += 1
             if not quiet:
                 err.print(
-                    f"[red]failed[/] {outcome.run_id}: {outcome.error}", highlight=False, soft_wrap=True
+                    styled(("failed", "red"), f" {outcome.run_id}: {outcome.error}"),
+                    highlight=False,
+                    soft_wrap=True,
                 )
 
     if quiet or not plan.todo:
@@ -129,6 +132,7 @@ def _execute(plan: Any, workers: int, backend: str, address: str | None, quiet: 
         TimeRemainingColumn(),
         console=err,
         transient=True,
+        disable=not err.is_terminal,
     ) as bar:
         task = bar.add_task("sweep", total=len(plan.runs), completed=len(plan.finished), failed=0)
 

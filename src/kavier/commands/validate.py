@@ -91,6 +91,7 @@ def validate(
 
 def _print_thesis(out, new_table) -> None:
     """The thesis experiment's tables and its two MAPEs, as the thesis reports them."""
+    from kavier.commands.console import styled
     from kavier.validate.thesis_a10 import EXPERIMENTS
 
     report = EXPERIMENTS["thesis-a10"]()
@@ -101,4 +102,4 @@ def _print_thesis(out, new_table) -> None:
         for row in part.rows:
             table.add_row(*row)
         out.print(table)
-        out.print(f"MAPE {part.name}: [bold]{part.mape_pct:.2f} %[/] ({part.note})")
+        out.print(styled(f"MAPE {part.name}: ", (f"{part.mape_pct:.2f} %", "bold"), f" ({part.note})"))

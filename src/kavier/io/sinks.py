@@ -51,6 +51,10 @@ DICTIONARY_COLUMNS = {
     "gpu_usage",
 }
 RUN_MARKER = "scenario.json"
+# A run folder being written is ``.<name>.partial-<pid>`` beside its target (and the folder it
+# replaces briefly ``.<name>.old-<pid>``); one whose process is gone is removed by the next write.
+PARTIAL_INFIX = ".partial-"
+OLD_INFIX = ".old-"
 # A deferred table source: called once, on a writer thread, and its tables written in order.
 Producer = Callable[[], Iterable[pa.Table]]
 # Rows per parquet row group: a table is written as groups of this many rows (the last shorter).
@@ -163,21 +167,26 @@ class FolderSink:
     """Streams tables to parquet files in a temporary folder; ``commit`` moves it into place.
 
     Output ``name`` goes to ``<name>.parquet`` inside the folder (``opendc/tasks`` to
-    ``opendc/tasks.parquet``).
+    ``opendc/tasks.parquet``). ``force`` replaces a previous run folder even when it holds files
+    Kavier did not write.
     """
 
-    def __init__(self, folder: str | Path) -> None:
+    def __init__(self, folder: str | Path, force: bool = False) -> None:
         self.target = Path(folder)
-        check_output_folder(self.target)
+        check_output_folder(self.target, force)
         parent = self.target.parent if str(self.target.parent) else Path(".")
         try:
             parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise KavierError(f"cannot create output folder {self.target}: {exc.strerror}") from exc
-        self.tmp = parent / f".{self.target.name}.partial-{os.getpid()}"
+        remove_stale_partials(parent)
+        self.tmp = parent / f".{self.target.name}{PARTIAL_INFIX}{os.getpid()}"
         if self.tmp.exists():
             shutil.rmtree(self.tmp)
-        self.tmp.mkdir(parents=True)
+        try:
+            self.tmp.mkdir(parents=True)
+        except OSError as exc:
+            raise KavierError(f"cannot create output folder {self.target}: {exc.strerror or exc}") from exc
         self.folder: Path | None = self.tmp
         self._writers: dict[str, pq.ParquetWriter] = {}
         # One background thread per file encodes and writes while the simulation computes the
@@ -291,7 +300,7 @@ class FolderSink:
         write_json(self.tmp / RUN_MARKER, scenario)
         write_json(self.tmp / "summary.json", summary)
         if self.target.exists():
-            old = self.target.parent / f".{self.target.name}.old-{os.getpid()}"
+            old = self.target.parent / f".{self.target.name}{OLD_INFIX}{os.getpid()}"
             os.replace(self.target, old)
             os.replace(self.tmp, self.target)
             shutil.rmtree(old, ignore_errors=True)
@@ -312,8 +321,25 @@ class FolderSink:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def check_output_folder(folder: Path) -> None:
-    """Refuse to replace a folder that is not empty and is not a previous Kavier run."""
+# What a run writes at a run folder's top level: tables, JSON documents and these folders. A run
+# replaces its folder as a whole, so anything else found there (a user's notes) would be lost.
+RUN_FILE_SUFFIXES = (".parquet", ".json")
+RUN_SUBFOLDERS = ("opendc", "plots")
+
+
+def foreign_entries(folder: Path) -> list[str]:
+    """The names at the top of a previous run folder that no Kavier run writes."""
+    found = []
+    for entry in sorted(folder.iterdir()):
+        ours = entry.name in RUN_SUBFOLDERS if entry.is_dir() else entry.suffix in RUN_FILE_SUFFIXES
+        if not ours:
+            found.append(entry.name)
+    return found
+
+
+def check_output_folder(folder: Path, force: bool = False) -> None:
+    """Refuse to replace a folder that is not empty and is not a previous Kavier run, or a
+    previous run folder holding files Kavier did not write (unless ``force``)."""
     if folder.exists():
         if not folder.is_dir():
             raise KavierError(f"output folder {folder} is a file; choose a folder path")
@@ -321,3 +347,46 @@ def check_output_folder(folder: Path) -> None:
             raise KavierError(
                 f"output folder {folder} exists and is not a Kavier run folder; choose an empty or new folder"
             )
+        extra = [] if force else foreign_entries(folder)
+        if extra:
+            shown = ", ".join(extra[:3]) + (f" and {len(extra) - 3} more" if len(extra) > 3 else "")
+            raise KavierError(
+                f"output folder {folder} holds files Kavier did not write ({shown}); a run replaces "
+                "the whole folder: move them, choose another folder or pass --force"
+            )
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (on this machine)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def remove_stale_partials(parent: Path) -> list[Path]:
+    """Remove the hidden ``.<name>.partial-<pid>`` (and ``.old-<pid>``) folders in ``parent``
+    whose process is no longer running (left by a killed run); return what was removed."""
+    removed: list[Path] = []
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if not name.startswith("."):
+            continue
+        for infix in (PARTIAL_INFIX, OLD_INFIX):
+            stem, found, pid = name.rpartition(infix)
+            if found and stem and pid.isdigit() and entry.is_dir() and not _pid_alive(int(pid)):
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry)
+                break
+    return removed

@@ -470,22 +470,24 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
 # --- display rows -----------------------------------------------------------------------------
 
 
+def model_row(m: ModelSpec) -> dict[str, Any]:
+    """One model in display units (billions of parameters, KiB of bf16 KV per token)."""
+    return {
+        "name": m.name,
+        "params_b": round(m.num_params / 1e9, 2),
+        "active_params_b": round(m.num_active_params / 1e9, 2),
+        "layers": m.num_layers,
+        "heads": m.num_attention_heads,
+        "kv_heads": m.num_kv_heads,
+        "head_dim": m.head_dim,
+        "kv_kib_per_token": round(m.kv_bytes_per_token(2.0) / KIB, 1),
+        "source": m.source,
+    }
+
+
 def model_rows(catalog: Catalog) -> list[dict[str, Any]]:
-    """One dict per model in display units (billions of parameters, KiB of bf16 KV per token)."""
-    return [
-        {
-            "name": m.name,
-            "params_b": round(m.num_params / 1e9, 2),
-            "active_params_b": round(m.num_active_params / 1e9, 2),
-            "layers": m.num_layers,
-            "heads": m.num_attention_heads,
-            "kv_heads": m.num_kv_heads,
-            "head_dim": m.head_dim,
-            "kv_kib_per_token": round(m.kv_bytes_per_token(2.0) / KIB, 1),
-            "source": m.source,
-        }
-        for m in catalog.models.values()
-    ]
+    """One dict per model in display units (see :func:`model_row`)."""
+    return [model_row(m) for m in catalog.models.values()]
 
 
 def gpu_rows(catalog: Catalog) -> list[dict[str, Any]]:

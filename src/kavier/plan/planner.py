@@ -50,7 +50,7 @@ class PlanSettings:
 
     def __post_init__(self) -> None:
         if not self.gpus:
-            raise ScenarioError("give at least one GPU to plan for (--gpus A100-80GB,H100-SXM)")
+            raise ScenarioError("give at least one GPU to plan for (--gpu-types A100-80GB,H100-SXM)")
         if self.max_replicas < 1:
             raise ScenarioError(f"--max-replicas {self.max_replicas}: must be >= 1")
         if self.replicas is not None and self.replicas < 1:

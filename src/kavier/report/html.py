@@ -222,8 +222,11 @@ def _load_caption(layout: Layout) -> str:
 def _header(runs: RunSet, layout: Layout, title: str) -> str:
     n, ok, failed = len(runs.rows), len(runs.ok_rows), len(runs.failed_rows)
     parts = [f"<h1>{_e(title)}</h1>"]
+    runs_fact = f"<b>{n}</b> run{'s' if n != 1 else ''}"
+    if runs.planned_runs is not None:
+        runs_fact = f"<b class='bad'>{ok} of {runs.planned_runs}</b> runs (interrupted sweep)"
     facts = [
-        f"<b>{n}</b> run{'s' if n != 1 else ''}",
+        runs_fact,
         f"<b class='ok'>{ok}</b> ok",
         f"<b class='{'bad' if failed else ''}'>{failed}</b> failed",
     ]

@@ -76,7 +76,12 @@ def write_plots(output_folder: str | Path, out_dir: str | Path | None = None) ->
     series = _TimeSeries.load(timeseries_path)
 
     dest = Path(out_dir) if out_dir is not None else folder / "plots"
-    dest.mkdir(parents=True, exist_ok=True)
+    if dest.exists() and not dest.is_dir():
+        raise KavierError(f"--out {dest} is a file; pass a folder for the PNGs")
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise KavierError(f"cannot create plot folder {dest}: {exc.strerror or exc}") from exc
 
     written = [
         _save(_latency_cdf_figure(requests), dest / "latency_cdf.png"),

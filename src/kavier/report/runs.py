@@ -80,6 +80,9 @@ class RunSet:
     mode: str | None = None
     run_dirs: dict[str, Path] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # A sweep's number of runs when its runs.parquet was written by an interrupted sweep
+    # (None: complete, or not a sweep).
+    planned_runs: int | None = None
 
     @property
     def ok_rows(self) -> list[dict[str, Any]]:
@@ -180,6 +183,9 @@ def _load_sweep(folder: Path) -> RunSet:
         raise ReportError(f"cannot read {path}: {_one_line(exc)}") from exc
     if table.num_rows == 0:
         raise ReportError(f"{path} holds no runs: did the sweep run?")
+    from kavier.io.sweep_marks import sweep_progress
+
+    complete, num_runs = sweep_progress(table.schema)
     rows = [_clean_row(r) for r in table.to_pylist()]
     for i, row in enumerate(rows):
         row["run_id"] = str(row["run_id"]) if row.get("run_id") is not None else f"run-{i:04d}"
@@ -215,7 +221,22 @@ def _load_sweep(folder: Path) -> RunSet:
         d = runs_dir / row["run_id"]
         if d.is_dir():
             run_dirs[row["run_id"]] = d
-    return RunSet(rows=rows, axes=axes, source=str(folder), mode=mode, run_dirs=run_dirs, notes=notes)
+    planned = None
+    if not complete:
+        planned = num_runs if num_runs is not None else len(rows)
+        notes.append(
+            f"the sweep was interrupted: {sum(r['status'] == 'ok' for r in rows)} of {planned} runs "
+            "finished; re-run kavier sweep to finish it"
+        )
+    return RunSet(
+        rows=rows,
+        axes=axes,
+        source=str(folder),
+        mode=mode,
+        run_dirs=run_dirs,
+        notes=notes,
+        planned_runs=planned,
+    )
 
 
 def _load_run_folders(folders: list[Path]) -> RunSet:

@@ -55,7 +55,9 @@ class WorkloadSettings(Settings):
         description="s a closed-loop client waits between an answer and its next request (or 500ms)",
         json_schema_extra=cli(flag="--think-time"),
     )
-    seed: int = Field(0, description="random seed (integer) of generators, random routing and eviction")
+    seed: int = Field(
+        0, ge=0, description="random seed (integer >= 0) of generators, random routing and eviction"
+    )
 
     @field_validator("input_tokens", "output_tokens", mode="before")
     @classmethod

@@ -5,7 +5,9 @@ Columns, in order: ``run_id`` (string), ``status`` (``"ok"`` | ``"failed"``), ``
 lists and tables as JSON strings), then every key of the runs' ``summary.json`` in first-seen
 order (types kept; null where a run lacks the key or failed). A summary key that equals an
 axis name or one of the first three columns is stored as ``summary_<key>``. Rows follow the
-run index. Only wall-clock columns (names containing ``wall``: ``wall_time_s``,
+run index. The file's schema metadata says whether the sweep finished (``kavier.complete``:
+``true``, or ``false`` after an interrupt) and how many runs it has (``kavier.num_runs``). Only
+wall-clock columns (names containing ``wall``: ``wall_time_s``,
 ``events_per_wall_s``, ``simulated_s_per_wall_s``) differ between identical sweeps.
 """
 
@@ -20,6 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from kavier.io.sweep_marks import COMPLETE_KEY, NUM_RUNS_KEY
 from kavier.sweep.spec import PlannedRun, SweepSpec
 from kavier.sweep.store import SweepLayout, axis_value
 
@@ -88,8 +91,16 @@ def runs_table(spec: SweepSpec, planned: Sequence[PlannedRun], layout: SweepLayo
     return pa.table(columns)
 
 
-def write_runs_parquet(table: pa.Table, path: Path) -> Path:
-    """Write ``runs.parquet`` atomically (temporary file, then rename)."""
+def write_runs_parquet(
+    table: pa.Table, path: Path, *, num_runs: int | None = None, complete: bool = True
+) -> Path:
+    """Write ``runs.parquet`` atomically (temporary file, then rename), marked complete or not
+    and with the sweep's number of runs (default: the table's rows) in its schema metadata."""
+    marks = {
+        COMPLETE_KEY: b"true" if complete else b"false",
+        NUM_RUNS_KEY: str(table.num_rows if num_runs is None else num_runs).encode(),
+    }
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **marks})
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     pq.write_table(table, tmp, compression="snappy")
     os.replace(tmp, path)

@@ -124,7 +124,7 @@ def execute(
                 runner.abort()
             layout.clean_partials()
             report.interrupted = True
-            report.parquet = _collect(plan)
+            report.parquet = _collect(plan, complete=False)
             report.wall_s = time.perf_counter() - start
             raise SweepInterrupted(report) from None
         report.parquet = _collect(plan)
@@ -132,8 +132,18 @@ def execute(
     return report
 
 
-def _collect(plan: SweepPlan) -> Path:
-    return write_runs_parquet(runs_table(plan.spec, plan.runs, plan.layout), plan.layout.parquet)
+def _collect(plan: SweepPlan, *, complete: bool = True) -> Path:
+    table = runs_table(plan.spec, plan.runs, plan.layout)
+    return write_runs_parquet(table, plan.layout.parquet, num_runs=len(plan.runs), complete=complete)
+
+
+def finished_runs(parquet: Path) -> int:
+    """The runs ``runs.parquet`` holds as finished (status ok): what an interrupted sweep kept,
+    counted from disk, so a run that finished while the backend was being stopped counts too."""
+    import pyarrow.parquet as pq
+
+    status = pq.read_table(parquet, columns=["status"]).column("status").to_pylist()
+    return sum(1 for s in status if s == "ok")
 
 
 def run_sweep(
