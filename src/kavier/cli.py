@@ -260,20 +260,25 @@ defer(app, run, _RunCommand)
 @app.command()
 def library(
     catalog: Annotated[str | None, typer.Option("--catalog", help="user TOML catalogue")] = None,
-    kind: Annotated[str, typer.Option("--kind", help="all|models|gpus|regions")] = "all",
+    kind: Annotated[str, typer.Option("--kind", help="all|models|gpus|regions|traces")] = "all",
+    traces: Annotated[
+        bool, typer.Option("--traces", help="only the named traces (same as --kind traces)")
+    ] = False,
 ) -> None:
-    """List the models and GPUs Kavier knows, with their key numbers."""
+    """List the models, GPUs, grid regions and named traces Kavier knows, with their key numbers."""
     from kavier.energy.carbon import region_rows
     from kavier.library.catalog import gpu_rows, load_catalog, model_rows
 
     out = console("out")
-    cat = load_catalog(catalog)
-    if kind not in {"all", "models", "gpus", "regions"}:
-        _fail(f"--kind {kind!r}: use all, models, gpus or regions")
+    if traces:
+        kind = "traces"
+    if kind not in {"all", "models", "gpus", "regions", "traces"}:
+        _fail(f"--kind {kind!r}: use all, models, gpus, regions or traces")
+    cat = load_catalog(catalog) if kind != "traces" else None
     for title, rows, wanted in (
-        ("Models", model_rows(cat), "models"),
-        ("GPUs", gpu_rows(cat), "gpus"),
-        ("Grid regions (annual mean carbon intensity)", region_rows(), "regions"),
+        ("Models", model_rows(cat) if cat else [], "models"),
+        ("GPUs", gpu_rows(cat) if cat else [], "gpus"),
+        ("Grid regions (annual mean carbon intensity)", region_rows() if cat else [], "regions"),
     ):
         if kind not in ("all", wanted) or not rows:
             continue
@@ -284,7 +289,30 @@ def library(
         for row in rows:
             table.add_row(*[_cell(row[c]) for c in columns])
         out.print(table)
-    out.print("Sources of every figure: kavier/library/data/*.toml ('source' of each entry).")
+    if kind in ("all", "traces"):
+        out.print(_traces_table())
+    if kind != "traces":
+        out.print("Sources of every figure: kavier/library/data/*.toml ('source' of each entry).")
+
+
+def _traces_table() -> Table:
+    """The named traces for ``--trace NAME``: built-in ones, and remote ones with their cache."""
+    from kavier.workload.download import CACHE_VARIABLE, cached_path
+    from kavier.workload.traces import named_traces
+
+    table = new_table(
+        title=f"Traces for --trace NAME (remote ones are downloaded on first use to ${CACHE_VARIABLE}, "
+        "default ~/.cache/kavier)",
+        title_justify="left",
+    )
+    for col in ("name", "where", "requests", "licence", "source"):
+        table.add_column(col, no_wrap=col == "name", overflow="fold")
+    for trace in named_traces():
+        where = "built in"
+        if trace.remote:
+            where = "cached" if cached_path(trace).is_file() else "remote"
+        table.add_row(trace.name, where, trace.description, trace.licence, trace.source)
+    return table
 
 
 def _cell(value: Any) -> str:

@@ -79,11 +79,13 @@ class _Piece(NamedTuple):
 def open_trace(path: str | Path) -> TraceSource:
     """Open a CSV, parquet or JSONL trace, detecting container and format from the content.
 
+    ``path`` may also be a trace name (:mod:`kavier.workload.traces`): a built-in trace, or a
+    remote one downloaded to the cache on first use; an existing file of that name wins.
     Raises WorkloadError when the file is missing, unreadable, empty or of no known format.
     """
-    path = Path(path)
-    if not path.exists():
-        raise WorkloadError(f"trace file {path} does not exist; check the path")
+    from kavier.workload.traces import resolve_trace
+
+    path = resolve_trace(path)
     if path.is_dir():
         raise WorkloadError(f"trace file {path} is a directory; give a CSV, parquet or JSONL file")
     try:
