@@ -88,7 +88,7 @@ def test_check_trace_accepts_names_without_downloading(tmp_path: Path, monkeypat
 def test_cli_runs_a_built_in_trace_and_lists_the_traces(tmp_path: Path) -> None:
     res = kavier("library", "--traces")
     assert res.returncode == 0, res.stderr
-    for name, trace in BUILTIN_TRACES.items():
+    for name in BUILTIN_TRACES:
         assert name in res.stdout
     assert "Apache-2.0" in res.stdout and "CC-BY-4.0" in res.stdout and "KAVIER_CACHE_DIR" in res.stdout
     res = kavier("run", "--trace", "mooncake-conconversation", "-o", tmp_path / "x", cwd=tmp_path)
