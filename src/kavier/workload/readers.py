@@ -316,7 +316,13 @@ class _SessionCodes:
         import pyarrow.compute as pc
 
         if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-            arr = arr.cast(pa.string())
+            try:
+                arr = arr.cast(pa.string())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                raise WorkloadError(
+                    f"trace file {self.path}: column {self.column!r} holds values of type {arr.type}; "
+                    "give session ids as integers or strings"
+                ) from None
         if self.mode is None:
             first = pc.drop_null(arr)[:1].to_pylist()
             if first and not first[0].strip().lstrip("+-").isdigit():
@@ -371,17 +377,7 @@ def _whole(
 ) -> np.ndarray:
     """A column of whole numbers as int64; null/NaN/non-numeric/negative/fractional -> error."""
     where = f"trace file {path}: "
-    if not (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
-        import pyarrow.compute as pc
-
-        try:
-            arr = pc.cast(arr, pa.float64())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            bad = _first(_not_numeric(arr))
-            raise WorkloadError(
-                f"{where}{batch.where(bad)}: column {column!r} holds {arr[bad].as_py()!r}, "
-                "not a number; fix or remove that row"
-            ) from None
+    arr = _as_numbers(path, batch, arr, column, "a number; fix or remove that row")
     if arr.null_count and not allow_null:
         bad = _first(arr.is_null())
         raise WorkloadError(
@@ -417,6 +413,28 @@ def _whole(
     return values
 
 
+def _as_numbers(path: Path, batch: _Batch, arr: pa.Array, column: str, expected: str) -> pa.Array:
+    """``arr`` if it holds numbers, else cast to float64 (text, nulls, booleans); a value or a
+    column type that is no number is a one-line error ("... not {expected}")."""
+    if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
+        return arr
+    textual = pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
+    if not (textual or pa.types.is_null(arr.type) or pa.types.is_boolean(arr.type)):
+        raise WorkloadError(
+            f"trace file {path}: column {column!r} holds values of type {arr.type}, not {expected}"
+        )
+    import pyarrow.compute as pc
+
+    try:
+        return pc.cast(arr, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        bad = _first(_not_numeric(arr))
+        raise WorkloadError(
+            f"trace file {path}: {batch.where(bad)}: column {column!r} holds {arr[bad].as_py()!r}, "
+            f"not {expected}"
+        ) from None
+
+
 def _not_numeric(arr: pa.Array) -> pa.Array:
     import pyarrow.compute as pc
 
@@ -436,17 +454,7 @@ def _arrival_ns(path: Path, batch: _Batch, spec: tuple[str, Kind]) -> np.ndarray
             bad = _first(arr.is_null())
             raise WorkloadError(f"{where}{batch.where(bad)}: column {column!r} is empty; give a timestamp")
         return arr.cast(pa.timestamp("ns", tz=arr.type.tz)).cast(pa.int64()).to_numpy()
-    if not (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
-        import pyarrow.compute as pc
-
-        try:
-            arr = pc.cast(arr, pa.float64())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            bad = _first(_not_numeric(arr))
-            raise WorkloadError(
-                f"{where}{batch.where(bad)}: column {column!r} holds {arr[bad].as_py()!r}, "
-                "not a time in seconds; fix that row"
-            ) from None
+    arr = _as_numbers(path, batch, arr, column, "a time in seconds; fix that row")
     if arr.null_count:
         bad = _first(arr.is_null())
         raise WorkloadError(
