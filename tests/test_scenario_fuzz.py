@@ -152,6 +152,6 @@ def test_a_preset_that_is_not_a_string_is_a_one_line_error(tmp_path: Path) -> No
     with pytest.raises(ScenarioError, match="unknown preset"):
         build_scenario(None, {"preset": []})
     path = tmp_path / "s.json"
-    path.write_text('{"preset": {"a": 1}}', encoding="utf-8")
+    path.write_text('{"preset": ["thesis"]}', encoding="utf-8")
     with pytest.raises(ScenarioError, match="unknown preset"):
         build_scenario(path)
