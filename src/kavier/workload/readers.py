@@ -414,12 +414,12 @@ def _whole(
 
 
 def _as_numbers(path: Path, batch: _Batch, arr: pa.Array, column: str, expected: str) -> pa.Array:
-    """``arr`` if it holds numbers, else cast to float64 (text, nulls, booleans); a value or a
-    column type that is no number is a one-line error ("... not {expected}")."""
+    """``arr`` if it holds numbers, else cast to float64 (text, nulls); a value or a column type
+    that is no number (booleans, lists, ...) is a one-line error ("... not {expected}")."""
     if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
         return arr
     textual = pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
-    if not (textual or pa.types.is_null(arr.type) or pa.types.is_boolean(arr.type)):
+    if not (textual or pa.types.is_null(arr.type)):  # booleans too: as in JSONL, no number
         raise WorkloadError(
             f"trace file {path}: column {column!r} holds values of type {arr.type}, not {expected}"
         )
