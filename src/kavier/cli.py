@@ -310,7 +310,7 @@ def _traces_table() -> Table:
     for trace in named_traces():
         where = "built in"
         if trace.remote:
-            where = "cached" if cached_path(trace).is_file() else "remote"
+            where = "cached" if cached_path(trace.file).is_file() else "remote"
         table.add_row(trace.name, where, trace.description, trace.licence, trace.source)
     return table
 

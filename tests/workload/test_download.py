@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from kavier.errors import WorkloadError
-from kavier.workload import traces
-from kavier.workload.download import cache_dir, cached_path, fetch
+from kavier.workload import download, traces
+from kavier.workload.download import cache_dir, cached_path
 from kavier.workload.readers import open_trace
 from kavier.workload.source import concat_chunks
 from kavier.workload.traces import NamedTrace
@@ -55,6 +55,11 @@ def remote(url: str, sha256: str | None = None) -> NamedTrace:
     return NamedTrace("test-burst", "burst.csv", "2 requests", "a test server", "CC0", url=url, sha256=sha256)
 
 
+def fetch(trace: NamedTrace, quiet: bool = True):
+    assert trace.url is not None
+    return download.fetch(trace.name, trace.url, trace.file, trace.sha256, quiet=quiet)
+
+
 def test_cache_folder_is_the_variable_or_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("KAVIER_CACHE_DIR", str(tmp_path / "c"))
     assert cache_dir() == tmp_path / "c"
@@ -67,7 +72,7 @@ def test_download_then_cached_and_checksum_recorded(server, cache: Path) -> None
     (served / "burst.csv").write_text(BURSTGPT, encoding="utf-8")
     trace = remote(f"{base}/burst.csv")
     path = fetch(trace, quiet=True)
-    assert path == cache / "traces" / "burst.csv" == cached_path(trace)
+    assert path == cache / "traces" / "burst.csv" == cached_path(trace.file)
     assert path.read_text(encoding="utf-8") == BURSTGPT
     digest = hashlib.sha256(BURSTGPT.encode()).hexdigest()
     assert (cache / "traces" / "burst.csv.sha256").read_text().split()[0] == digest

@@ -20,7 +20,6 @@ import urllib.request
 from pathlib import Path
 
 from kavier.errors import WorkloadError
-from kavier.workload.traces import NamedTrace
 
 CACHE_VARIABLE = "KAVIER_CACHE_DIR"
 TIMEOUT_S = 30.0  # per socket operation
@@ -33,18 +32,17 @@ def cache_dir() -> Path:
     return Path(value).expanduser() if value else Path.home() / ".cache" / "kavier"
 
 
-def cached_path(trace: NamedTrace) -> Path:
-    """Where the remote ``trace`` is (or will be) stored."""
-    return cache_dir() / "traces" / trace.file
+def cached_path(file: str) -> Path:
+    """Where the remote trace stored as ``file`` is (or will be)."""
+    return cache_dir() / "traces" / file
 
 
-def fetch(trace: NamedTrace, quiet: bool = False) -> Path:
-    """The cached copy of remote ``trace``, downloaded first when it is not there yet."""
-    target = cached_path(trace)
+def fetch(name: str, url: str, file: str, sha256: str | None = None, quiet: bool = False) -> Path:
+    """The cached copy ``file`` of the trace called ``name`` at ``url``, downloaded first when it
+    is not there yet; ``sha256`` (hex), when given, must match the download."""
+    target = cached_path(file)
     if target.is_file():
         return target
-    if trace.url is None:
-        raise WorkloadError(f"trace {trace.name} has no download address")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -53,29 +51,28 @@ def fetch(trace: NamedTrace, quiet: bool = False) -> Path:
             f"set {CACHE_VARIABLE} to a writable folder"
         ) from None
     if not quiet:
-        print(f"downloading trace {trace.name} from {trace.url} to {target}", file=sys.stderr)
-    digest = _download(trace, target)
+        print(f"downloading trace {name} from {url} to {target}", file=sys.stderr)
+    digest = _download(name, url, target)
     record = target.with_name(target.name + ".sha256")
-    expected = trace.sha256 or (record.read_text().split()[0] if record.is_file() else None)
+    expected = sha256 or (record.read_text().split()[0] if record.is_file() else None)
     if expected is not None and digest != expected.lower():
         target.unlink(missing_ok=True)
         raise WorkloadError(
-            f"trace {trace.name}: the download from {trace.url} has sha256 {digest}, expected "
+            f"trace {name}: the download from {url} has sha256 {digest}, expected "
             f"{expected}; the file changed upstream or the download is corrupt, try again"
         )
     if expected is None:
-        record.write_text(f"{digest}  {trace.file}\n")
+        record.write_text(f"{digest}  {file}\n")
     return target
 
 
-def _download(trace: NamedTrace, target: Path) -> str:
-    """Stream ``trace.url`` to ``target`` atomically; return the sha256 of the bytes (hex)."""
-    assert trace.url is not None
+def _download(name: str, url: str, target: Path) -> str:
+    """Stream ``url`` to ``target`` atomically; return the sha256 of the bytes (hex)."""
     digest = hashlib.sha256()
     handle, temp = tempfile.mkstemp(prefix=target.name + ".", suffix=".part", dir=target.parent)
     try:
         with os.fdopen(handle, "wb") as out:
-            request = urllib.request.Request(trace.url, headers={"User-Agent": "kavier"})
+            request = urllib.request.Request(url, headers={"User-Agent": "kavier"})
             with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
                 while block := response.read(BLOCK_BYTES):
                     digest.update(block)
@@ -88,7 +85,7 @@ def _download(trace: NamedTrace, target: Path) -> str:
         else:
             reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
         raise WorkloadError(
-            f"cannot download trace {trace.name} from {trace.url} ({reason}); check the network, "
+            f"cannot download trace {name} from {url} ({reason}); check the network, "
             f"or download the file yourself and pass its path to --trace"
         ) from None
     except BaseException:

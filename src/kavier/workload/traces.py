@@ -162,7 +162,9 @@ def resolve_trace(value: str | Path) -> Path:
     if name in REMOTE_TRACES:
         from kavier.workload.download import fetch
 
-        return fetch(REMOTE_TRACES[name])
+        trace = REMOTE_TRACES[name]
+        assert trace.url is not None
+        return fetch(trace.name, trace.url, trace.file, trace.sha256)
     raise WorkloadError(unknown_trace_message(name))
 
 
