@@ -319,27 +319,39 @@ defer(app, run, _RunCommand)
 @app.command(cls=KavierCommand)
 def library(
     catalog: Annotated[str | None, typer.Option("--catalog", help="user TOML catalogue")] = None,
-    kind: Annotated[str, typer.Option("--kind", help="all|models|gpus|regions")] = "all",
+    kind: Annotated[str, typer.Option("--kind", help="all|models|gpus|regions|traces")] = "all",
     llm: Annotated[
         str | None,
         typer.Option("--llm", help="show only this model: a library name or a HuggingFace config.json"),
     ] = None,
+    traces: Annotated[
+        bool, typer.Option("--traces", help="only the named traces (same as --kind traces)")
+    ] = False,
 ) -> None:
-    """List the models and GPUs Kavier knows, with their key numbers."""
+    """List the models, GPUs, grid regions and named traces Kavier knows, with their key numbers."""
     from kavier.energy.carbon import region_rows
     from kavier.library.catalog import gpu_rows, load_catalog, model_row, model_rows
 
     out = console("out")
-    cat = load_catalog(catalog)
-    if kind not in {"all", "models", "gpus", "regions"}:
-        _fail(f"--kind {kind!r}: use all, models, gpus or regions")
+    if traces:
+        kind = "traces"
+    if kind not in {"all", "models", "gpus", "regions", "traces"}:
+        _fail(f"--kind {kind!r}: use all, models, gpus, regions or traces")
     if llm is not None:
+        if traces:
+            _fail("--llm shows one model; --traces shows the named traces: use one of them")
         kind = "models"
-    models = model_rows(cat) if llm is None else [model_row(cat.model(llm))]
+    cat = load_catalog(catalog) if kind != "traces" else None
+    models = [] if cat is None else model_rows(cat) if llm is None else [model_row(cat.model(llm))]
     for title, rows, wanted, hidden in (
         ("Models", models, "models", {"source"}),
-        ("GPUs", gpu_rows(cat), "gpus", {"source"}),
-        ("Grid regions (annual mean carbon intensity, lifecycle gCO2e/kWh)", region_rows(), "regions", set()),
+        ("GPUs", gpu_rows(cat) if cat else [], "gpus", {"source"}),
+        (
+            "Grid regions (annual mean carbon intensity, lifecycle gCO2e/kWh)",
+            region_rows() if cat else [],
+            "regions",
+            set(),
+        ),
     ):
         if kind not in ("all", wanted) or not rows:
             continue
@@ -351,12 +363,35 @@ def library(
         for row in rows:
             table.add_row(*[_cell(row[c]) for c in columns])
         out.print(table)
-    out.print("Sources of every figure: kavier/library/data/*.toml ('source' of each entry).")
+    if kind in ("all", "traces"):
+        out.print(_traces_table())
+    if kind != "traces":
+        out.print("Sources of every figure: kavier/library/data/*.toml ('source' of each entry).")
     if kind in ("all", "regions"):
         out.print(
             "Grid regions: kavier/energy/data/regions.toml gives each figure's URL, the stored file and "
             "commit it was read from ('source_data') and its basis."
         )
+
+
+def _traces_table() -> Table:
+    """The named traces for ``--trace NAME``: built-in ones, and remote ones with their cache."""
+    from kavier.workload.download import CACHE_VARIABLE, cached_path
+    from kavier.workload.traces import named_traces
+
+    table = new_table(
+        title=f"Traces for --trace NAME (remote ones are downloaded on first use to ${CACHE_VARIABLE}, "
+        "default ~/.cache/kavier)",
+        title_justify="left",
+    )
+    for col in ("name", "where", "requests", "licence", "source"):
+        table.add_column(col, no_wrap=col == "name", overflow="fold")
+    for trace in named_traces():
+        where = "built in"
+        if trace.remote:
+            where = "cached" if cached_path(trace.file).is_file() else "remote"
+        table.add_row(trace.name, where, trace.description, trace.licence, trace.source)
+    return table
 
 
 def _cell(value: Any) -> str:

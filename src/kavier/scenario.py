@@ -343,7 +343,7 @@ def build_scenario(file: str | Path | None = None, overrides: dict[str, Any] | N
         source = str(file)
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     preset = values.get("preset", DEFAULT_PRESET)
-    if preset not in PRESETS:
+    if not isinstance(preset, str) or preset not in PRESETS:
         raise ScenarioError(f"{source}: unknown preset {preset!r}; known: {', '.join(PRESETS)}")
     merged = {**PRESETS[preset], **values}
     try:

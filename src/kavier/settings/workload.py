@@ -15,7 +15,9 @@ class WorkloadSettings(Settings):
     panel = "Workload"
 
     trace: str | None = Field(
-        None, description="trace file (CSV, parquet, JSONL; format recognised by content); none = generate"
+        None,
+        description="trace file (CSV, parquet, JSONL; format recognised by content) or a trace name "
+        "(kavier library --traces); none = generate",
     )
     workload: Literal["chat", "poisson", "gamma", "closed-loop"] = Field(
         "chat",

@@ -266,6 +266,10 @@ class _Preflight:
                         load_catalog(scenario.catalog).gpu(value)
                     elif key == "region":
                         region_intensity(value)
+                    elif key == "trace":
+                        from kavier.workload.traces import check_trace
+
+                        check_trace(value)  # a file, or a built-in or remote trace name
                     elif not Path(value).expanduser().exists():
                         raise KavierError(f"file {value} does not exist")
                     self._seen[memo] = None

@@ -13,7 +13,14 @@ from kavier.workload.source import WorkloadSource
 
 
 def workload_source(scenario: Scenario) -> WorkloadSource:
-    """The scenario's trace when it names one, else its generator (seeded by ``seed``)."""
+    """The scenario's trace when it names one, else its generator (seeded by ``seed``), cut to
+    its first ``KAVIER_MAX_REQUESTS`` requests when that variable is set."""
+    from kavier.workload.limit import limit_requests
+
+    return limit_requests(_source(scenario))
+
+
+def _source(scenario: Scenario) -> WorkloadSource:
     from kavier.workload.scale import scale_arrivals
 
     scale = scenario.rate_scale

@@ -20,7 +20,10 @@ class ClosedLoop:
         from kavier.workload.lengths import parse_length
 
         self.rng = np.random.default_rng(scenario.seed)
-        self.total = scenario.num_requests
+        from kavier.workload.limit import max_requests
+
+        cap = max_requests()  # KAVIER_MAX_REQUESTS
+        self.total = scenario.num_requests if cap is None else min(cap, scenario.num_requests)
         self.concurrency = scenario.concurrency
         self.think = scenario.think_time_s
         self.input_len = parse_length(scenario.input_tokens)

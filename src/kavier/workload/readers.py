@@ -79,11 +79,13 @@ class _Piece(NamedTuple):
 def open_trace(path: str | Path) -> TraceSource:
     """Open a CSV, parquet or JSONL trace, detecting container and format from the content.
 
+    ``path`` may also be a trace name (:mod:`kavier.workload.traces`): a built-in trace, or a
+    remote one downloaded to the cache on first use; an existing file of that name wins.
     Raises WorkloadError when the file is missing, unreadable, empty or of no known format.
     """
-    path = Path(path)
-    if not path.exists():
-        raise WorkloadError(f"trace file {path} does not exist; check the path")
+    from kavier.workload.traces import resolve_trace
+
+    path = resolve_trace(path)
     if path.is_dir():
         raise WorkloadError(f"trace file {path} is a directory; give a CSV, parquet or JSONL file")
     try:
@@ -314,7 +316,13 @@ class _SessionCodes:
         import pyarrow.compute as pc
 
         if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-            arr = arr.cast(pa.string())
+            try:
+                arr = arr.cast(pa.string())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                raise WorkloadError(
+                    f"trace file {self.path}: column {self.column!r} holds values of type {arr.type}; "
+                    "give session ids as integers or strings"
+                ) from None
         if self.mode is None:
             first = pc.drop_null(arr)[:1].to_pylist()
             if first and not first[0].strip().lstrip("+-").isdigit():
@@ -369,17 +377,7 @@ def _whole(
 ) -> np.ndarray:
     """A column of whole numbers as int64; null/NaN/non-numeric/negative/fractional -> error."""
     where = f"trace file {path}: "
-    if not (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
-        import pyarrow.compute as pc
-
-        try:
-            arr = pc.cast(arr, pa.float64())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            bad = _first(_not_numeric(arr))
-            raise WorkloadError(
-                f"{where}{batch.where(bad)}: column {column!r} holds {arr[bad].as_py()!r}, "
-                "not a number; fix or remove that row"
-            ) from None
+    arr = _as_numbers(path, batch, arr, column, "a number; fix or remove that row")
     if arr.null_count and not allow_null:
         bad = _first(arr.is_null())
         raise WorkloadError(
@@ -415,6 +413,28 @@ def _whole(
     return values
 
 
+def _as_numbers(path: Path, batch: _Batch, arr: pa.Array, column: str, expected: str) -> pa.Array:
+    """``arr`` if it holds numbers, else cast to float64 (text, nulls); a value or a column type
+    that is no number (booleans, lists, ...) is a one-line error ("... not {expected}")."""
+    if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
+        return arr
+    textual = pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
+    if not (textual or pa.types.is_null(arr.type)):  # booleans too: as in JSONL, no number
+        raise WorkloadError(
+            f"trace file {path}: column {column!r} holds values of type {arr.type}, not {expected}"
+        )
+    import pyarrow.compute as pc
+
+    try:
+        return pc.cast(arr, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        bad = _first(_not_numeric(arr))
+        raise WorkloadError(
+            f"trace file {path}: {batch.where(bad)}: column {column!r} holds {arr[bad].as_py()!r}, "
+            f"not {expected}"
+        ) from None
+
+
 def _not_numeric(arr: pa.Array) -> pa.Array:
     import pyarrow.compute as pc
 
@@ -434,17 +454,7 @@ def _arrival_ns(path: Path, batch: _Batch, spec: tuple[str, Kind]) -> np.ndarray
             bad = _first(arr.is_null())
             raise WorkloadError(f"{where}{batch.where(bad)}: column {column!r} is empty; give a timestamp")
         return arr.cast(pa.timestamp("ns", tz=arr.type.tz)).cast(pa.int64()).to_numpy()
-    if not (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
-        import pyarrow.compute as pc
-
-        try:
-            arr = pc.cast(arr, pa.float64())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            bad = _first(_not_numeric(arr))
-            raise WorkloadError(
-                f"{where}{batch.where(bad)}: column {column!r} holds {arr[bad].as_py()!r}, "
-                "not a time in seconds; fix that row"
-            ) from None
+    arr = _as_numbers(path, batch, arr, column, "a time in seconds; fix that row")
     if arr.null_count:
         bad = _first(arr.is_null())
         raise WorkloadError(
