@@ -58,8 +58,9 @@ GC_GEN0_THRESHOLD = 20_000
 # Replica activity is emitted every ``flush_size`` arrivals, and also after this many engine
 # events per ``flush_size`` without an emission: once the arrivals end, an overloaded replica
 # drains its queue for days of simulated time, and its log (and the time series it feeds) would
-# otherwise be held until the end. A healthy run makes ~3-4 events per request, so its emissions
-# stay on the arrival schedule (and its outputs as they were).
+# otherwise be held until the end. Runs make 2.5-10 events per request (arrivals included;
+# long prompts chunked into several iterations make the most), so a run that keeps receiving
+# requests stays on the arrival schedule and its outputs as they were.
 EMISSION_EVENTS_PER_REQUEST = 16
 
 
