@@ -13,7 +13,7 @@ the command that reproduces it. ``--src`` runs another tree's ``src/`` as well (
 of the commit before a change), interleaved with this one.
 
     python benchmarks/memory_overload.py                          # 100k and 200k, overloaded + healthy
-    python benchmarks/memory_overload.py --requests 1000000       # the issue's case (~15 min each)
+    python benchmarks/memory_overload.py --requests 1000000       # the issue's case (~3 min each, quiet)
     python benchmarks/memory_overload.py --src before=/tmp/mem_before/src --requests 100000
 """
 
