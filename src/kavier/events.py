@@ -8,7 +8,9 @@ calls, in this order:
 2. any number of :meth:`Observer.on_requests` (finished requests' records, in batches),
    :meth:`Observer.on_activity` (what the GPUs did over pieces of time, and queue changes) and
    :meth:`Observer.on_frontier` (no activity will come before this time any more: intervals up
-   to it may be written);
+   to it may be written) and :meth:`Observer.on_partial_frontier` (the same promise, made
+   between two of the engine's regular emissions to bound its memory: write only what would
+   be written the same way later, e.g. whole row groups);
 3. :meth:`Observer.on_end` once, with the end of the run (the last request's finish).
 
 Afterwards the driver asks every observer for its :meth:`Observer.summary` keys. Times are
@@ -144,6 +146,7 @@ class Observer(Protocol):
     def on_requests(self, records: Records) -> None: ...
     def on_activity(self, activity: Activity) -> None: ...
     def on_frontier(self, time_s: float) -> None: ...
+    def on_partial_frontier(self, time_s: float) -> None: ...
     def on_end(self, end_s: float) -> None: ...
     def summary(self) -> dict[str, Any]: ...
 
@@ -161,6 +164,9 @@ class BaseObserver:
         pass
 
     def on_frontier(self, time_s: float) -> None:
+        pass
+
+    def on_partial_frontier(self, time_s: float) -> None:
         pass
 
     def on_end(self, end_s: float) -> None:
@@ -191,6 +197,12 @@ class Observers:
     def on_frontier(self, time_s: float) -> None:
         for o in self.observers:
             o.on_frontier(time_s)
+
+    def on_partial_frontier(self, time_s: float) -> None:
+        for o in self.observers:
+            partial = getattr(o, "on_partial_frontier", None)  # a plugin may predate it
+            if partial is not None:
+                partial(time_s)
 
     def on_end(self, end_s: float) -> None:
         for o in self.observers:

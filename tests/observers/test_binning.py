@@ -195,3 +195,46 @@ def _check_pieces(raw, dt, reps, piece_rows, ConstantSeries, EnergyAccountant):
     energy = tables[None].column("energy_j").to_numpy()
     assert totals[None][0] == pytest.approx(math.fsum(energy), rel=1e-12, abs=1e-9)
     assert counts[piece_rows * reps] >= counts[None]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    segments,
+    st.sampled_from([0.01, 0.1, 0.37, 1.0]),
+    st.integers(1, 3),
+    st.integers(1, 40),
+    st.integers(1, 6),
+    st.integers(0, 2**32 - 1),
+)
+def test_whole_pieces_emitted_early_change_no_table_and_bound_what_is_held(
+    raw, dt, reps, piece_rows, chunks, seed
+):
+    # The activity arrives in chunks; a regular frontier comes after some chunks, and (in the
+    # second builder) whole pieces are also emitted early after every chunk, as an overloaded
+    # cluster does while it drains its queue: the tables must be the very same.
+    t0, t1, v0, slope, _ = _laid_out(raw)
+    replica = np.arange(t0.size) % reps
+    bounds = np.linspace(0, t0.size, chunks + 1).astype(int)
+    regular = np.random.default_rng(seed).random(chunks) < 0.3
+    out: dict[bool, list[pa.Table]] = {}
+    for early in (False, True):
+        b = TimeseriesBuilder(reps, dt, ["q"], ["running"], {}, piece_rows=piece_rows * reps)
+        tables: list[pa.Table] = []
+        for c in range(chunks):
+            part = slice(bounds[c], bounds[c + 1])
+            b.add_segments(replica[part], t0[part], t1[part], {"q": (v0[part], slope[part])})
+            b.add_steps(replica[part], t0[part], {"running": np.ones(t0[part].size)})
+            frontier = float(t0[bounds[c + 1]]) if bounds[c + 1] < t0.size else float(t1[-1])
+            if regular[c]:
+                tables += b.emit_until(frontier)
+            if early:
+                tables += b.emit_whole_pieces(frontier)
+                # what is held starts less than one piece of intervals before the frontier
+                k = int(np.floor(frontier / dt + 1e-9))
+                assert b.bins_done > k - b.piece_bins()
+                held_t1 = np.concatenate([p["t1"] for p in b._segments]) if b._segments else np.zeros(0)
+                assert np.all(held_t1 > b.bins_done * dt)
+        tables += b.finish(float(t1[-1]))
+        out[early] = tables
+    assert [t.num_rows for t in out[False]] == [t.num_rows for t in out[True]]
+    assert all(a.equals(b) for a, b in zip(out[False], out[True], strict=True))

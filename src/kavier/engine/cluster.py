@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import heapq
 import math
+from array import array
 from collections.abc import Iterator
 from typing import Any
 
@@ -53,6 +54,14 @@ DETAIL = ("prefill_tokens", "decode_seqs", "iterations", "comm_s", "host_s", "lo
 # live cache each time (~0.1 s of a 1.2 s run). The engine makes no reference cycles to reclaim
 # early; the threshold is restored when the run ends.
 GC_GEN0_THRESHOLD = 20_000
+
+# Replica activity is emitted every ``flush_size`` arrivals, and also after this many engine
+# events per ``flush_size`` without an emission: once the arrivals end, an overloaded replica
+# drains its queue for days of simulated time, and its log (and the time series it feeds) would
+# otherwise be held until the end. Runs make 2.5-10 events per request (arrivals included;
+# long prompts chunked into several iterations make the most), so a run that keeps receiving
+# requests stays on the arrival schedule and its outputs as they were.
+EMISSION_EVENTS_PER_REQUEST = 16
 
 
 class ClusterBackend:
@@ -198,28 +207,28 @@ class ClusterRun:
             if not log.t0 and not log.step_t:
                 continue
             if log.t0:
-                t0 = np.asarray(log.t0)
-                t1 = np.asarray(log.t1)
+                t0 = column(log.t0)
+                t1 = column(log.t1)
                 span = np.maximum(t1 - t0, 1e-300)
                 kv_per_token = self.kv_per_token[r]
-                kv0 = np.asarray(log.kv0) * kv_per_token
-                kv1 = np.asarray(log.kv1) * kv_per_token
+                kv0 = column(log.kv0) * kv_per_token
+                kv1 = column(log.kv1) * kv_per_token
                 pieces = {
                     "replica": np.full(t0.shape, r),
                     "t0": t0,
                     "t1": t1,
                     "utilization": np.full(t0.shape, busy),
-                    "compute_fraction": np.minimum(1.0, np.asarray(log.compute_s) / span),
-                    "memory_fraction": np.minimum(1.0, np.asarray(log.memory_s) / span),
+                    "compute_fraction": np.minimum(1.0, column(log.compute_s) / span),
+                    "memory_fraction": np.minimum(1.0, column(log.memory_s) / span),
                     "kv_bytes": kv0,
                     "kv_bytes_per_s": (kv1 - kv0) / span,
                     "extra": {
-                        "batch_tokens": np.asarray(log.tokens),
-                        "kv_blocks_used": np.asarray(log.blocks, dtype=np.float64),
+                        "batch_tokens": column(log.tokens),
+                        "kv_blocks_used": column(log.blocks),
                     },
-                    "detail": {name: np.asarray(getattr(log, name), dtype=np.float64) for name in DETAIL},
-                    "mfu": np.minimum(1.0, np.asarray(log.flops) / (span * self.peak_flop_rate[r])),
-                    "mbu": np.minimum(1.0, np.asarray(log.bytes) / (span * self.peak_byte_rate[r])),
+                    "detail": {name: column(getattr(log, name)) for name in DETAIL},
+                    "mfu": np.minimum(1.0, column(log.flops) / (span * self.peak_flop_rate[r])),
+                    "mbu": np.minimum(1.0, column(log.bytes) / (span * self.peak_byte_rate[r])),
                 }
             else:
                 empty = np.zeros(0)
@@ -236,12 +245,17 @@ class ClusterRun:
             if log.step_t:
                 steps = {
                     "step_replica": np.full(len(log.step_t), r),
-                    "step_t": np.asarray(log.step_t),
-                    "step_running": np.asarray(log.step_running, float),
-                    "step_waiting": np.asarray(log.step_waiting, float),
+                    "step_t": column(log.step_t),
+                    "step_running": column(log.step_running),
+                    "step_waiting": column(log.step_waiting),
                 }
             self.observer.on_activity(Activity(**pieces, same_gpu_as=r, **steps))
             log.clear()
+
+    def frontier(self, clock: float) -> float:
+        """The earliest time a replica's activity can still be emitted for (a pending decode
+        run is emitted when it ends or is cut short)."""
+        return min([clock] + [rep.pending.start for rep in self.replicas if rep.pending is not None])
 
     def emit_records(self, final: bool = False) -> None:
         """Emit the finished requests' records once ``flush_size`` have gathered (or at the end)."""
@@ -285,6 +299,8 @@ class ClusterRun:
         processed = 0
         fired = 0
         clock = 0.0
+        emission_events = EMISSION_EVENTS_PER_REQUEST * flush_size
+        next_emission = emission_events
         while True:
             t_stream = head[0] if head is not None else math.inf
             t_inject = injected[0][0] if injected else math.inf
@@ -307,6 +323,12 @@ class ClusterRun:
                 end = replicas[r].step()
                 if end is not None:
                     wake(r, end)
+                if fired >= next_emission:
+                    # many events since the last flush (a long drain of a queue, after the
+                    # arrivals): emit what the replicas did, so memory does not grow with time
+                    self.emit_activity()
+                    observer.on_partial_frontier(self.frontier(clock))
+                    next_emission = fired + emission_events
             else:
                 clock = t_arrival
                 if t_stream <= t_inject:
@@ -319,10 +341,8 @@ class ClusterRun:
                 processed += 1
                 if processed % flush_size == 0:
                     self.emit_activity()
-                    frontier = min(
-                        [clock] + [rep.pending.start for rep in replicas if rep.pending is not None]
-                    )
-                    observer.on_frontier(frontier)
+                    observer.on_frontier(self.frontier(clock))
+                    next_emission = fired + emission_events
                     if self.progress is not None:
                         self.progress(processed, clock)
             if len(finished) >= flush_size:
@@ -377,6 +397,11 @@ class ClusterRun:
         }
         out.update(cache_summary(self.cache, self.responses, self.thesis_cache, self.totals))
         return out
+
+
+def column(values: array) -> np.ndarray:
+    """A copy of a log column as float64 (the log's arrays are cleared and refilled)."""
+    return np.array(values, dtype=np.float64)
 
 
 def run_info(plans: list[ReplicaPlan], busy_utilization: float) -> RunInfo:

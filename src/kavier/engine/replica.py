@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from array import array
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,36 +77,44 @@ class Seq:
     thesis_key: Any = None
 
 
+def _values() -> array:
+    return array("d")
+
+
 @dataclass
 class ActivityLog:
-    """What a replica did, as parallel lists (turned into segments and steps by the caller)."""
+    """What a replica did, as parallel columns (turned into segments and steps by the caller).
 
-    t0: list[float] = field(default_factory=list)
-    t1: list[float] = field(default_factory=list)
-    kv0: list[float] = field(default_factory=list)
-    kv1: list[float] = field(default_factory=list)
-    compute_s: list[float] = field(default_factory=list)
-    memory_s: list[float] = field(default_factory=list)
-    tokens: list[float] = field(default_factory=list)  # tokens per iteration (mean over the piece)
-    blocks: list[float] = field(default_factory=list)
+    Each column is an ``array('d')``: 8 bytes a value rather than a list's pointer and float
+    object (32 bytes), so the log a long run holds between two emissions stays small.
+    """
+
+    t0: array = field(default_factory=_values)
+    t1: array = field(default_factory=_values)
+    kv0: array = field(default_factory=_values)
+    kv1: array = field(default_factory=_values)
+    compute_s: array = field(default_factory=_values)
+    memory_s: array = field(default_factory=_values)
+    tokens: array = field(default_factory=_values)  # tokens per iteration (mean over the piece)
+    blocks: array = field(default_factory=_values)
     # what each piece did: prefill tokens and decoding sequences per iteration, iterations, and
     # over the whole piece the seconds of communication, host overhead and waiting for prefix-cache
     # loads from lower tiers, FLOPs and bytes moved
-    prefill_tokens: list[float] = field(default_factory=list)
-    decode_seqs: list[float] = field(default_factory=list)
-    iterations: list[float] = field(default_factory=list)
-    comm_s: list[float] = field(default_factory=list)
-    host_s: list[float] = field(default_factory=list)
-    load_s: list[float] = field(default_factory=list)
-    flops: list[float] = field(default_factory=list)
-    bytes: list[float] = field(default_factory=list)
-    step_t: list[float] = field(default_factory=list)
-    step_running: list[float] = field(default_factory=list)
-    step_waiting: list[float] = field(default_factory=list)
+    prefill_tokens: array = field(default_factory=_values)
+    decode_seqs: array = field(default_factory=_values)
+    iterations: array = field(default_factory=_values)
+    comm_s: array = field(default_factory=_values)
+    host_s: array = field(default_factory=_values)
+    load_s: array = field(default_factory=_values)
+    flops: array = field(default_factory=_values)
+    bytes: array = field(default_factory=_values)
+    step_t: array = field(default_factory=_values)
+    step_running: array = field(default_factory=_values)
+    step_waiting: array = field(default_factory=_values)
 
     def clear(self) -> None:
         for value in self.__dict__.values():
-            value.clear()
+            del value[:]
 
 
 @dataclass

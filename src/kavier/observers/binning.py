@@ -263,6 +263,10 @@ class TimeseriesBuilder:
         self._steps: list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []
         self._levels = np.zeros((len(self.count_quantities), self.num_replicas))
         self.bins_done = 0
+        # What emit_until decides by: the bins done and the activity held as if no whole
+        # pieces had been emitted early (emit_whole_pieces), so its tables stay the same.
+        self._bins_until = 0
+        self._held_early = 0
 
     def add_segments(
         self,
@@ -293,11 +297,41 @@ class TimeseriesBuilder:
         held (an overloaded cluster's backlog), so sorting the held activity stays amortised.
         """
         k_end = int(np.floor(t_s / self.dt + 1e-9))
-        held = sum(p["t0"].size for p in self._segments) + sum(s[1].size for s in self._steps)
-        new_rows = (k_end - self.bins_done) * self.num_replicas
+        held = self.held() + self._held_early
+        new_rows = (k_end - self._bins_until) * self.num_replicas
         if held > DEFER_THRESHOLD and new_rows * 4 < held:
             return
+        if k_end <= self._bins_until:
+            return
         yield from self._emit(k_end)
+        self._bins_until = self.bins_done
+        self._held_early = 0
+
+    def emit_whole_pieces(self, t_s: float) -> Iterator[pa.Table]:
+        """Yield the whole pieces (tables of ``piece_rows`` rows) of the intervals that end at or
+        before ``t_s``, and drop the activity they no longer need.
+
+        They are the tables a later :meth:`emit_until` or :meth:`finish` would yield first, so
+        the output is the same however often this is called; it bounds the activity held over
+        a long stretch without emit_until (an overloaded cluster draining its queue).
+        """
+        k_end = int(np.floor(t_s / self.dt + 1e-9))
+        piece = self.piece_bins()
+        whole = (k_end - self.bins_done) // piece
+        if whole <= 0:
+            return
+        before = self.held()
+        yield from self._emit(self.bins_done + whole * piece)
+        self._held_early += before - self.held()
+
+    def held(self) -> int:
+        """Segments and count steps held (not yet wholly emitted)."""
+        return sum(p["t0"].size for p in self._segments) + sum(s[1].size for s in self._steps)
+
+    def piece_bins(self) -> int:
+        """Intervals per yielded table (each has this many x replicas rows)."""
+        block = max(1, MAX_ROWS_PER_BLOCK // self.num_replicas)
+        return min(block, max(1, self.piece_rows // self.num_replicas)) if self.piece_rows else block
 
     def finish(self, end_s: float) -> Iterator[pa.Table]:
         """Yield the remaining intervals up to the one holding ``end_s`` (at least one).
@@ -370,8 +404,7 @@ class TimeseriesBuilder:
         reps = self.num_replicas
         if segs:
             bounds = np.searchsorted(segs["replica"], np.arange(reps + 1))
-        block = max(1, MAX_ROWS_PER_BLOCK // reps)
-        piece = min(block, max(1, self.piece_rows // reps)) if self.piece_rows else block
+        piece = self.piece_bins()
         quantities = self.segment_quantities + self.count_quantities
         for k0 in range(self.bins_done, k_end, piece):
             nb = min(piece, k_end - k0)

@@ -118,6 +118,9 @@ class TimeseriesObserver(BaseObserver):
     def on_frontier(self, time_s: float) -> None:
         self._write(self.series.emit_until(time_s))
 
+    def on_partial_frontier(self, time_s: float) -> None:
+        self._write(self.series.emit_whole_pieces(time_s))
+
     def on_end(self, end_s: float) -> None:
         self.end_s = end_s
         self._write(self.series.finish(end_s))
