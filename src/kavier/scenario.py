@@ -16,9 +16,9 @@ import tomllib
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
-from pydantic import ConfigDict, ValidationError
+from pydantic import ConfigDict, ValidationError, model_validator
 
 from kavier.errors import ScenarioError
 from kavier.settings import (
@@ -183,6 +183,16 @@ class Scenario(
 
     table: ClassVar[str] = ""
     panel: ClassVar[str] = ""
+
+    @model_validator(mode="after")
+    def _acts_where_set(self) -> Self:
+        # every key set away from its default must act in this preset (kavier.settings.scope)
+        from kavier.settings.scope import scope_error, value_error
+
+        message = value_error(self) or scope_error(self)
+        if message:
+            raise ValueError(message)
+        return self
 
     def settings(self, group: type[GroupT]) -> GroupT:
         """One group's values as that group's model: ``scenario.settings(CacheSettings)``."""
