@@ -187,11 +187,14 @@ class Scenario(
     @model_validator(mode="after")
     def _acts_where_set(self) -> Self:
         # every key set away from its default must act in this preset (kavier.settings.scope)
-        from kavier.settings.scope import scope_error, value_error
+        from kavier.errors import warn
+        from kavier.settings.scope import scope_error, scope_warnings, value_error
 
         message = value_error(self) or scope_error(self)
         if message:
             raise ValueError(message)
+        for line in scope_warnings(self):
+            warn(line)
         return self
 
     def settings(self, group: type[GroupT]) -> GroupT:

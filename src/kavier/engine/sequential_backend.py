@@ -29,6 +29,7 @@ from kavier.workload.build import workload_source
 from kavier.workload.chunk import RequestChunk
 from kavier.workload.source import WorkloadSource
 
+
 def check_sequential(scenario: Scenario) -> None:
     """What the thesis model cannot run (one-line errors naming the alternative): the scenario's
     own validation (:mod:`kavier.settings.scope`), again for a scenario copied without it."""

@@ -27,11 +27,14 @@ THESIS = ("thesis",)
 @dataclass(frozen=True)
 class Need:
     """Another setting a key needs to act: ``text`` says it as flags, ``holds(scenario)`` tells
-    whether the scenario meets it, ``example`` is settings that meet it."""
+    whether the scenario meets it, ``example`` is settings that meet it. A ``soft`` need only
+    warns when unmet: a model constant (``comm_efficiency``) that a layout without parallelism
+    does not use, which scenario files of earlier versions spell out with their defaults."""
 
     text: str
     holds: Callable[[Any], bool]
     example: Mapping[str, Any]
+    soft: bool = False
 
 
 @dataclass(frozen=True)
@@ -44,11 +47,22 @@ class Scope:
     instead: str = ""
 
 
-def one_of(key: str, *values: Any, text: str | None = None) -> Need:
+def one_of(key: str, *values: Any, text: str | None = None, soft: bool = False) -> Need:
     """The need ``key`` in ``values`` (shown as ``--key a|b``)."""
     flag = "--" + key.replace("_", "-")
     shown = text or f"{flag} {'|'.join(str(v) for v in values)}"
-    return Need(shown, lambda s: getattr(s, key) in values, {key: values[0]})
+    return Need(shown, lambda s: getattr(s, key) in values, {key: values[0]}, soft)
+
+
+def generator(*names: str) -> Need:
+    """The need of a generator's key: one of the generators ``names`` (a warning when unmet: a
+    scenario may keep every generator's keys and switch between them)."""
+    return one_of("workload", *names, soft=True)
+
+
+def power_model(*names: str) -> Need:
+    """The need of a power model's constant (a warning when unmet, as for generators)."""
+    return one_of("power_model", *names, soft=True)
 
 
 def _degree(scenario: Any, key: str) -> int:
@@ -57,12 +71,15 @@ def _degree(scenario: Any, key: str) -> int:
     return max(int(g.get(key, getattr(scenario, key))) for g in groups)
 
 
-NO_TRACE = Need("a generated workload (no --trace)", lambda s: not s.trace, {"trace": None})
-TP = Need("tensor parallelism (--tp 2 or more)", lambda s: _degree(s, "tp") > 1, {"tp": 2, "gpus": 2})
+NO_TRACE = Need("a generated workload (no --trace)", lambda s: not s.trace, {"trace": None}, soft=True)
+TP = Need(
+    "tensor parallelism (--tp 2 or more)", lambda s: _degree(s, "tp") > 1, {"tp": 2, "gpus": 2}, soft=True
+)
 TP_OR_PP = Need(
     "tensor or pipeline parallelism (--tp or --pp 2 or more)",
     lambda s: _degree(s, "tp") > 1 or _degree(s, "pp") > 1,
     {"tp": 2, "gpus": 2},
+    soft=True,
 )
 BLOCK_CACHE = one_of("prefix_cache", "block")
 THESIS_CACHE = one_of("prefix_cache", "thesis")
@@ -92,15 +109,15 @@ SCOPES: dict[str, Scope] = {
     "replica_groups": _serving(SERVING_MODEL),
     # workload: each generator reads its own keys, and a trace none of them
     "workload": Scope(needs=(NO_TRACE,)),
-    "num_requests": Scope(needs=(one_of("workload", "poisson", "gamma", "closed-loop"), NO_TRACE)),
-    "rate": Scope(needs=(one_of("workload", "poisson", "gamma"), NO_TRACE)),
-    "arrival_cv": Scope(needs=(one_of("workload", "gamma"), NO_TRACE)),
-    "input_tokens": Scope(needs=(one_of("workload", "poisson", "gamma", "closed-loop"), NO_TRACE)),
-    "output_tokens": Scope(needs=(one_of("workload", "poisson", "gamma", "closed-loop"), NO_TRACE)),
-    "num_sessions": Scope(needs=(one_of("workload", "chat"), NO_TRACE)),
-    "session_rate": Scope(needs=(one_of("workload", "chat"), NO_TRACE)),
-    "concurrency": _serving(SERVING_ENGINE, one_of("workload", "closed-loop"), NO_TRACE),
-    "think_time_s": _serving(SERVING_ENGINE, one_of("workload", "closed-loop"), NO_TRACE),
+    "num_requests": Scope(needs=(generator("poisson", "gamma", "closed-loop"), NO_TRACE)),
+    "rate": Scope(needs=(generator("poisson", "gamma"), NO_TRACE)),
+    "arrival_cv": Scope(needs=(generator("gamma"), NO_TRACE)),
+    "input_tokens": Scope(needs=(generator("poisson", "gamma", "closed-loop"), NO_TRACE)),
+    "output_tokens": Scope(needs=(generator("poisson", "gamma", "closed-loop"), NO_TRACE)),
+    "num_sessions": Scope(needs=(generator("chat"), NO_TRACE)),
+    "session_rate": Scope(needs=(generator("chat"), NO_TRACE)),
+    "concurrency": _serving(SERVING_ENGINE, generator("closed-loop"), NO_TRACE),
+    "think_time_s": _serving(SERVING_ENGINE, generator("closed-loop"), NO_TRACE),
     # serving engine
     "router": _serving(),
     "affinity_load_guard": _serving(SERVING_ENGINE, one_of("router", "prefix_affinity")),
@@ -124,9 +141,20 @@ SCOPES: dict[str, Scope] = {
     "comm_efficiency": _serving(SERVING_MODEL, TP_OR_PP),
     "comm_latency_s": _serving(SERVING_MODEL, TP_OR_PP),
     "comm_cache_bytes": _serving(SERVING_MODEL, TP),
-    "comm_spill_efficiency": _serving(SERVING_MODEL, TP, Need("--comm-cache-bytes above 0", lambda s: s.comm_cache_bytes > 0, {"comm_cache_bytes": 5e6})),
+    "comm_spill_efficiency": _serving(
+        SERVING_MODEL,
+        TP,
+        Need(
+            "--comm-cache-bytes above 0",
+            lambda s: s.comm_cache_bytes > 0,
+            {"comm_cache_bytes": 5e6},
+            soft=True,
+        ),
+    ),
     "context_terms": _serving("the thesis model counts no context terms"),
-    "perf_profile": _serving("the thesis model's constants are --compute-efficiency, --memory-efficiency, --overhead-s"),
+    "perf_profile": _serving(
+        "the thesis model's constants are --compute-efficiency, --memory-efficiency, --overhead-s"
+    ),
     # caches
     "cache_eviction": _serving(BLOCK_HINT, BLOCK_CACHE),
     "cache_ttl": _serving(BLOCK_HINT, BLOCK_CACHE, one_of("cache_eviction", "ttl")),
@@ -134,21 +162,35 @@ SCOPES: dict[str, Scope] = {
     "cache_capacity_tokens": _serving(BLOCK_HINT, BLOCK_CACHE),
     "cache_capacity_bytes": _serving(BLOCK_HINT, BLOCK_CACHE),
     "cache_tiers": _serving(BLOCK_HINT, BLOCK_CACHE),
-    "cache_tier_policy": _serving(BLOCK_HINT, BLOCK_CACHE, Need("--cache-tiers", lambda s: bool(s.cache_tiers), {"cache_tiers": "host-dram:64GiB"})),
-    "response_cache_size": _serving("with --preset thesis use --prefix-cache-policy full", one_of("response_cache", True, text="--response-cache on")),
-    "response_cache_latency": _serving("with --preset thesis use --prefix-cache-policy full", one_of("response_cache", True, text="--response-cache on")),
+    "cache_tier_policy": _serving(
+        BLOCK_HINT,
+        BLOCK_CACHE,
+        Need("--cache-tiers", lambda s: bool(s.cache_tiers), {"cache_tiers": "host-dram:64GiB"}),
+    ),
+    "response_cache_size": _serving(
+        "with --preset thesis use --prefix-cache-policy full",
+        one_of("response_cache", True, text="--response-cache on"),
+    ),
+    "response_cache_latency": _serving(
+        "with --preset thesis use --prefix-cache-policy full",
+        one_of("response_cache", True, text="--response-cache on"),
+    ),
     # the thesis prefix cache: in the thesis preset, or in the serving one with --prefix-cache thesis
     "prefix_len": Scope(BOTH, (THESIS_CACHE,), THESIS_CACHE_HINT),
     "prefix_cache_size": Scope(BOTH, (THESIS_CACHE,), THESIS_CACHE_HINT),
     "prefix_cache_scope": Scope(BOTH, (THESIS_CACHE,), THESIS_CACHE_HINT),
-    "prefix_cache_policy": Scope(THESIS, (THESIS_CACHE,), "the serving preset answers whole repeats with --response-cache on"),
+    "prefix_cache_policy": Scope(
+        THESIS, (THESIS_CACHE,), "the serving preset answers whole repeats with --response-cache on"
+    ),
     # energy: each power model reads its own constants
-    "power_calibration": Scope(needs=(one_of("power_model", "mse"),)),
-    "power_asym_util": Scope(needs=(one_of("power_model", "asymptotic", "asymptotic-dvfs"),)),
-    "power_memory_weight": Scope(needs=(one_of("power_model", "activity"),)),
-    "power_compute_weight": Scope(needs=(one_of("power_model", "activity"),)),
-    "power_active_floor": Scope(needs=(one_of("power_model", "activity"),)),
-    "carbon_trace_wrap": Scope(needs=(Need("--carbon-trace", lambda s: bool(s.carbon_trace), {}),)),
+    "power_calibration": Scope(needs=(power_model("mse"),)),
+    "power_asym_util": Scope(needs=(power_model("asymptotic", "asymptotic-dvfs"),)),
+    "power_memory_weight": Scope(needs=(power_model("activity"),)),
+    "power_compute_weight": Scope(needs=(power_model("activity"),)),
+    "power_active_floor": Scope(needs=(power_model("activity"),)),
+    "carbon_trace_wrap": Scope(
+        needs=(Need("--carbon-trace", lambda s: bool(s.carbon_trace), {}, soft=True),)
+    ),
     # outputs
     "timeline": _serving("the thesis model times whole requests, so it has no iterations to show"),
 }
@@ -169,28 +211,44 @@ def default_of(scenario: Any, key: str) -> Any:
     return type(scenario).model_fields[key].default
 
 
-def scope_error(scenario: Any) -> str | None:
-    """The one-line error for the first key set where it changes nothing (None: every key acts)."""
+def scope_problems(scenario: Any) -> list[tuple[bool, str]]:
+    """Every key set (away from its default) where it changes nothing, as ``(is_error, line)``:
+    an error in a preset it does not apply to or without a need, a warning without a soft need."""
     from kavier.settings.base import option_flag
 
     preset = backend_preset(scenario)
     fields = type(scenario).model_fields
+    found: list[tuple[bool, str]] = []
     for key, scope in SCOPES.items():
         if getattr(scenario, key) == default_of(scenario, key):
             continue
         flag = option_flag(key, fields[key])
         if preset not in scope.presets:
             where = scope.presets[0]
-            instead = f"; {scope.instead}" if scope.instead else ""
-            return f"{flag} applies to the {where} preset (--preset {where}), not to this {preset} run{instead}"
+            line = f"{flag} applies to the {where} preset (--preset {where}), not to this {preset} run"
+            found.append((True, line + (f"; {scope.instead}" if scope.instead else "")))
+            continue
         for need in scope.needs:
-            if not need.holds(scenario):
-                instead = f"; {scope.instead}" if scope.instead and scope.presets == BOTH else ""
-                return (
-                    f"{flag} acts only with {need.text}, which this {preset} run does not have: drop it "
-                    f"or add that{instead}"
-                )
-    return None
+            if need.holds(scenario):
+                continue
+            if need.soft:
+                found.append((False, f"{flag} changes nothing without {need.text}"))
+                continue
+            line = f"{flag} acts only with {need.text}, which this {preset} run does not have"
+            hint = f"; {scope.instead}" if scope.instead and scope.presets == BOTH else ""
+            found.append((True, f"{line}: drop it or add that{hint}"))
+            break
+    return found
+
+
+def scope_error(scenario: Any) -> str | None:
+    """The one-line error for the first key set where it changes nothing (None: every key acts)."""
+    return next((line for is_error, line in scope_problems(scenario) if is_error), None)
+
+
+def scope_warnings(scenario: Any) -> list[str]:
+    """The one-line warnings for keys set where a soft need is unmet (they change nothing)."""
+    return [line for is_error, line in scope_problems(scenario) if not is_error]
 
 
 def value_error(scenario: Any) -> str | None:
@@ -233,4 +291,15 @@ def examples(key: str) -> dict[str, Any]:
     return context
 
 
-__all__ = ["BOTH", "SCOPES", "Need", "Scope", "backend_preset", "examples", "scope_error", "scope_note", "value_error"]
+__all__ = [
+    "BOTH",
+    "SCOPES",
+    "Need",
+    "Scope",
+    "backend_preset",
+    "examples",
+    "scope_error",
+    "scope_note",
+    "scope_warnings",
+    "value_error",
+]
