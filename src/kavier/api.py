@@ -59,7 +59,7 @@ class Result:
 
 def _scenario(scenario: Scenario | str | Path | None, overrides: dict[str, Any]) -> Scenario:
     if isinstance(scenario, Scenario):
-        return scenario.model_copy(update=overrides) if overrides else scenario
+        return scenario.with_values(overrides) if overrides else scenario
     return build_scenario(scenario, overrides)
 
 

@@ -24,7 +24,7 @@ from kavier.metrics import SummaryAccumulator
 from kavier.perf.thesis import ThesisPerfModel
 from kavier.perf.utilization import UtilizationProfile
 from kavier.scenario import Scenario
-from kavier.settings.scope import scope_error, value_error
+from kavier.settings.scope import value_error
 from kavier.workload.build import workload_source
 from kavier.workload.chunk import RequestChunk
 from kavier.workload.source import WorkloadSource
@@ -32,8 +32,9 @@ from kavier.workload.source import WorkloadSource
 
 def check_sequential(scenario: Scenario) -> None:
     """What the thesis model cannot run (one-line errors naming the alternative): the scenario's
-    own validation (:mod:`kavier.settings.scope`), again for a scenario copied without it."""
-    message = value_error(scenario) or scope_error(scenario)
+    own validation (:func:`kavier.settings.scope.value_error`), again for a scenario copied
+    without it."""
+    message = value_error(scenario)
     if message:
         raise ScenarioError(message)
 

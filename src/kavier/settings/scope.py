@@ -82,7 +82,7 @@ TP_OR_PP = Need(
     soft=True,
 )
 BLOCK_CACHE = one_of("prefix_cache", "block")
-THESIS_CACHE = one_of("prefix_cache", "thesis")
+THESIS_CACHE = one_of("prefix_cache", "thesis", text="--prefix-cache thesis (the thesis preset's default)")
 THESIS_CACHE_HINT = (
     "the serving preset's block prefix cache takes --cache-capacity-tokens, --cache-scope, --cache-eviction"
 )
@@ -203,7 +203,7 @@ def backend_preset(scenario: Any) -> str:
 
 def default_of(scenario: Any, key: str) -> Any:
     """The key's default in the scenario's preset (the preset's value, else the field's)."""
-    from kavier.scenario import PRESETS
+    from kavier.settings.presets import PRESETS
 
     preset = PRESETS.get(scenario.preset, {})
     if key in preset:
