@@ -14,6 +14,7 @@ VALUE_ERRORS = {
     "the block prefix cache and the response cache": ("prefix_cache", "response_cache"),
     "scheduler ": ("scheduler",),
     "--workload closed-loop needs": ("workload",),
+    "--gpus ": ("gpus",),
 }
 
 
@@ -58,8 +59,15 @@ def context_for(keys: Any) -> dict[str, Any]:
 
 def as_argv(values: dict[str, Any]) -> list[str]:
     """``values`` as ``kavier run`` flags (``--key value``; booleans as on/off)."""
+    from kavier.settings.base import cli_metadata
+
     argv: list[str] = []
     for key, value in values.items():
+        field = Scenario.model_fields[key]
+        flag = option_flag(key, field)
+        if cli_metadata(field).get("style") == "flag":
+            argv.append(flag if value else "--no-" + flag.removeprefix("--"))
+            continue
         text = ("on" if value else "off") if isinstance(value, bool) else str(value)
-        argv += [option_flag(key, Scenario.model_fields[key]), text]
+        argv += [flag, text]
     return argv

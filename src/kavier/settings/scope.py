@@ -81,6 +81,9 @@ TP_OR_PP = Need(
     {"tp": 2, "gpus": 2},
     soft=True,
 )
+# generated sessions are told apart by their session alone, so only a trace's token ids or
+# hash_ids can match across sessions
+IDS_TRACE = Need("a trace with token ids or hash_ids (--trace)", lambda s: bool(s.trace), {}, soft=True)
 BLOCK_CACHE = one_of("prefix_cache", "block")
 THESIS_CACHE = one_of("prefix_cache", "thesis", text="--prefix-cache thesis (the thesis preset's default)")
 THESIS_CACHE_HINT = (
@@ -178,7 +181,7 @@ SCOPES: dict[str, Scope] = {
     # the thesis prefix cache: in the thesis preset, or in the serving one with --prefix-cache thesis
     "prefix_len": Scope(BOTH, (THESIS_CACHE,), THESIS_CACHE_HINT),
     "prefix_cache_size": Scope(BOTH, (THESIS_CACHE,), THESIS_CACHE_HINT),
-    "prefix_cache_scope": Scope(BOTH, (THESIS_CACHE,), THESIS_CACHE_HINT),
+    "prefix_cache_scope": Scope(BOTH, (THESIS_CACHE, IDS_TRACE), THESIS_CACHE_HINT),
     "prefix_cache_policy": Scope(
         THESIS, (THESIS_CACHE,), "the serving preset answers whole repeats with --response-cache on"
     ),
