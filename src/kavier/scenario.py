@@ -350,7 +350,7 @@ def _one_line(exc: ValidationError, source: str, flags: set[str]) -> str:
         return str(unknown_key(source, field))
     value = err.get("input")
     if not err.get("loc"):  # a check across fields (model validator): its message says it all
-        return f"{source}: {msg}"
+        return msg if source == "scenario" else f"{source}: {msg}"
     if field in flags:
         return f"{option_flag(field, Scenario.model_fields[field])} {value}: {msg}"
     return f"{source}: {field} = {value!r}: {msg}"

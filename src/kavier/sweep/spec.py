@@ -335,6 +335,8 @@ def _explain(spec: SweepSpec, params: dict[str, Any], index: int, ident: str, ex
         msg = err.get("msg", "invalid value").removeprefix("Value error, ")
         if err.get("type") == "extra_forbidden":
             return f"{src}: base file {spec.base_file}: {key!r} is not a scenario key"
+        if not loc:  # a check across keys: its message names them
+            return f"{src}: run {ident}: {msg}"
         value = params.get(key, spec.base.get(key, err.get("input")))
         return f"{src}: {_where(spec, params, key, index)} = {value!r} (run {ident}): {msg}"
     return f"{src}: run {ident}: {exc}"
