@@ -283,7 +283,6 @@ def test_every_option_acts_or_is_rejected_in_one_line(key, preset, files, tmp_pa
         ({"prefix_cache_policy": "full"}, "--prefix-cache-policy applies to the thesis preset"),
         ({"preset": "thesis", "tp": 2}, "--tp applies to the serving preset (--preset serving)"),
         ({"preset": "thesis", "perf_profile": "p.toml"}, "--perf-profile applies to the serving preset"),
-        ({"cache_ttl": 5.0}, "--cache-ttl acts only with --cache-eviction ttl"),
         (
             {"prefix_cache": "off", "cache_capacity_tokens": 10},
             "--cache-capacity-tokens acts only with --prefix-cache block",
@@ -311,10 +310,18 @@ def test_defaults_and_keys_where_they_act_are_accepted(values):
     build_scenario(None, values)
 
 
-def test_a_soft_need_warns_in_one_line_without_failing():
+@pytest.mark.parametrize(
+    ("values", "line"),
+    [
+        ({"rate": 3.0}, "--rate changes nothing without --workload poisson|gamma"),  # chat's default
+        ({"cache_ttl": 5.0}, "--cache-ttl changes nothing without --cache-eviction ttl"),
+        ({"power_calibration": 2.0}, "--power-calibration changes nothing without --power-model mse"),
+    ],
+)
+def test_a_soft_need_warns_in_one_line_without_failing(values, line):
     with pytest.warns(KavierWarning) as caught:
-        build_scenario(None, {"rate": 3.0})  # the default workload is chat: rate changes nothing
-    assert str(caught[0].message) == "--rate changes nothing without --workload poisson|gamma"
+        build_scenario(None, values)
+    assert [str(w.message) for w in caught] == [line]
 
 
 def test_the_help_says_where_a_key_acts():

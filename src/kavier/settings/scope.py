@@ -123,7 +123,7 @@ SCOPES: dict[str, Scope] = {
     "think_time_s": _serving(SERVING_ENGINE, generator("closed-loop"), NO_TRACE),
     # serving engine
     "router": _serving(),
-    "affinity_load_guard": _serving(SERVING_ENGINE, one_of("router", "prefix_affinity")),
+    "affinity_load_guard": _serving(SERVING_ENGINE, one_of("router", "prefix_affinity", soft=True)),
     "engine": _serving(),
     "max_num_seqs": _serving(),
     "max_batched_tokens": _serving(),
@@ -160,7 +160,8 @@ SCOPES: dict[str, Scope] = {
     ),
     # caches
     "cache_eviction": _serving(BLOCK_HINT, BLOCK_CACHE),
-    "cache_ttl": _serving(BLOCK_HINT, BLOCK_CACHE, one_of("cache_eviction", "ttl")),
+    # a policy's own constant kept while the policy changes (a sweep over policies) only warns
+    "cache_ttl": _serving(BLOCK_HINT, BLOCK_CACHE, one_of("cache_eviction", "ttl", soft=True)),
     "cache_scope": _serving(BLOCK_HINT, BLOCK_CACHE),
     "cache_capacity_tokens": _serving(BLOCK_HINT, BLOCK_CACHE),
     "cache_capacity_bytes": _serving(BLOCK_HINT, BLOCK_CACHE),
