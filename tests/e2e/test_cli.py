@@ -222,7 +222,16 @@ def test_compare_prints_ratios(tmp_path):
     for name, prefix in (("a", 0), ("b", 1024)):
         assert (
             kavier(
-                "run", "--num-sessions", 10, "--prefix-len", prefix, "-o", tmp_path / name, "-q"
+                "run",
+                "--preset",
+                "thesis",
+                "--num-sessions",
+                10,
+                "--prefix-len",
+                prefix,
+                "-o",
+                tmp_path / name,
+                "-q",
             ).returncode
             == 0
         )
