@@ -72,7 +72,7 @@ def main() -> int:
         "num_output_tokens": [r["n_out"] for r in measured],
         "arrival_s": np.arange(len(measured)) * 10_000.0,
     }
-    sim = kavier.simulate(requests=req, llm="Llama-3-8B", gpu="A10", prefix_len=0, export_rate=0.1)
+    sim = kavier.simulate(requests=req, llm="Llama-3-8B", gpu="A10", export_rate=0.1)
     ts = sim.timeseries
     t = ts.column("time_s").to_numpy()
     u = ts.column("gpu_utilization").to_numpy()

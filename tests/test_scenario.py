@@ -13,6 +13,7 @@ from kavier.errors import ScenarioError
 from kavier.registry import EVICTION_POLICIES, POWER_MODELS, ROUTERS, SCHEDULERS
 from kavier.scenario import LEGACY_KEY_ORDER, Scenario, build_scenario
 from kavier.settings import GROUPS, CacheSettings, SystemSettings
+from tests.settings.scoping import applicable
 
 # The default scenario's scenario.json as the flat (ungrouped) scenario model of Kavier 0.1 wrote it.
 LEGACY_DEFAULT_JSON = (
@@ -124,11 +125,11 @@ def _write(tmp_path, text, name="s.toml"):
 def test_grouping_tables_hold_their_groups_keys(tmp_path):
     path = _write(
         tmp_path,
-        '[system]\ngpu = "H100-SXM"\ntp = 2\n[cache]\ncache-eviction = "arc"\n'
+        '[system]\ngpu = "H100-SXM"\ntp = 2\n[cache]\nprefix-cache = "thesis"\n'
         '[thesis_cache]\nprefix_len = 512\n[workload]\nworkload = "poisson"\n',
     )
     scenario = build_scenario(path)
-    assert (scenario.gpu, scenario.tp, scenario.cache_eviction) == ("H100-SXM", 2, "arc")
+    assert (scenario.gpu, scenario.tp, scenario.prefix_cache) == ("H100-SXM", 2, "thesis")
     assert scenario.prefix_len == 512 and scenario.workload == "poisson"
 
 
@@ -193,7 +194,7 @@ SCENARIO_VALUES = st.fixed_dictionaries(
 @given(SCENARIO_VALUES)
 def test_scenario_json_round_trips(values):
     assume(not (values.get("workload") == "closed-loop" and values.get("rate_scale", 1.0) != 1.0))
-    scenario = build_scenario(None, values)
+    scenario = build_scenario(None, applicable(values))
     written = scenario.to_json_dict()
     assert tuple(written) == Scenario.json_key_order()
     assert tuple(written)[: len(LEGACY_KEY_ORDER)] == LEGACY_KEY_ORDER

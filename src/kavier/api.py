@@ -59,7 +59,7 @@ class Result:
 
 def _scenario(scenario: Scenario | str | Path | None, overrides: dict[str, Any]) -> Scenario:
     if isinstance(scenario, Scenario):
-        return scenario.model_copy(update=overrides) if overrides else scenario
+        return scenario.with_values(overrides) if overrides else scenario
     return build_scenario(scenario, overrides)
 
 
@@ -72,10 +72,10 @@ def simulate(
     """Run a scenario in memory, without touching the disk (besides reading a trace).
 
     ``scenario`` is a :class:`Scenario`, a path to a scenario file, or None for the built-in
-    default; keyword arguments override its fields, e.g. ``simulate(llm="Llama-3-8B",
-    gpu="A10", trace="t.csv", kv_cache=False)``. ``requests`` gives the workload as columns
-    instead (``num_input_tokens``, ``num_output_tokens``, optional ``arrival_s``,
-    ``session_id``). OpenDC tables are kept only with ``opendc=True``.
+    default; keyword arguments override its fields, e.g. ``simulate(preset="thesis",
+    llm="Llama-3-8B", gpu="A10", trace="t.csv", kv_cache=False)``. ``requests`` gives the
+    workload as columns instead (``num_input_tokens``, ``num_output_tokens``, optional
+    ``arrival_s``, ``session_id``). OpenDC tables are kept only with ``opendc=True``.
     """
     if not isinstance(scenario, Scenario):
         overrides.setdefault("opendc", False)

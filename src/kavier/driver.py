@@ -17,6 +17,7 @@ from kavier.errors import ScenarioError
 from kavier.events import Observer, Observers
 from kavier.io.sinks import NullSink, Sink
 from kavier.metrics import SummaryAccumulator
+from kavier.observers.context_window import ContextWindowCheck, context_limit
 from kavier.registry import OUTPUTS
 from kavier.scenario import Scenario
 from kavier.summary import assemble, ordered, rate, with_bands, with_baseline
@@ -74,7 +75,11 @@ def run_once(
     backend = backend_for(scenario)
     totals = SummaryAccumulator()
     outputs = output_observers(scenario, sink)
-    done = backend.run(scenario, source, Observers([totals, *outputs]), totals, progress)
+    checks: list[Observer] = []
+    limit = context_limit(scenario)
+    if limit is not None:
+        checks.append(ContextWindowCheck(*limit))
+    done = backend.run(scenario, source, Observers([totals, *outputs, *checks]), totals, progress)
     if totals.num_requests == 0:
         raise ScenarioError("the workload holds no requests; check the trace or generator settings")
     observed: dict[str, Any] = {}

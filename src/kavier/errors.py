@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 
 class KavierError(Exception):
     """An error caused by the user's input, shown as one line without a traceback.
@@ -20,3 +23,24 @@ class LibraryError(KavierError):
 
 class WorkloadError(KavierError):
     """A trace file is unreadable or holds invalid rows (missing columns, negative counts, NaN)."""
+
+
+class KavierWarning(UserWarning):
+    """Input that runs but probably not as meant (shown as one ``warning: ...`` line)."""
+
+
+def warn(message: str) -> None:
+    """Emit ``message`` as a :class:`KavierWarning`: one ``warning: MESSAGE`` line on stderr
+    (no source path), shown once per message; ``-W ignore::kavier.errors.KavierWarning`` or
+    :func:`warnings.catch_warnings` silence it."""
+    warnings.warn(message, KavierWarning, stacklevel=2)
+
+
+def _format(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> str:
+    if issubclass(category, KavierWarning):
+        return f"warning: {message}\n"
+    return _plain_format(message, category, *args, **kwargs)
+
+
+_plain_format = warnings.formatwarning
+warnings.formatwarning = _format

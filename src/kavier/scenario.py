@@ -16,9 +16,9 @@ import tomllib
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
-from pydantic import ConfigDict, ValidationError
+from pydantic import ConfigDict, ValidationError, model_validator
 
 from kavier.errors import ScenarioError
 from kavier.settings import (
@@ -35,32 +35,10 @@ from kavier.settings import (
     WorkloadSettings,
 )
 from kavier.settings.base import DURATION_UNITS, option_flag, parse_duration
+from kavier.settings.presets import DEFAULT_PRESET, PRESETS
 
 __all__ = ["DURATION_UNITS", "Scenario", "build_scenario", "parse_duration", "read_mapping"]
 
-PRESETS: dict[str, dict[str, Any]] = {
-    # Real serving: continuous batching with a paged KV cache on each replica, the batched
-    # roofline performance model, many replicas behind a router.
-    "serving": {
-        "scheduler": "continuous",
-        "perf_model": "serving",
-        "prefix_cache": "block",
-    },
-    # The thesis prototype: one request at a time per GPU, thesis roofline model, thesis
-    # prefix cache (exact match on the first prefix_len tokens, capacity in prompts, LRU).
-    "thesis": {
-        "scheduler": "sequential",
-        "perf_model": "thesis",
-        "prefix_cache": "thesis",
-        "compute_efficiency": 0.30,
-        "memory_efficiency": 0.60,
-        "overhead_s": 0.025,
-        "power_memory_weight": 0.5,
-        "power_compute_weight": 1.0,
-        "power_active_floor": 0.0,
-    },
-}
-DEFAULT_PRESET = "serving"
 
 # The order of the keys in scenario.json: the declaration order of the scenario from before its
 # keys were grouped, kept so that every scenario.json stays byte-identical. Keys added since
@@ -184,11 +162,35 @@ class Scenario(
     table: ClassVar[str] = ""
     panel: ClassVar[str] = ""
 
+    @model_validator(mode="after")
+    def _acts_where_set(self) -> Self:
+        # every key set away from its default must act in this preset (kavier.settings.scope)
+        from kavier.errors import warn
+        from kavier.settings.scope import backend_preset, scope_error, scope_warnings, value_error
+        from kavier.settings.system import layout_error
+
+        message = value_error(self) or scope_error(self)
+        if message is None and backend_preset(self) == "serving":
+            message = layout_error(self)
+        if message:
+            raise ValueError(message)
+        for line in scope_warnings(self):
+            warn(line)
+        return self
+
     def settings(self, group: type[GroupT]) -> GroupT:
         """One group's values as that group's model: ``scenario.settings(CacheSettings)``."""
         if group not in GROUPS:
             raise TypeError(f"{group!r} is not a group of the scenario; groups: {_names(GROUPS)}")
         return group.model_construct(**{key: getattr(self, key) for key in group.model_fields})
+
+    def with_values(self, values: Mapping[str, Any]) -> Scenario:
+        """A copy with ``values`` replacing keys, validated like a new scenario (one-line errors
+        naming the keys): unlike ``model_copy(update=...)``, which checks nothing."""
+        try:
+            return Scenario(**{**self.model_dump(), **values})
+        except ValidationError as exc:
+            raise ScenarioError(_one_line(exc, "scenario", set(values))) from exc
 
     @classmethod
     def json_key_order(cls) -> tuple[str, ...]:
@@ -362,7 +364,7 @@ def _one_line(exc: ValidationError, source: str, flags: set[str]) -> str:
         return str(unknown_key(source, field))
     value = err.get("input")
     if not err.get("loc"):  # a check across fields (model validator): its message says it all
-        return f"{source}: {msg}"
+        return msg if source == "scenario" else f"{source}: {msg}"
     if field in flags:
         return f"{option_flag(field, Scenario.model_fields[field])} {value}: {msg}"
     return f"{source}: {field} = {value!r}: {msg}"

@@ -101,7 +101,7 @@ def test_thesis_flags_in_both_spellings(tmp_path, trace, style):
 
 def test_scenario_file_with_flag_override(tmp_path, trace):
     scen = tmp_path / "s.toml"
-    scen.write_text(f'trace = "{trace.name}"\ngpus = 2\nprefix_cache_size = 3\nseed = 4\n')
+    scen.write_text(f'preset = "thesis"\ntrace = "{trace.name}"\ngpus = 2\nprefix_cache_size = 3\nseed = 4\n')
     res = kavier("run", scen, "--gpus", 3, "-o", tmp_path / "o", "-q")
     assert res.returncode == 0, res.stderr
     resolved = json.loads((tmp_path / "o" / "scenario.json").read_text())
@@ -235,7 +235,16 @@ def test_compare_prints_ratios(tmp_path):
     for name, prefix in (("a", 0), ("b", 1024)):
         assert (
             kavier(
-                "run", "--num-sessions", 10, "--prefix-len", prefix, "-o", tmp_path / name, "-q"
+                "run",
+                "--preset",
+                "thesis",
+                "--num-sessions",
+                10,
+                "--prefix-len",
+                prefix,
+                "-o",
+                tmp_path / name,
+                "-q",
             ).returncode
             == 0
         )

@@ -37,9 +37,7 @@ def test_energy_does_not_depend_on_export_rate(model):
         "arrival_s": np.cumsum(rng.exponential(8.0, 60)),
     }
     energies = [
-        kavier.simulate(requests=req, prefix_len=0, gpus=2, power_model=model, export_rate=rate).summary[
-            "energy_it_j"
-        ]
+        kavier.simulate(requests=req, gpus=2, power_model=model, export_rate=rate).summary["energy_it_j"]
         for rate in (0.01, 0.7, 1.0, 300.0)
     ]
     assert max(energies) - min(energies) <= 1e-9 * max(energies)
@@ -47,7 +45,7 @@ def test_energy_does_not_depend_on_export_rate(model):
 
 def test_idle_gpus_draw_idle_power_for_the_whole_run():
     req = {"num_input_tokens": [10, 10], "num_output_tokens": [1, 1], "arrival_s": [0.0, 1000.0]}
-    r = kavier.simulate(requests=req, prefix_len=0, gpus=4, gpu_idle_w=IDLE, gpu_max_w=MAX, export_rate=10.0)
+    r = kavier.simulate(requests=req, gpus=4, gpu_idle_w=IDLE, gpu_max_w=MAX, export_rate=10.0)
     end = r.summary["simulated_time_s"]
     ts = r.timeseries
     replica = ts.column("replica").to_numpy()

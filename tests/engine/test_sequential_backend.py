@@ -52,5 +52,5 @@ def test_block_cache_needs_the_serving_engine():
 )
 def test_the_thesis_preset_rejects_the_serving_engines_keys(key, value):
     """A serving-engine key given to the thesis preset would do nothing: a one-line error names it."""
-    with pytest.raises(ScenarioError, match=key):
+    with pytest.raises(ScenarioError, match=f"--{key.replace('_', '-')} applies to the serving preset"):
         kavier.simulate(preset="thesis", num_sessions=2, **{key: value})

@@ -40,6 +40,7 @@ def scenario_tables() -> list[str]:
     """One table per settings group: key, flag, default, description."""
     from kavier.settings import GROUPS
     from kavier.settings.base import cli_metadata, option_flag
+    from kavier.settings.scope import scope_note
 
     out = ["## Scenario keys", ""]
     out.append(
@@ -53,7 +54,7 @@ def scenario_tables() -> list[str]:
         for key, field in group.model_fields.items():
             meta = cli_metadata(field)
             flag = "file only" if meta.get("file_only") else f"`{option_flag(key, field)}`"
-            description = field.description or ""
+            description = (field.description or "") + scope_note(key)
             out.append(f"| `{key}` | {flag} | {_cell(_default(field.default))} | {_cell(description)} |")
     return out
 

@@ -195,12 +195,15 @@ def scenario_command(keys: tuple[str, ...] | None = None) -> Callable[[Callable[
 
 
 def help_text(key: str) -> str:
-    """A key's help as the help screen shows it: its description (rich markup escaped), and for a
-    policy key the names its registry holds now."""
+    """A key's help as the help screen shows it: its description with where it acts (the preset
+    it is limited to and the settings it needs; rich markup escaped), and for a policy key the
+    names its registry holds now."""
     from rich.markup import escape
 
+    from kavier.settings.scope import scope_note
+
     field = _fields()[key][0]
-    text = escape(field.description or "")
+    text = escape((field.description or "") + scope_note(key))
     registry = field_registry(field)
     if registry is not None:
         text += f"; known: {', '.join(registry.names())}"

@@ -24,43 +24,19 @@ from kavier.metrics import SummaryAccumulator
 from kavier.perf.thesis import ThesisPerfModel
 from kavier.perf.utilization import UtilizationProfile
 from kavier.scenario import Scenario
+from kavier.settings.scope import value_error
 from kavier.workload.build import workload_source
 from kavier.workload.chunk import RequestChunk
 from kavier.workload.source import WorkloadSource
 
-# Keys only the serving engine reads, None unless given.
-SERVING_ENGINE_KEYS = (
-    "max_num_seqs",
-    "max_batched_tokens",
-    "chunked_prefill",
-    "frontend_s_per_request",
-    "frontend_s_per_token",
-)
-
 
 def check_sequential(scenario: Scenario) -> None:
-    """What the thesis model cannot run (one-line errors naming the alternative)."""
-    if scenario.prefix_cache == "block" or scenario.response_cache:
-        raise ScenarioError(
-            "the block prefix cache and the response cache need the serving engine; with --preset thesis "
-            "use --prefix-cache thesis (and --prefix-cache-policy full for prompt-response caching)"
-        )
-    if scenario.scheduler != "sequential":
-        raise ScenarioError(
-            f"scheduler {scenario.scheduler!r} needs the serving performance model; the thesis model runs "
-            "one request at a time (use --preset serving, or --scheduler sequential)"
-        )
-    given = [k for k in SERVING_ENGINE_KEYS if getattr(scenario, k) is not None]
-    if given:
-        raise ScenarioError(
-            f"{', '.join(given)}: the serving engine's (batches, token budget, server frontend); the "
-            "thesis model runs one request at a time (drop it, or use --preset serving)"
-        )
-    if scenario.timeline:
-        raise ScenarioError(
-            "--timeline needs the serving engine's iterations; the thesis model times whole requests, "
-            "so --preset thesis has none to show (use --preset serving)"
-        )
+    """What the thesis model cannot run (one-line errors naming the alternative): the scenario's
+    own validation (:func:`kavier.settings.scope.value_error`), again for a scenario copied
+    without it."""
+    message = value_error(scenario)
+    if message:
+        raise ScenarioError(message)
 
 
 class SequentialBackend:

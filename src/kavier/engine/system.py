@@ -9,8 +9,9 @@ whole blocks). Both raise one-line errors naming what does not fit and what to c
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
-from kavier.errors import ScenarioError
+from kavier.errors import ScenarioError, warn
 from kavier.library.catalog import load_catalog
 from kavier.library.spec import GpuSpec, ModelSpec
 from kavier.perf.roofline import ServingPerfModel, ServingPerfParams
@@ -117,11 +118,61 @@ def load_perf_params(
     return params, name, note
 
 
+def _resolver(catalog: Any) -> Any:
+    """``resolve(kind, name)``: the catalogue's name of a model or GPU (None when unknown)."""
+    from kavier.errors import KavierError
+
+    def resolve(kind: str, name: str) -> str | None:
+        try:
+            return str((catalog.model if kind == "model" else catalog.gpu)(name).name)
+        except KavierError:
+            return None
+
+    return resolve
+
+
 REPLICA_GROUP_KEYS = {"count", "gpu", "llm", "tp", "pp", "weight_dtype", "kv_dtype"}
 
 
+def parallelism_error(model: ModelSpec, tp: int, pp: int) -> str | None:
+    """Why ``model`` cannot be split ``tp`` x ``pp`` ways (None: it can): tensor parallelism
+    splits the attention heads, so ``tp`` must divide them (vLLM's rule, and ``kavier plan``'s);
+    pipeline parallelism gives each stage whole layers, and the model times equal stages, so
+    ``pp`` must divide the layers."""
+    heads, layers = model.num_attention_heads, model.num_layers
+    if heads % tp:
+        fits = ", ".join(str(d) for d in range(1, heads + 1) if heads % d == 0 and d <= 16)
+        return f"tp={tp} does not divide {model.name}'s {heads} attention heads (use tp {fits})"
+    if layers % pp:
+        fits = ", ".join(str(d) for d in range(1, layers + 1) if layers % d == 0 and d <= 16)
+        return f"pp={pp} does not divide {model.name}'s {layers} layers into equal stages (use pp {fits})"
+    return None
+
+
+def profile_mismatch(path: str, model: ModelSpec, gpu: GpuSpec, resolve: Any) -> str | None:
+    """The warning for a ``perf_profile`` whose ``[meta]`` says it was fitted for another model or
+    GPU than a replica's (None: it matches, or the profile does not say). ``resolve(kind, name)``
+    gives the catalogue's name for a name (None when unknown)."""
+    from kavier.perf.profile import profile_meta
+
+    meta = profile_meta(path)
+    found: list[str] = []
+    for kind, ours in (("model", model.name), ("gpu", gpu.name)):
+        fitted = meta.get(kind)
+        names = [fitted] if isinstance(fitted, str) else [n for n in fitted or () if isinstance(n, str)]
+        if names and ours not in {resolve(kind, n) or n for n in names}:
+            found.append(f"{kind} {'/'.join(names)} (this run: {ours})")
+    if not found:
+        return None
+    return (
+        f"--perf-profile {path} was fitted for {' and '.join(found)}; its constants may not carry "
+        "over (calibrate one for this set-up with `kavier calibrate`)"
+    )
+
+
 def plan_replicas(scenario: Scenario) -> list[ReplicaPlan]:
-    """Resolve every serving replica's model, GPU, parallelism and KV capacity (one-line errors)."""
+    """Resolve every serving replica's model, GPU, parallelism and KV capacity (one-line errors;
+    a one-line warning when ``perf_profile`` was fitted for another model or GPU)."""
     catalog = load_catalog(scenario.catalog)
     params_by_tp: dict[tuple[int, str], tuple[ServingPerfParams, str, str]] = {}
     groups = scenario.replica_groups or [{"count": scenario.num_replicas}]
@@ -133,8 +184,16 @@ def plan_replicas(scenario: Scenario) -> list[ReplicaPlan]:
         model = catalog.model(group.get("llm", scenario.llm))
         gpu = catalog.gpu(group.get("gpu", scenario.gpu))
         tp, pp = int(group.get("tp", scenario.tp)), int(group.get("pp", scenario.pp))
+        split = parallelism_error(model, tp, pp)
+        if split is not None:
+            where = f"replica_groups[{g_index}]: " if scenario.replica_groups else ""
+            raise ScenarioError(where + split)
         if (tp, gpu.name) not in params_by_tp:
             params_by_tp[tp, gpu.name] = load_perf_params(scenario, tp, gpu.name)
+            if scenario.perf_profile:
+                mismatch = profile_mismatch(scenario.perf_profile, model, gpu, _resolver(catalog))
+                if mismatch:
+                    warn(mismatch)
         params, profile, note = params_by_tp[tp, gpu.name]
         perf = ServingPerfModel(
             model,

@@ -54,7 +54,7 @@ from typing import Any
 from kavier.errors import ScenarioError
 from kavier.perf.roofline import ServingPerfParams
 
-__all__ = ["PROFILE_KEYS", "load_profile", "profile_degrees", "profile_text", "write_profile"]
+__all__ = ["PROFILE_KEYS", "load_profile", "profile_degrees", "profile_meta", "profile_text", "write_profile"]
 
 
 def _profile_keys() -> dict[str, str]:
@@ -139,6 +139,12 @@ def load_profile(
         if tp is not None and int(degree) == int(tp):
             changes.update(section)
     return replace(base, **changes)
+
+
+def profile_meta(path: Path | str) -> dict[str, Any]:
+    """The profile's ``[meta]`` table (empty when it has none): where its constants came from."""
+    meta = _read(path).get(_META, {})
+    return meta if isinstance(meta, dict) else {}
 
 
 def profile_degrees(path: Path | str) -> tuple[int, ...]:

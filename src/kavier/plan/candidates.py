@@ -40,7 +40,7 @@ def candidates(base: Scenario, gpus: list[str], tps: list[int] | None = None) ->
     heads is marked unfit. The fit check is the engine's own (weights + activation reserve
     per GPU against ``gpu_memory_utilization``, room for a KV block).
     """
-    from kavier.engine.system import plan_replicas
+    from kavier.engine.system import parallelism_error, plan_replicas
     from kavier.library.catalog import load_catalog
 
     catalog = load_catalog(base.catalog)
@@ -48,16 +48,17 @@ def candidates(base: Scenario, gpus: list[str], tps: list[int] | None = None) ->
     explicit = tps is not None
     degrees = sorted(set(tps if explicit else DEFAULT_TPS))
     if not explicit:
-        degrees = [t for t in degrees if model.num_attention_heads % t == 0] or [1]
+        degrees = [t for t in degrees if parallelism_error(model, t, 1) is None] or [1]
     out: list[Candidate] = []
     names = list(dict.fromkeys(catalog.gpu(name).name for name in gpus))  # aliases collapse
     for gpu in names:
         for tp in degrees:
-            if model.num_attention_heads % tp:
-                reason = f"tp={tp} does not divide {model.num_attention_heads} attention heads"
+            reason = parallelism_error(model, tp, base.pp)
+            if reason is not None:
                 out.append(Candidate(gpu, tp, reason))
                 continue
-            probe = base.model_copy(update={"gpu": gpu, "tp": tp, "replicas": 1, "replica_groups": None})
+            layout = {"gpu": gpu, "tp": tp, "replicas": 1, "replica_groups": None, "gpus": tp * base.pp}
+            probe = base.model_copy(update=layout)
             try:
                 plan_replicas(probe)
             except ScenarioError as exc:

@@ -150,6 +150,7 @@ class Evaluator:
                 "gpu": gpu,
                 "tp": int(tp),
                 "replicas": int(replicas),
+                "gpus": int(replicas) * int(tp) * int(self.base["pp"]),
                 "replica_groups": None,
                 "rate_scale": float(rate_scale),
             }

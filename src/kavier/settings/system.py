@@ -58,3 +58,45 @@ class SystemSettings(Settings):
         if self.replicas is not None:
             return self.replicas
         return max(1, self.gpus // (self.tp * self.pp))
+
+
+def layout_error(system: Any) -> str | None:
+    """Why the serving preset's ``gpus`` and its replicas disagree (None: they agree).
+
+    ``gpus`` left at 1 is not checked (the replicas then take the GPUs they need); given, it must
+    be what the replicas occupy, ``replicas x tp x pp`` (or the groups' sum), and without
+    ``replicas`` a whole number of replicas of ``tp x pp`` GPUs each.
+    """
+    gpus, tp, pp = system.gpus, system.tp, system.pp
+    if gpus == 1:
+        return None
+    per = tp * pp
+    if system.replica_groups:
+        try:
+            used = sum(
+                int(g.get("count", 1)) * int(g.get("tp", tp)) * int(g.get("pp", pp))
+                for g in system.replica_groups
+            )
+        except (TypeError, ValueError, AttributeError):
+            return None  # malformed groups: the replica plan names the group at fault
+        given = "replica_groups occupy"
+    elif system.replicas is not None:
+        used = system.replicas * per
+        given = f"--replicas {system.replicas} x --tp {tp} x --pp {pp} ="
+    else:
+        if gpus % per:
+            return (
+                f"--gpus {gpus} is not a whole number of replicas of --tp {tp} x --pp {pp} = {per} GPUs: "
+                + (
+                    f"give --gpus {per}"
+                    if gpus < per
+                    else f"give --gpus {gpus - gpus % per} or {gpus - gpus % per + per}"
+                )
+            )
+        return None
+    if used == gpus:
+        return None
+    return (
+        f"--gpus {gpus} but {given} {used} GPUs: give --gpus {used}, or leave --gpus out "
+        "(replicas default to gpus / (tp x pp))"
+    )

@@ -277,7 +277,20 @@ class _Preflight:
                     self._seen[memo] = str(exc).splitlines()[0]
             if self._seen[memo] is not None:
                 return key, self._seen[memo]  # type: ignore[return-value]
-        return None
+        return self._split(scenario)
+
+    def _split(self, scenario: Scenario) -> tuple[str, str] | None:
+        """A serving run's tp or pp that does not split its model (engine.system's rule)."""
+        if scenario.perf_model == "thesis" or scenario.replica_groups:
+            return None  # the thesis model runs whole models; groups are checked per group at run
+        from kavier.engine.system import parallelism_error
+        from kavier.library.catalog import load_catalog
+
+        model = load_catalog(scenario.catalog).model(scenario.llm)
+        message = parallelism_error(model, scenario.tp, scenario.pp)
+        if message is None:
+            return None
+        return ("tp" if message.startswith("tp=") else "pp"), message
 
 
 def plan_runs(spec: SweepSpec, runs_dir: Path | None = None) -> list[PlannedRun]:
@@ -326,6 +339,8 @@ def _explain(spec: SweepSpec, params: dict[str, Any], index: int, ident: str, ex
         msg = err.get("msg", "invalid value").removeprefix("Value error, ")
         if err.get("type") == "extra_forbidden":
             return f"{src}: base file {spec.base_file}: {key!r} is not a scenario key"
+        if not loc:  # a check across keys: its message names them
+            return f"{src}: run {ident}: {msg}"
         value = params.get(key, spec.base.get(key, err.get("input")))
         return f"{src}: {_where(spec, params, key, index)} = {value!r} (run {ident}): {msg}"
     return f"{src}: run {ident}: {exc}"

@@ -41,7 +41,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from kavier.errors import WorkloadError
+from kavier.errors import KavierWarning, WorkloadError
 from kavier.registry import TRACE_FORMATS
 from kavier.workload.chunk import RequestChunk
 from kavier.workload.formats import Kind, TraceFormat, accepted_formats
@@ -182,7 +182,7 @@ class TraceSource:
         if not self._warned:
             note = f"{self.path.name}: arrival times were not sorted; read whole and sorted them"
             self.notes.append(note)
-            warnings.warn(note, stacklevel=3)
+            warnings.warn(note, KavierWarning, stacklevel=3)
             self._warned = True
         pieces = list(self._normalised(ids))
         yield assembler.chunk(_sort_pieces(pieces, recode=ids.mode == "str"), prefix)
