@@ -96,7 +96,18 @@ def test_tune_malloc_does_nothing_off_linux(monkeypatch):
 
 
 def _run_args(folder: object, *extra: object) -> list[object]:
-    return ["run", "--num-requests", "10", "--no-opendc", "-q", "--output-folder", folder, *extra]
+    return [
+        "run",
+        "--workload",
+        "poisson",
+        "--num-requests",
+        "10",
+        "--no-opendc",
+        "-q",
+        "--output-folder",
+        folder,
+        *extra,
+    ]
 
 
 def test_negative_seed_is_a_one_line_error(tmp_path):
