@@ -124,7 +124,10 @@ def _load_cell(summary: dict[str, Any]) -> str:
     state, growth = summary["load_state"], summary.get("queue_growth_requests_per_s")
     if state is None:
         raise ValueError("no load state")
-    return state if growth is None else f"{state} (queue {growth:+,.3g} req/s)"
+    if growth is None:
+        return state
+    growth = 0.0 if abs(growth) < 5e-4 else growth  # a least-squares slope of a flat queue: ~1e-19
+    return f"{state} (queue {growth:+,.3g} req/s)"
 
 
 def summarynew_table(summary: dict[str, Any], title: str) -> Table:
