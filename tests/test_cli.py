@@ -195,7 +195,7 @@ def _interrupt(tmp_path, signum: int) -> tuple[int, str]:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_an_interrupted_run_leaves_nothing_and_says_so(tmp_path, signum):
     code, err = _interrupt(tmp_path, signum)
-    assert code == 130
+    assert code == 130, err
     assert err == "interrupted: nothing written to big\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 

@@ -554,8 +554,10 @@ def main() -> None:
         else:
             app()
     except SystemExit as exc:
-        if is_run and exc.code in (0, None):
-            _exit_now(0)
+        if is_run and exc.code in (0, None, 130):
+            # 130: interrupted, its folder already removed; leaving without the interpreter's
+            # teardown also keeps a late signal from turning the exit status into "killed"
+            _exit_now(exc.code or 0)
         raise
     except KavierError as exc:
         print_error(exc)
