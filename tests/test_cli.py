@@ -12,7 +12,7 @@ import pytest
 import typer
 
 from kavier import cli
-from tests.cli_helper import kavier
+from tests.cli_helper import kavier, write_tiny_llama_config
 from tests.paths import SRC
 
 ARGVS = [
@@ -227,23 +227,7 @@ def test_run_help_groups_options_by_topic_with_defaults():
 
 
 def test_library_takes_a_huggingface_config(tmp_path):
-    import json
-
-    config = tmp_path / "config.json"
-    config.write_text(
-        json.dumps(
-            {
-                "num_hidden_layers": 4,
-                "hidden_size": 512,
-                "num_attention_heads": 8,
-                "num_key_value_heads": 2,
-                "intermediate_size": 1024,
-                "vocab_size": 1000,
-                "model_type": "llama",
-                "_name_or_path": "tiny-llama",
-            }
-        )
-    )
+    config = write_tiny_llama_config(tmp_path)
     res = kavier("library", "--llm", config)
     assert res.returncode == 0, res.stderr
     assert "tiny-llama" in res.stdout and "Llama-3-8B" not in res.stdout and "GPUs" not in res.stdout

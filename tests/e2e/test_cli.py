@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.cli_helper import kavier
+from tests.cli_helper import kavier, write_tiny_llama_config
 
 
 @pytest.fixture
@@ -190,23 +190,8 @@ def test_refuses_to_overwrite_a_foreign_folder(tmp_path):
 
 
 def test_hf_config_and_user_catalogue(tmp_path):
-    cfg = tmp_path / "tiny"
-    cfg.mkdir()
-    (cfg / "config.json").write_text(
-        json.dumps(
-            {
-                "num_hidden_layers": 4,
-                "hidden_size": 512,
-                "num_attention_heads": 8,
-                "num_key_value_heads": 2,
-                "intermediate_size": 1024,
-                "vocab_size": 1000,
-                "model_type": "llama",
-                "_name_or_path": "tiny-llama",
-            }
-        )
-    )
-    res = kavier("run", "--llm", cfg / "config.json", "-o", tmp_path / "o", "-q")
+    cfg = write_tiny_llama_config(tmp_path / "tiny")
+    res = kavier("run", "--llm", cfg, "-o", tmp_path / "o", "-q")
     assert res.returncode == 0, res.stderr
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert summary["kv_bytes_per_token"] == 2 * 4 * 2 * 64 * 2

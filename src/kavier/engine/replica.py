@@ -394,18 +394,20 @@ class ServingReplica:
             return self._start_run()
         return self._iteration(decode_now, chunks)
 
+    def _room_and_blocks(self, s: Seq, chunk: int) -> tuple[int, int]:
+        """(tokens ``s``'s blocks still hold beyond its prefill, blocks a ``chunk`` more needs)."""
+        have = (s.shared + s.blocks) * self.bs - s.prefilled
+        return have, max(0, -(-(chunk - have) // self.bs))
+
     def chunk_fits(self, s: Seq, chunk: int) -> bool:
         """Would :meth:`fit_chunk` allocate the whole chunk (no shrinking)?"""
-        have = (s.shared + s.blocks) * self.bs - s.prefilled
-        return max(0, -(-(chunk - have) // self.bs)) <= self.free_blocks
+        return self._room_and_blocks(s, chunk)[1] <= self.free_blocks
 
     def fit_chunk(self, s: Seq, chunk: int) -> int:
         """Shrink a prefill chunk to the free KV blocks; allocate them."""
-        bs = self.bs
-        have = (s.shared + s.blocks) * bs - s.prefilled
-        extra_blocks = max(0, -(-(chunk - have) // bs))
+        have, extra_blocks = self._room_and_blocks(s, chunk)
         if extra_blocks > self.free_blocks:
-            chunk = have + self.free_blocks * bs
+            chunk = have + self.free_blocks * self.bs
             extra_blocks = self.free_blocks
         if chunk <= 0:
             return 0

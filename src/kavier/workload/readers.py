@@ -30,7 +30,6 @@ file and the row (1-based data row; ``line`` for JSONL) or column.
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from io import BytesIO
@@ -41,7 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from kavier.errors import KavierWarning, WorkloadError
+from kavier.errors import WorkloadError, warn
 from kavier.registry import TRACE_FORMATS
 from kavier.workload.chunk import RequestChunk
 from kavier.workload.formats import Kind, TraceFormat, accepted_formats
@@ -182,7 +181,7 @@ class TraceSource:
         if not self._warned:
             note = f"{self.path.name}: arrival times were not sorted; read whole and sorted them"
             self.notes.append(note)
-            warnings.warn(note, KavierWarning, stacklevel=3)
+            warn(note)
             self._warned = True
         pieces = list(self._normalised(ids))
         yield assembler.chunk(_sort_pieces(pieces, recode=ids.mode == "str"), prefix)
