@@ -155,3 +155,8 @@ def test_a_preset_that_is_not_a_string_is_a_one_line_error(tmp_path: Path) -> No
     path.write_text('{"preset": ["thesis"]}', encoding="utf-8")
     with pytest.raises(ScenarioError, match="unknown preset"):
         build_scenario(path)
+
+
+def test_a_sweep_base_naming_a_blank_path_is_a_one_line_error() -> None:
+    """Found by test_random_sweeps: ``base = "\\n"`` printed the resolved path's newline."""
+    load(json.dumps({"base": "\n", "axes": {}}), ".json")

@@ -109,7 +109,9 @@ def load_sweep(path: str | Path) -> SweepSpec:
     if isinstance(raw_base, str):
         base_file = (folder / raw_base) if not Path(raw_base).is_absolute() else Path(raw_base)
         if not base_file.is_file():
-            raise ScenarioError(f"{src}: base = {raw_base!r}: scenario file {base_file} does not exist")
+            raise ScenarioError(
+                f"{src}: base = {raw_base!r}: scenario file {str(base_file)!r} does not exist"
+            )
     elif isinstance(raw_base, dict):
         base.update({_key(k): v for k, v in raw_base.items()})
     elif raw_base is not None:
