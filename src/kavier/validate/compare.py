@@ -4,7 +4,8 @@ from held out).
 
 A comparison is *fitted* when the constants that produced the prediction were fitted on that
 measurement's group (its GPU and model in that suite), and *held out* otherwise; *reference*
-marks the thesis's own experiment, whose constants the thesis chose on its data.
+marks the thesis's own experiment, whose constants the thesis chose on its data. A suite whose
+rows no constant was fitted on labels its replay with the shipped profiles *held out: shipped*.
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 FITTED, HELD_OUT, REFERENCE = "fitted", "held out", "reference"
+# The shipped profiles replaying a suite none of whose rows they were fitted on.
+SHIPPED_HELD_OUT = "held out: shipped"
 
 # The metrics, in the order they are reported, with what each compares.
 METRICS: dict[str, str] = {
     "ttft_s": "time to first token (s), as the measurement counts it",
     "prefill_s": "one prefill iteration of the whole batch (s)",
     "tpot_s": "time per output token after the first (s)",
-    "itl_s": "median inter-token latency (s)",
+    "ttft_saturated_s": "time to first token of a saturated run (s): mostly queueing, reported apart",
+    "itl_s": "inter-token latency (s): the median (ML.ENERGY) or the mean per request (NIM)",
     "decode_step_s": "one decode iteration (s)",
     "e2e_s": "request latency, arrival to last token (s)",
     "output_tokens_per_s": "output throughput (tokens/s)",

@@ -80,5 +80,12 @@ SUITES: dict[str, Suite] = {
             "measurements/mlenergy_v3_h100_llama_chat.csv",
             _run("kavier.validate.mlenergy"),
         ),
+        Suite(
+            "nim-h100",
+            "closed-loop serving at concurrency 1-250 on 2 x H100, Llama-3.3-70B FP8 (NVIDIA NIM 1.8.0, "
+            "public guide): TTFT, ITL, throughput; never fitted",
+            None,
+            _run("kavier.validate.nim_h100"),
+        ),
     )
 }

@@ -1,0 +1,27 @@
+"""The public measurements shipped with Kavier: ``data/public/measurements.csv``.
+
+One row per metric of one measured configuration, every value read from the source its
+``source_id`` names (``data/public/SOURCES.md`` cites each source and says what was measured and
+how). Unlike the measurement files beside the repository (:mod:`kavier.validate.data`), this file
+ships in the package, so the suites reading it always run.
+"""
+
+from __future__ import annotations
+
+import csv
+from functools import cache
+from pathlib import Path
+
+PUBLIC = Path(__file__).resolve().parent / "data" / "public"
+MEASUREMENTS = PUBLIC / "measurements.csv"
+
+
+@cache
+def _all_rows() -> tuple[dict[str, str], ...]:
+    with MEASUREMENTS.open(newline="", encoding="utf-8") as fh:
+        return tuple(csv.DictReader(fh))
+
+
+def public_rows(source_id: str | None = None) -> list[dict[str, str]]:
+    """The shipped rows as text (each a fresh dict), only ``source_id``'s when given."""
+    return [dict(r) for r in _all_rows() if source_id is None or r["source_id"] == source_id]
