@@ -259,3 +259,21 @@ def test_rerunning_into_a_run_folder_keeps_working_but_a_users_file_needs_force(
     assert (out / "notes.txt").read_text() == "mine"
     assert kavier(*_run_args(out, "--force")).returncode == 0
     assert not (out / "notes.txt").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["run", "--out", "x"], "No such option: --out"),
+        (["runn"], "No such command 'runn'"),
+        (["plan", "--gpu-types"], "requires an argument"),
+        (["validate", "--by"], "requires an argument"),
+    ],
+)
+def test_a_usage_error_is_one_line_naming_the_option_and_the_help(args, says):
+    # click's own form is a usage block and a boxed message over five lines
+    res = kavier(*args)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], res.stderr
+    assert "-h'" in lines[0]

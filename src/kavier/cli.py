@@ -541,6 +541,34 @@ def _install_handlers() -> None:
         signal.signal(signal.SIGTERM, _terminated)
 
 
+def _usage_errors() -> tuple[type[BaseException], ...]:
+    """The classes of click's usage and parameter errors: typer >= 0.2x vendors click (its
+    errors derive from ``typer.TyperException``), earlier typer uses click itself."""
+    found: list[type[BaseException]] = []
+    if hasattr(typer, "TyperException"):
+        found.append(typer.TyperException)
+    try:
+        import click
+    except ImportError:  # pragma: no cover - click comes with typer
+        pass
+    else:
+        found.append(click.ClickException)
+    return tuple(found)
+
+
+def _usage_line(exc: BaseException) -> str:
+    """A usage error as one line: click's message and where the help is."""
+    format_message = getattr(exc, "format_message", None)
+    message = " ".join((format_message() if format_message else str(exc)).split())
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        path = ctx.command_path
+    else:  # an option's missing value is found before a context exists
+        words = [a for a in sys.argv[1:2] if not a.startswith("-")]
+        path = " ".join(["kavier", *words])
+    return f"{message} (see '{path} -h')"
+
+
 def main() -> None:
     """Console entry point: one-line errors for bad input, never a traceback."""
     is_run = len(sys.argv) > 1 and sys.argv[1] == "run"
@@ -548,11 +576,16 @@ def main() -> None:
     if is_run:
         _tune_malloc()
     try:
-        # standalone: usage errors are printed by typer and exit 2
-        if is_run:
-            _run_app()()
-        else:
-            app()
+        # not standalone: a usage error reaches us, to be printed as one line (click's own
+        # form is a usage block and a boxed message); --help and typer.Exit return a code
+        code = (_run_app() if is_run else app)(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except _usage_errors() as exc:
+        print_error(_usage_line(exc))
+        sys.exit(getattr(exc, "exit_code", 2))
+    except typer.Abort:
+        console("err").print("interrupted: no output folder was written")
+        sys.exit(130)
     except SystemExit as exc:
         if is_run and exc.code in (0, None, 130):
             # 130: interrupted, its folder already removed; leaving without the interpreter's
