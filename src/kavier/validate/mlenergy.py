@@ -108,6 +108,16 @@ def tokens_in_window(
     return counts
 
 
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """The median of ``values`` where each counts ``weights`` times (NaN for none): the median
+    inter-token gap over tokens when each request's mean gap weighs its number of tokens."""
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order])
+    if not cumulative.size or cumulative[-1] <= 0:
+        return math.nan
+    return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2.0)])
+
+
 def steady_state(result: Any, max_num_seqs: int) -> dict[str, float] | None:
     """The window's figures (see the module docstring), or None when the run has no window."""
     table, series = result.requests, result.timeseries
@@ -131,9 +141,7 @@ def steady_state(result: Any, max_num_seqs: int) -> dict[str, float] | None:
     tokens = int(counts.sum())
     tpot = table.column("tpot_s").to_numpy()
     ok = (counts > 0) & np.isfinite(tpot)
-    order = np.argsort(tpot[ok])
-    weights = np.cumsum(counts[ok][order])
-    itl = float(tpot[ok][order][np.searchsorted(weights, weights[-1] / 2.0)]) if weights.size else math.nan
+    itl = weighted_median(tpot[ok], counts[ok])
     return {
         "output_tokens_per_s": tokens / duration,
         "j_per_output_token": energy / tokens if tokens else math.nan,

@@ -87,5 +87,12 @@ SUITES: dict[str, Suite] = {
             None,
             _run("kavier.validate.nim_h100"),
         ),
+        Suite(
+            "vllm-public",
+            "public vllm bench serve runs (vLLM V1) off H100: Qwen2.5-32B on A100-80GB, TP 1 and 2, "
+            "TTFT, TPOT, ITL, throughput",
+            None,
+            _run("kavier.validate.vllm_public"),
+        ),
     )
 }
