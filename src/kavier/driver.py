@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from kavier.engine.backend import Backend, Progress
-from kavier.errors import ScenarioError
+from kavier.errors import ScenarioError, warn
 from kavier.events import Observer, Observers
 from kavier.io.sinks import NullSink, Sink
 from kavier.metrics import SummaryAccumulator
@@ -80,8 +80,21 @@ def run_once(
     if limit is not None:
         checks.append(ContextWindowCheck(*limit))
     done = backend.run(scenario, source, Observers([totals, *outputs, *checks]), totals, progress)
+    rejected = (done.summary or {}).get("rejected_requests") or 0
     if totals.num_requests == 0:
+        if rejected:
+            raise ScenarioError(
+                f"all {rejected} requests hold more than --max-model-len {scenario.max_model_len:,} "
+                "tokens (prompt + output) and were rejected; raise --max-model-len"
+            )
         raise ScenarioError("the workload holds no requests; check the trace or generator settings")
+    if rejected:
+        warn(
+            f"{rejected} of {rejected + totals.num_requests} requests hold more than --max-model-len "
+            f"{scenario.max_model_len:,} tokens (prompt + output) and were rejected before scheduling, "
+            "as vLLM's server answers them (HTTP 400); they are not in requests.parquet "
+            "(summary: rejected_requests)"
+        )
     observed: dict[str, Any] = {}
     for observer in outputs:
         observed.update(observer.summary())

@@ -175,6 +175,8 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "kv_headroom_blocks",
     # the prefix cache's per-request ratio, named for what it counts
     "prefix_cache_requests_with_any_hit_ratio",
+    # requests the server rejected for holding more than --max-model-len tokens (serving)
+    "rejected_requests",
 )
 
 

@@ -162,3 +162,27 @@ def test_an_empty_prompt_is_served_as_one_token():
     assert run.requests.column("num_input_tokens").to_pylist() == [1, 10]
     assert run.summary["input_tokens"] == 11 and run.summary["num_requests"] == 2
     assert np.all(np.isfinite(run.requests.column("finish_s").to_numpy()))
+
+
+def test_max_model_len_rejects_the_long_requests_of_a_trace_before_the_engine():
+    # 3 of 6 requests hold more than 1,000 tokens: they are not served, not in the table, and
+    # counted; the others are served as if the long ones had never been sent
+    lengths = np.array([300, 5000, 400, 1200, 200, 900])
+    requests = {
+        "num_input_tokens": lengths,
+        "num_output_tokens": np.full(6, 100),
+        "arrival_s": np.arange(6) * 50.0,  # far apart: each runs alone
+    }
+    kept = kavier.simulate(requests=requests, max_model_len=1000, prefix_cache="off")
+    assert kept.summary["rejected_requests"] == 2 and kept.summary["num_requests"] == 4
+    assert kept.requests.column("request_id").to_pylist() == [0, 2, 4, 5]
+    alone = kavier.simulate(requests={k: v[[0, 2, 4, 5]] for k, v in requests.items()}, prefix_cache="off")
+    assert alone.summary["rejected_requests"] == 0
+    np.testing.assert_allclose(
+        kept.requests.column("ttft_s").to_numpy(), alone.requests.column("ttft_s").to_numpy()
+    )
+
+
+def test_a_run_whose_every_request_is_rejected_says_so_in_one_line():
+    with pytest.raises(kavier.errors.ScenarioError, match="all 5 requests hold more than --max-model-len 10"):
+        kavier.simulate(workload="poisson", num_requests=5, input_tokens="50", max_model_len=10)

@@ -75,6 +75,7 @@ def _values(files: Path) -> dict[str, tuple[Any, dict[str, Any]]]:
         "max_batched_tokens": (512, long_prompts),
         "chunked_prefill": (True, {**long_prompts, "max_batched_tokens": 4096, "engine": "vllm-v0"}),
         "block_size": (64, {}),
+        "max_model_len": (3500, {**long_prompts, "output_tokens": "16"}),
         "affinity_load_guard": (0, {**shared, "replicas": 2}),
         "router": ("round_robin", {"replicas": 2}),
         "scheduler": ("static", {}),

@@ -50,6 +50,11 @@ def test_steady_state_leaves_out_the_first_and_last_wave():
     assert np.isnan(figures["output_tokens_per_s"])  # the kept requests were sent at the same instant
 
 
+def test_too_few_requests_for_a_steady_state_give_no_figures():
+    table = _table([0, 0, 1], [0.5, 0.9, 1.1], [1, 1, 2], [11] * 3)
+    assert all(np.isnan(v) for v in steady_state(table, concurrency=2).values())
+
+
 def test_replay_keeps_a_steady_state_of_six_waves():
     assert num_requests(25) - 2 * 25 == 6 * 25
     assert num_requests(1) == 40

@@ -125,6 +125,7 @@ class ClusterRun:
         self.version = [0] * len(plans)
         self.order = 0
         self.info = run_info(plans, scenario.busy_utilization)
+        self.rejected = 0  # open-loop requests over max_model_len (see admitted)
 
     # -- events -----------------------------------------------------------------------------------
 
@@ -144,6 +145,21 @@ class ClusterRun:
             nxt = closed.make(seq.finish + closed.think, client)
             if nxt is not None:
                 heapq.heappush(self.injected, (nxt[0], nxt[1], nxt[2], nxt[3], -1, client))
+
+    def admitted(self, stream: Iterator[tuple], max_len: int) -> Iterator[tuple]:
+        """The arrivals of ``stream`` of at most ``max_len`` tokens (prompt + output); the others
+        are rejected before the engine sees them, as vLLM's server answers them 400, and
+        counted in ``rejected``."""
+        for request in stream:
+            if request[2] + request[3] <= max_len:
+                yield request
+            else:
+                self.rejected += 1
+
+    @property
+    def rejected_requests(self) -> int:
+        """Requests rejected for holding more than ``max_model_len`` tokens."""
+        return self.rejected + (self.closed.rejected if self.closed is not None else 0)
 
     def wake(self, r: int, t: float) -> None:
         """Schedule replica ``r``'s next step at ``t`` (its earlier wake-ups become stale)."""
@@ -288,6 +304,8 @@ class ClusterRun:
         )
         if closed is None:
             stream = arrivals(scenario, self.source, need_ids, self.thesis_cache is not None)
+            if scenario.max_model_len is not None:
+                stream = self.admitted(stream, scenario.max_model_len)
         else:
             stream = iter(())
             for client in range(scenario.concurrency):
@@ -364,6 +382,7 @@ class ClusterRun:
             "total_decode_s": sum(r.decode_s * r.gpus for r in replicas),
             "num_replicas": len(replicas),
             "preemptions": sum(r.preemptions for r in replicas),
+            "rejected_requests": self.rejected_requests,
             "iterations": iterations,
             "mean_batch_size": sum(r.batch_sum for r in replicas) / iterations if iterations else 0.0,
             "model": plans[0].model.name,

@@ -257,7 +257,8 @@ class ServingReplica:
             raise ScenarioError(
                 f"request {seq.request_id} needs {seq.n_in + seq.n_out} tokens of KV cache but replica "
                 f"{self.index} holds {self.total_blocks * self.bs}; raise "
-                "--gpu-memory-utilization, use --tp, a GPU with more memory, or shorter requests"
+                "--gpu-memory-utilization, use --tp or a GPU with more memory, or reject longer "
+                f"requests with --max-model-len {self.total_blocks * self.bs} as vLLM would"
             )
         scheduler = self.scheduler
         if getattr(scheduler, "chunked_prefill", True) is False and seq.n_in - seq.cached > getattr(

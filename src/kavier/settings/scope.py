@@ -128,6 +128,7 @@ SCOPES: dict[str, Scope] = {
     "max_num_seqs": _serving(),
     "max_batched_tokens": _serving(),
     "chunked_prefill": _serving(),
+    "max_model_len": _serving(),
     "frontend_s_per_request": _serving(),
     "frontend_s_per_token": _serving(),
     "block_size": _serving("the thesis model keeps no paged KV blocks"),

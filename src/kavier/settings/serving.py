@@ -53,6 +53,15 @@ class ServingSettings(Settings):
     chunked_prefill: Switch | None = Field(
         None, description="split long prefills over iterations; default: the engine's (vllm-v1: always on)"
     )
+    max_model_len: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "tokens (count, prompt + output) a request may hold: a longer one is rejected before "
+            "the engine sees it, as vLLM's server answers it 400 (summary: rejected_requests); "
+            "default: none rejected"
+        ),
+    )
     frontend_s_per_request: Seconds | None = Field(
         None,
         ge=0,

@@ -80,6 +80,8 @@ def steady_state(table: Any, concurrency: int) -> dict[str, float]:
     arrival = table.column("arrival_s").to_numpy()
     order = np.argsort(arrival, kind="stable")
     kept = order[concurrency : arrival.size - concurrency]
+    if kept.size < 2:  # too few requests for a steady state (e.g. KAVIER_MAX_REQUESTS)
+        return dict.fromkeys(("ttft_s", "tpot_s", "output_tokens_per_s"), float("nan"))
     t0, t1 = float(arrival[kept[0]]), float(arrival[kept[-1]])
     first = table.column("first_token_s").to_numpy()
     finish = table.column("finish_s").to_numpy()
@@ -128,7 +130,7 @@ def run(
         predicted = replay(measured, **overrides)
         case = f"{measured['input_tokens']}/{measured['output_tokens']} concurrency {measured['concurrency']}"
         for column, (metric, key) in MEASURED.items():
-            if column not in measured:
+            if column not in measured or not np.isfinite(predicted[key]):
                 continue
             if metric == "ttft_s" and measured["saturated"]:
                 metric = "ttft_saturated_s"
