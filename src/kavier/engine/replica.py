@@ -145,6 +145,8 @@ class ServingReplica:
         self.index = index
         self.perf = perf
         self.scheduler = scheduler
+        # the optional Scheduler hook: why a prompt can never run (kavier.engine.schedulers.base)
+        self.refusal = getattr(scheduler, "refusal", None)
         self.bs = self.block_size = int(block_size)
         self.total_blocks = int(total_blocks)
         self.free_blocks = int(total_blocks)
@@ -260,15 +262,10 @@ class ServingReplica:
                 "--gpu-memory-utilization, use --tp or a GPU with more memory, or reject longer "
                 f"requests with --max-model-len {self.total_blocks * self.bs} as vLLM would"
             )
-        scheduler = self.scheduler
-        if getattr(scheduler, "chunked_prefill", True) is False and seq.n_in - seq.cached > getattr(
-            scheduler, "max_batched_tokens", math.inf
-        ):
-            raise ScenarioError(
-                f"request {seq.request_id} has a {seq.n_in}-token prompt but an iteration holds "
-                f"{scheduler.max_batched_tokens} tokens and chunked prefill is off (vLLM refuses such "
-                "prompts); raise --max-batched-tokens to the longest prompt or use --chunked-prefill on"
-            )
+        refusal = self.refusal
+        reason = refusal(seq.n_in - seq.cached) if refusal is not None else None
+        if reason:
+            raise ScenarioError(f"request {seq.request_id} has a {seq.n_in}-token prompt but {reason}")
         seq.prompt_len = seq.n_in
         seq.prefilled = seq.cached
         woke = False

@@ -235,3 +235,26 @@ def test_a_registered_scheduler_is_listed_and_used_by_a_run(register):
 def test_a_scheduler_name_is_registered_once(register):
     register(SCHEDULERS, "test-once", Pairs)
     assert_registered_once(SCHEDULERS, "test-once", Pairs, type("Other", (Pairs,), {}))
+
+
+class Hookless:
+    """A scheduler written against the protocol alone: no ``refusal`` (the optional hook)."""
+
+    def __init__(self, knobs: SchedulerSettings) -> None:
+        from kavier.engine.schedulers.continuous import ContinuousBatching
+
+        self.inner = ContinuousBatching(knobs)
+        self.max_running = self.inner.max_running
+
+    def form_batch(self, replica):
+        return self.inner.form_batch(replica)
+
+
+def test_a_scheduler_without_the_optional_refusal_hook_serves_every_request(register):
+    register(SCHEDULERS, "test-hookless", Hookless)
+    assert not hasattr(Hookless, "refusal")
+    req = {"num_input_tokens": [300, 5000, 40], "num_output_tokens": [20] * 3, "arrival_s": [0.0, 0.1, 0.2]}
+    mine = kavier.simulate(requests=req, scheduler="test-hookless", prefix_cache="off")
+    ref = kavier.simulate(requests=req, scheduler="continuous", prefix_cache="off")
+    assert mine.requests.num_rows == 3
+    assert mine.requests.column("finish_s").equals(ref.requests.column("finish_s"))

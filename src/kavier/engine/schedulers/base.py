@@ -94,7 +94,13 @@ class ReplicaState(Protocol):
 
 
 class Scheduler(Protocol):
-    """Forms each iteration's batch (see the module docstring)."""
+    """Forms each iteration's batch (see the module docstring).
+
+    Optional: ``refusal(prompt_tokens: int) -> str | None``, why the policy can never run a
+    prompt of that many new tokens (the end of a one-line error), or None; the replica asks it
+    as each request arrives, so that such a request stops the run at once instead of waiting
+    forever (:meth:`BatchScheduler.refusal`). A scheduler without it runs every prompt.
+    """
 
     max_running: int
 
@@ -115,6 +121,17 @@ class BatchScheduler:
     def fits(self, replica: ReplicaState, seq: Any) -> bool:
         """Is there KV memory to admit ``seq`` (beyond what its first chunk takes)?"""
         return True
+
+    def refusal(self, prompt_tokens: int) -> str | None:
+        """Without chunked prefill a prompt is prefilled whole in one iteration, so one longer
+        than the token budget can never run (vLLM refuses such prompts): the reason, else None."""
+        if self.chunked_prefill or prompt_tokens <= self.max_batched_tokens:
+            return None
+        return (
+            f"an iteration holds {self.max_batched_tokens} tokens and chunked prefill is off (vLLM "
+            "refuses such prompts); raise --max-batched-tokens to the longest prompt or use "
+            "--chunked-prefill on"
+        )
 
     def __init__(self, settings: SchedulerSettings) -> None:
         self.max_running = settings.max_num_seqs
