@@ -230,7 +230,7 @@ def write_bands() -> None:
 
     residuals: dict[str, list[float]] = {}
     for suite in SUITES.values():
-        if not suite.split_by_profile:
+        if not suite.split_by_profile or not suite.feeds_profiles:
             continue
         for c in suite.run(SHARED_DATA, split=HELD_OUT_GPU, profile_for=SPLITS[HELD_OUT_GPU]):
             band = BAND_OF.get(c.metric)
@@ -272,7 +272,7 @@ def write_validation_meta() -> None:
         (HELD_OUT_MODEL, "held_out_model"),
     ):
         for suite in SUITES.values():
-            if not suite.split_by_profile:
+            if not suite.split_by_profile or not suite.feeds_profiles:
                 continue
             engine = SUITE_ENGINE.get(suite.name, "vllm-v1")
             for c in suite.run(SHARED_DATA, split=split, profile_for=SPLITS[split]):

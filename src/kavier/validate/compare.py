@@ -28,6 +28,7 @@ METRICS: dict[str, str] = {
     "decode_step_s": "one decode iteration (s)",
     "e2e_s": "request latency, arrival to last token (s)",
     "output_tokens_per_s": "output throughput (tokens/s)",
+    "output_tokens_per_s_ratio": "output throughput on a GPU over that on H100-SXM, same engine and load",
     "j_per_output_token": "GPU energy per output token (J)",
     "avg_power_w": "average GPU power, summed over the GPUs (W)",
     "avg_power_fraction": "average power per GPU / the GPU's maximum power",

@@ -18,13 +18,16 @@ from kavier.validate.compare import REFERENCE, Comparison
 @dataclass(frozen=True)
 class Suite:
     """A validation suite (see the module docstring). ``split_by_profile``: the suite replays
-    through the serving engine's profiles, so it runs once per split (fitted, held out)."""
+    through the serving engine's profiles, so it runs once per split (fitted, held out).
+    ``feeds_profiles``: ``benchmarks/fit_profiles.py`` pools its held-out errors into the
+    shipped bands and profiles' ``[meta.validation]``."""
 
     name: str
     description: str
     data_file: str | None
     run: Callable[..., list[Comparison]]
     split_by_profile: bool = True
+    feeds_profiles: bool = True
 
 
 def _thesis(data: Any = None, **options: Any) -> list[Comparison]:
@@ -93,6 +96,14 @@ SUITES: dict[str, Suite] = {
             "TTFT, TPOT, ITL, throughput",
             None,
             _run("kavier.validate.vllm_public"),
+        ),
+        Suite(
+            "trtllm-gpus",
+            "GPU-to-GPU scaling: TensorRT-LLM max-throughput of H200, A100-80GB and L40S over H100-SXM "
+            "(perf overview v0.13/v1.0), Llama/Mistral/Mixtral fp16/fp8: the throughput ratio",
+            None,
+            _run("kavier.validate.trtllm_gpus"),
+            feeds_profiles=False,  # added after the shipped fit; its metric has no band class
         ),
     )
 }
