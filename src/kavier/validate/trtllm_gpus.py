@@ -17,22 +17,24 @@ faster one GPU is than another under the same engine and load.
 
 Skipped rows, each for the stated reason (:func:`selection` lists them):
 
-- ``fp4`` (NVFP4, every B200 row of v1.0): Kavier's ``weight_dtype`` has no 4-bit floating
+- ``fp4`` (NVFP4, the 20 B200 rows of v1.0): Kavier's ``weight_dtype`` has no 4-bit floating
   format with FP4 tensor-core throughput, so B200 has no comparison at all;
 - a model or GPU not in Kavier's library (none today: Llama-3.3-70B is the library's
-  Llama-3.1-70B architecture);
-- no H100-SXM row of the same source, model, dtype and input/output tokens (v0.13: the H200
+  Llama-3.1-70B architecture, and its cases say Llama-3.1-70B);
+- no H100-SXM row of the same source, model, dtype and input/output tokens (the 9 v0.13 H200
   Llama-3.1-405B rows: v0.13 has no H100 405B column);
 - the H100-SXM cell of the same configuration and TP is blank although H100-SXM was run at that
   TP for other lengths (not run or did not fit): a pair at another TP would mix in the TP's own
-  effect, so such rows are left out rather than compared per GPU.
+  effect, so such rows are left out rather than compared per GPU (11 rows: 8 H200, 2 A100-80GB,
+  1 L40S). That leaves 345 pairs: 151 H200, 109 A100-80GB, 85 L40S.
 
 Replay: each (GPU, configuration) is simulated once with :func:`kavier.api.simulate`: the
 serving preset, engine vllm-v1 with its own ``max_num_seqs`` and token budget for the GPU,
 ``gpu_memory_utilization`` 0.95 for v1.0 rows (its notes: ``kv_cache_free_gpu_mem_fraction
-0.95``) and the default 0.9 for v0.13, fp8 rows with an fp8 KV cache (``--quantization FP8``),
-no prefix cache. ``n = 3 x b`` requests of exactly ISL/OSL tokens arrive at 0, ``b`` the batch
-the engine can reach (``max_num_seqs``, or fewer when the KV cache holds fewer whole requests);
+0.95``) and the default 0.9 for v0.13, fp8 rows with an fp8 KV cache (v0.13's
+``--quantization FP8`` sets it; v1.0 does not say, assumed the same), no prefix cache.
+``n = 3 x b`` requests of exactly ISL/OSL tokens arrive at 0, ``b`` the batch the engine can
+reach (``max_num_seqs``, or fewer when the KV cache holds fewer whole requests);
 the throughput is that of :func:`kavier.validate.mlenergy.steady_state`'s window with ``b`` as
 the batch (from the ``b``-th first token to the ``(n - b - 1)``-th finish).
 
