@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from kavier.perf.profiles import shipped_profile
 from kavier.validate import trtllm_gpus as t
-from kavier.validate.compare import FITTED, HELD_OUT, METRICS
+from kavier.validate.compare import FITTED, METRICS, SHIPPED_HELD_OUT
 from kavier.validate.splits import HELD_OUT_GPU
 from kavier.validate.suites import SUITES
 
@@ -139,7 +139,7 @@ def test_replay_of_a_small_config_is_within_10_percent_of_the_measured_ratio(gpu
 
 
 def test_run_labels_every_comparison_held_out_and_asks_each_gpus_profile(monkeypatch):
-    """No shipped profile was fitted on these rows: the fitted split is labelled held out; the
+    """No shipped profile was fitted on these rows: the fitted split is labelled held out: shipped; the
     other splits keep their label; each side's profile comes from ``profile_for``."""
     p = _pair("H200", "trtllm_perf_overview_v1.0", "Llama-3.1-8B", 1, 2048, 128)
     monkeypatch.setattr(t, "selection", lambda: ([p], []))
@@ -151,7 +151,7 @@ def test_run_labels_every_comparison_held_out_and_asks_each_gpus_profile(monkeyp
 
     (fitted,) = t.run(split=FITTED, profile_for=profile_for)
     (held,) = t.run(split=HELD_OUT_GPU, profile_for=profile_for)
-    assert (fitted.split, held.split) == (HELD_OUT, HELD_OUT_GPU)
+    assert (fitted.split, held.split) == (SHIPPED_HELD_OUT, HELD_OUT_GPU)
     assert asked[:2] == [("H200", "Llama-3.1-8B", "vllm-v1"), ("H100-SXM", "Llama-3.1-8B", "vllm-v1")]
     assert fitted.metric == t.METRIC and fitted.measured == pytest.approx(p.measured_ratio)
     assert fitted.predicted == held.predicted  # both sides on the shipped profiles either way

@@ -83,7 +83,6 @@ def validate(
     out.print(
         "MAPE: mean |predicted - measured| / measured; bias: mean (predicted - measured) / measured "
         "(positive = predicted too high). fitted: the shipped profiles, fitted on these measurements; "
-        "held out: the shipped profiles on measurements none was fitted on (trtllm-gpus); "
         "held out: GPU / model: refitted without that GPU's / model's rows (another GPU's efficiencies "
         "stand in for a held-out GPU, as for a GPU nobody measured); held out: shipped: the shipped "
         "profiles on a suite none of them was fitted on.",

@@ -44,7 +44,7 @@ where the batch hangs on how each engine accounts for the few GiB left, are kept
 case ends in ``[tight memory]`` so that they can be reported apart.
 
 No shipped profile was fitted on these rows, so every comparison is held out: in the fitted
-split (the shipped profiles) it is labelled ``held out``; the other splits keep their labels.
+split (the shipped profiles) it is labelled ``held out: shipped``; the other splits keep theirs.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ from typing import Any
 
 import numpy as np
 
-from kavier.validate.compare import FITTED, HELD_OUT, Comparison
+from kavier.validate.compare import FITTED, HELD_OUT, SHIPPED_HELD_OUT, Comparison
 
 SUITE = "trtllm-gpus"
 METRIC = "output_tokens_per_s_ratio"
@@ -302,7 +302,7 @@ def run(
     """One ``output_tokens_per_s_ratio`` comparison per pair (the data is shipped, so ``data``
     is not read); ``profile_for(gpu, model, engine)`` gives the profile each GPU's replay uses
     (None: the engine's shipped one, the nearest architecture's for a GPU without its own)."""
-    label = HELD_OUT if split == FITTED else split  # no profile was fitted on these rows
+    label = SHIPPED_HELD_OUT if split == FITTED else split  # no profile was fitted on these rows
     pairs, _ = selection()
     out = []
     for p in pairs:
