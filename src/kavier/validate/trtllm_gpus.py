@@ -53,13 +53,13 @@ import csv
 import math
 import warnings
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kavier.validate.compare import FITTED, HELD_OUT, SHIPPED_HELD_OUT, Comparison
+from kavier.validate.public import MEASUREMENTS
 
 SUITE = "trtllm-gpus"
 METRIC = "output_tokens_per_s_ratio"
@@ -81,7 +81,7 @@ SKIP_REASONS = (SKIP_FP4, SKIP_DTYPE, SKIP_LIBRARY, SKIP_UNPAIRED, SKIP_BLANK)
 
 def data_path() -> Path:
     """The shipped measurements file (inside the installed package)."""
-    return Path(str(resources.files("kavier.validate").joinpath("data", "public", "measurements.csv")))
+    return MEASUREMENTS
 
 
 @dataclass(frozen=True)
