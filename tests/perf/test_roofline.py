@@ -131,3 +131,21 @@ def test_prefill_sequence_overhead_and_attention_efficiency():
     _, _, run = c.decode_run(seqs, ctx0, steps)
     np.testing.assert_allclose(run, per_step, rtol=1e-12)
     assert c.decode_line(seqs, ctx0).total(steps) == pytest.approx(sum(per_step), rel=1e-12)
+
+
+def test_fp4_weights_run_on_fp4_tensor_cores_where_the_gpu_has_them():
+    from kavier.perf.roofline import BYTES_PER_DTYPE, peak_flops
+
+    catalog = load_catalog()
+    b200, h100 = catalog.gpu("B200"), catalog.gpu("H100-SXM")
+    # HGX B200: 144 PFLOPS FP4 with sparsity over 8 GPUs = 9 PFLOPS dense per GPU
+    assert peak_flops(b200, "fp4") == pytest.approx(9e15)
+    assert peak_flops(b200, "fp4") == 2 * peak_flops(b200, "fp8")
+    # Hopper has no FP4 tensor cores: the weights are widened, the matmul runs at the 16-bit peak
+    assert peak_flops(h100, "fp4") == peak_flops(h100, "bf16")
+    # NVFP4: 4-bit values and one FP8 scale per 16 of them
+    assert BYTES_PER_DTYPE["fp4"] == pytest.approx((16 * 4 + 8) / 16 / 8)
+    llm = catalog.model("Llama-3.1-70B")
+    fp4 = ServingPerfModel(llm, b200, ServingPerfParams(), weight_dtype="fp4")
+    fp8 = ServingPerfModel(llm, b200, ServingPerfParams(), weight_dtype="fp8")
+    assert fp4.weight_bytes == pytest.approx(fp8.weight_bytes * 0.5625, rel=0.02)

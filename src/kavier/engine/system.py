@@ -214,7 +214,7 @@ def plan_replicas(scenario: Scenario) -> list[ReplicaPlan]:
                 f"{scenario.activation_reserve_gib:g} GiB) but a {gpu.name} offers "
                 f"{gpu.memory_bytes * scenario.gpu_memory_utilization / GIB:.1f} GiB at "
                 f"gpu_memory_utilization {scenario.gpu_memory_utilization}; raise --tp, use --weight-dtype "
-                "fp8/int8/int4, or choose a GPU with more memory"
+                "fp8/int8/fp4/int4, or choose a GPU with more memory"
             )
         kv_bytes = free * tp * pp
         blocks = int(kv_bytes // (scenario.block_size * perf.kv_bytes_per_token))

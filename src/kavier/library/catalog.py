@@ -62,6 +62,7 @@ _MODEL_KEYS: dict[str, tuple[str, bool]] = {
 _GPU_KEYS: dict[str, tuple[str, bool]] = {
     "fp16_dense_tflops": ("pos", True),
     "fp8_dense_tflops": ("num", False),
+    "fp4_dense_tflops": ("num", False),
     "int8_dense_tops": ("num", False),
     "memory_gib": ("pos", True),
     "memory_bandwidth_gb_per_s": ("pos", True),
@@ -180,6 +181,7 @@ def _build_gpu(entry: _Entry) -> GpuSpec:
         price_per_hour_usd=f["price_per_hour_usd"],
         embodied_co2_g=f["embodied_co2_kg"] * 1000.0,
         flops_fp8=f.get("fp8_dense_tflops", 0.0) * TERA,
+        flops_fp4=f.get("fp4_dense_tflops", 0.0) * TERA,
         flops_int8=f.get("int8_dense_tops", 0.0) * TERA,
         cores=f.get("cores", 0),
         boost_clock_mhz=f.get("boost_clock_mhz", 0.0),

@@ -63,6 +63,7 @@ class GpuSpec:
     price_per_hour_usd: float  # US$ per GPU-hour
     embodied_co2_g: float  # g CO2e per GPU (manufacturing, incl. its share of the board)
     flops_fp8: float = 0.0  # FLOP/s, dense; 0 when unsupported
+    flops_fp4: float = 0.0  # FLOP/s, dense FP4 (NVFP4) tensor cores; 0 when unsupported
     flops_int8: float = 0.0  # OP/s, dense; 0 when unsupported
     cores: int = 0  # CUDA cores / stream processors (OpenDC gpu_capacity = cores x clock)
     boost_clock_mhz: float = 0.0  # MHz

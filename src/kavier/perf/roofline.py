@@ -64,7 +64,16 @@ from kavier.perf.linear_run import LinearRun
 # ``x^4 / (1 + x^4)`` (about 6 % at half the cache, 94 % at twice it).
 SPILL_EXPONENT = 4.0
 
-BYTES_PER_DTYPE = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
+# fp4 is NVFP4: 4-bit values with one FP8 scale per 16 of them (4.5 bits a weight)
+BYTES_PER_DTYPE = {
+    "fp32": 4.0,
+    "bf16": 2.0,
+    "fp16": 2.0,
+    "fp8": 1.0,
+    "int8": 1.0,
+    "fp4": 0.5625,
+    "int4": 0.5,
+}
 
 
 @dataclass(frozen=True)
@@ -111,8 +120,11 @@ class ServingPerfParams:
 
 
 def peak_flops(gpu: GpuSpec, weight_dtype: str = "bf16") -> float:
-    """Peak dense FLOP/s of one GPU in the weights' data type: the FP8 or INT8 tensor-core peak
-    when the weights are in that type and the GPU has one, else the FP16/BF16 peak."""
+    """Peak dense FLOP/s of one GPU in the weights' data type: the FP4, FP8 or INT8 tensor-core
+    peak when the weights are in that type and the GPU has one, else the FP16/BF16 peak (the
+    weights are then widened before the matmul)."""
+    if weight_dtype == "fp4" and gpu.flops_fp4 > 0:
+        return gpu.flops_fp4
     if weight_dtype == "fp8" and gpu.flops_fp8 > 0:
         return gpu.flops_fp8
     if weight_dtype == "int8" and gpu.flops_int8 > 0:

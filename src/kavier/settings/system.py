@@ -32,8 +32,11 @@ class SystemSettings(Settings):
     replicas: int | None = Field(None, ge=1, description="model replicas (count); default gpus / (tp x pp)")
     tp: int = Field(1, ge=1, description="tensor-parallel GPUs per replica (count)")
     pp: int = Field(1, ge=1, description="pipeline stages per replica (count)")
-    weight_dtype: Literal["bf16", "fp16", "fp8", "int8", "int4"] = Field(
-        "bf16", description="number format of the model weights"
+    weight_dtype: Literal["bf16", "fp16", "fp8", "int8", "fp4", "int4"] = Field(
+        "bf16",
+        description=(
+            "number format of the model weights (fp4: NVFP4, on FP4 tensor cores where the GPU has them)"
+        ),
     )
     kv_dtype: Literal["bf16", "fp16", "fp8", "int8"] = Field(
         "bf16", description="number format of the KV cache"

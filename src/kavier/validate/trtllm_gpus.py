@@ -17,8 +17,6 @@ faster one GPU is than another under the same engine and load.
 
 Skipped rows, each for the stated reason (:func:`selection` lists them):
 
-- ``fp4`` (NVFP4, the 20 B200 rows of v1.0): Kavier's ``weight_dtype`` has no 4-bit floating
-  format with FP4 tensor-core throughput, so B200 has no comparison at all;
 - a model or GPU not in Kavier's library (none today: Llama-3.3-70B is the library's
   Llama-3.1-70B architecture, and its cases say Llama-3.1-70B);
 - no H100-SXM row of the same source, model, dtype and input/output tokens (the 9 v0.13 H200
@@ -26,7 +24,8 @@ Skipped rows, each for the stated reason (:func:`selection` lists them):
 - the H100-SXM cell of the same configuration and TP is blank although H100-SXM was run at that
   TP for other lengths (not run or did not fit): a pair at another TP would mix in the TP's own
   effect, so such rows are left out rather than compared per GPU (11 rows: 8 H200, 2 A100-80GB,
-  1 L40S). That leaves 345 pairs: 151 H200, 109 A100-80GB, 85 L40S.
+  1 L40S). That leaves 365 pairs: 151 H200, 109 A100-80GB, 85 L40S, 20 B200 (fp4, against the H100-SXM
+  fp8 run per GPU: each side simulated in its own format).
 
 Replay: each (GPU, configuration) is simulated once with :func:`kavier.api.simulate`: the
 serving preset, engine vllm-v1 with its own ``max_num_seqs`` and token budget for the GPU,
@@ -65,18 +64,21 @@ SUITE = "trtllm-gpus"
 METRIC = "output_tokens_per_s_ratio"
 SOURCES = ("trtllm_perf_overview_v0.13", "trtllm_perf_overview_v1.0")
 REFERENCE_GPU = "H100-SXM"
-DTYPES = {"fp16": ("fp16", "fp16"), "bf16": ("bf16", "bf16"), "fp8": ("fp8", "fp8")}  # weights, KV
+# weights, KV cache (the v1.0 FP4 checkpoints keep an FP8 KV cache, as its FP8 ones)
+DTYPES = {"fp16": ("fp16", "fp16"), "bf16": ("bf16", "bf16"), "fp8": ("fp8", "fp8"), "fp4": ("fp4", "fp8")}
+# A dtype the H100-SXM was not run in is compared with its run in this one (each side simulated
+# in its own dtype: the ratio then holds the format's speed-up too).
+REFERENCE_DTYPE = {"fp4": "fp8"}
 MEMORY_UTILIZATION = {"trtllm_perf_overview_v1.0": 0.95}  # other sources: the scenario default
 REQUESTS_PER_BATCH = 3  # n = 3 x the batch the engine reaches
 TIGHT_WEIGHT_FRACTION = 0.8
 
 # Why a row has no comparison.
-SKIP_FP4 = "fp4 (NVFP4): Kavier's weight_dtype has no fp4"
 SKIP_DTYPE = "a dtype Kavier cannot simulate"
 SKIP_LIBRARY = "model or GPU not in Kavier's library"
 SKIP_UNPAIRED = "no H100-SXM row of the same source, model, dtype and ISL/OSL"
 SKIP_BLANK = "the H100-SXM row of the same config and TP is blank (not run or did not fit)"
-SKIP_REASONS = (SKIP_FP4, SKIP_DTYPE, SKIP_LIBRARY, SKIP_UNPAIRED, SKIP_BLANK)
+SKIP_REASONS = (SKIP_DTYPE, SKIP_LIBRARY, SKIP_UNPAIRED, SKIP_BLANK)
 
 
 def data_path() -> Path:
@@ -118,6 +120,11 @@ class Pair:
         return self.other.num_gpus != self.reference.num_gpus
 
     @property
+    def cross_dtype(self) -> bool:
+        """True when H100-SXM ran another dtype (e.g. B200 fp4 against H100-SXM fp8)."""
+        return self.other.dtype != self.reference.dtype
+
+    @property
     def measured_ratio(self) -> float:
         """The other GPU's throughput over H100-SXM's (per GPU when the TPs differ)."""
         if self.per_gpu:
@@ -132,8 +139,8 @@ class Pair:
         o = self.other
         source = o.source.removeprefix("trtllm_perf_overview_")
         text = f"{source} {o.model} {o.dtype} tp{o.tp} {o.input_tokens}/{o.output_tokens}"
-        if self.per_gpu:
-            text += f" per GPU vs H100-SXM tp{self.reference.tp}"
+        if self.per_gpu or self.cross_dtype:
+            text += f" per GPU vs H100-SXM {self.reference.dtype} tp{self.reference.tp}"
         return text
 
 
@@ -163,8 +170,7 @@ def read(path: Path) -> tuple[list[Row], list[Skip]]:
             if r["metric"] != "output_tokens_per_s":
                 continue
             if r["dtype"] not in DTYPES:
-                reason = SKIP_FP4 if r["dtype"] == "fp4" else SKIP_DTYPE
-                skipped.append(Skip(line, r["gpu"], r["model"], r["dtype"], reason))
+                skipped.append(Skip(line, r["gpu"], r["model"], r["dtype"], SKIP_DTYPE))
                 continue
             try:
                 model, gpu = catalog.model(r["model"]).name, catalog.gpu(r["gpu"]).name
@@ -203,6 +209,13 @@ def pair(rows: list[Row]) -> tuple[list[Pair], list[Skip]]:
         if r.gpu == REFERENCE_GPU:
             continue
         candidates = references.get(r.config, [])
+        if not candidates and r.dtype in REFERENCE_DTYPE:
+            config = (r.source, r.model, REFERENCE_DTYPE[r.dtype], r.input_tokens, r.output_tokens)
+            candidates = references.get(config, [])
+            if candidates:  # another dtype: compared per GPU, at the nearest TP
+                near = min(candidates, key=lambda h: (abs(math.log(h.tp / r.tp)), h.tp))
+                pairs.append(Pair(r, near))
+                continue
         if not candidates:
             skipped.append(Skip(r.line, r.gpu, r.model, r.dtype, SKIP_UNPAIRED))
             continue
