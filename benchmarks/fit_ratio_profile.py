@@ -46,7 +46,7 @@ PROFILE_ROOT = REPO / "src" / "kavier" / "perf" / "profiles"
 ENGINES = ("vllm-v1", "vllm-v0")
 EFFICIENCY_GRID = [0.25, 0.35, 0.45, 0.55, 0.65, 0.8]
 COMM_EFFICIENCY_GRID = [0.05, 0.1, 0.2, 0.35, 0.6, 0.9]
-COMM_LATENCY_GRID_S = [5e-6, 2e-5, 5e-5, 1e-4]
+COMM_LATENCY_GRID_S = [5e-6, 2e-5, 5e-5, 1e-4, 2e-4, 4e-4]
 
 
 class Objective:
