@@ -14,8 +14,10 @@ architecture's: what the GPU gets today):
 minimising the mean absolute log error of the ratio. Leave-one-model-out refits give the
 held-out error by model; the held-out error by GPU is the fallback's (nothing of the GPU fitted).
 Writes ``src/kavier/perf/profiles/<engine>/<GPU>.toml`` for both engines (the engine's own host
-times, these efficiencies and link constants) and ``held-out/gpu-<GPU>.toml`` (the fallback), so
-that ``kavier validate``'s held-out-by-GPU split keeps replaying what an unmeasured GPU gets.
+times, these efficiencies and link constants; ``[meta] fitted_on_suite = "trtllm-gpus"``),
+``held-out/gpu-<GPU>.toml`` (the fallback), so that ``kavier validate``'s held-out-by-GPU split
+keeps replaying what an unmeasured GPU gets, and ``held-out/model-<model>/<GPU>.toml`` (the
+leave-one-model-out fits) for its held-out-by-model split.
 
     python benchmarks/fit_ratio_profile.py --gpu L40S            # fit, print, write
     python benchmarks/fit_ratio_profile.py --gpu L40S --no-write # fit and print only
@@ -201,6 +203,7 @@ def main() -> int:
         meta = {
             "gpu": args.gpu,
             "engine": engine,
+            "fitted_on_suite": trtllm_gpus.SUITE,
             "source": (
                 "benchmarks/fit_ratio_profile.py on Kavier's suite trtllm-gpus: NVIDIA TensorRT-LLM "
                 f"performance overview v0.13/v1.0 output-throughput ratios {args.gpu} / H100-SXM "
@@ -230,7 +233,13 @@ def main() -> int:
             "engine": engine,
         }
         target.write_text(profile_text(engine_base, held_meta))
-        print(f"wrote {folder / f'{args.gpu}.toml'} and {target}")
+        for m, (held_params, _) in held_model.items():
+            model_file = folder / "held-out" / f"model-{m}" / f"{args.gpu}.toml"
+            model_file.parent.mkdir(exist_ok=True)
+            model_params = replace(engine_base, **{k: getattr(held_params, k) for k in fields})
+            model_meta = {"held_out": f"every {m} row", "gpu": args.gpu, "engine": engine}
+            model_file.write_text(profile_text(model_params, model_meta))
+        print(f"wrote {folder / f'{args.gpu}.toml'}, {target} and {len(held_model)} held-out-model files")
     return 0
 
 

@@ -309,16 +309,28 @@ def _simulate(row: Row, profile: str | None, overrides: dict[str, Any]) -> tuple
     return window["output_tokens_per_s"] / (row.tp * scenario.pp), weight_fraction
 
 
+def fitted_here(gpu: str) -> bool:
+    """True when ``gpu``'s own shipped vllm-v1 profile was fitted on this suite's rows
+    (``benchmarks/fit_ratio_profile.py`` marks it ``[meta] fitted_on_suite``)."""
+    from kavier.perf.profile import profile_meta
+    from kavier.perf.profiles import shipped_profile
+
+    found = shipped_profile("vllm-v1", gpu)
+    return found is not None and not found.note and profile_meta(found.path).get("fitted_on_suite") == SUITE
+
+
 def run(
     data: str | Path | None = None, split: str = HELD_OUT, profile_for: Any = None, **overrides: Any
 ) -> list[Comparison]:
     """One ``output_tokens_per_s_ratio`` comparison per pair (the data is shipped, so ``data``
     is not read); ``profile_for(gpu, model, engine)`` gives the profile each GPU's replay uses
     (None: the engine's shipped one, the nearest architecture's for a GPU without its own)."""
-    label = SHIPPED_HELD_OUT if split == FITTED else split  # no profile was fitted on these rows
     pairs, _ = selection()
     out = []
     for p in pairs:
+        label = split
+        if split == FITTED and not fitted_here(p.other.gpu):
+            label = SHIPPED_HELD_OUT  # the GPU's shipped profile saw none of these rows
         sides = []
         for row in (p.other, p.reference):
             profile = profile_for(row.gpu, row.model, "vllm-v1") if profile_for is not None else None
