@@ -61,7 +61,7 @@ def test_every_catalogue_gpu_gets_a_loadable_profile(family, gpu):
 def test_own_nearest_and_generic_profiles(family):
     """A GPU with a file has an empty note; a NEAREST GPU takes its neighbour's and says so."""
     own = {p.stem for p in (HERE / family).glob("*.toml")} - {"generic", "bands"}
-    assert own == {"A10", "A100-80GB", "H100-SXM"}
+    assert own == {"A10", "A100-80GB", "H100-SXM", "L40S"}
     for gpu in own:
         found = shipped_profile(family, gpu)
         assert (found.path, found.name, found.note) == (HERE / family / f"{gpu}.toml", f"{family}/{gpu}", "")

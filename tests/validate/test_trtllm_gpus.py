@@ -163,3 +163,11 @@ def test_run_labels_every_comparison_held_out_and_asks_each_gpus_profile(monkeyp
     assert asked[:2] == [("H200", "Llama-3.1-8B", "vllm-v1"), ("H100-SXM", "Llama-3.1-8B", "vllm-v1")]
     assert fitted.metric == t.METRIC and fitted.measured == pytest.approx(p.measured_ratio)
     assert fitted.predicted == held.predicted  # both sides on the shipped profiles either way
+
+
+def test_only_the_l40s_profile_was_fitted_on_these_rows():
+    # benchmarks/fit_ratio_profile.py fitted L40S on its ratios (its replay is "fitted"); the
+    # others' shipped profiles never saw them (H200 and B200 take H100-SXM's fallback)
+    assert t.fitted_here("L40S")
+    assert not any(t.fitted_here(gpu) for gpu in ("H200", "A100-80GB", "B200", "H100-SXM"))
+    assert shipped_profile("vllm-v1", "L4").name == "vllm-v1/L40S"  # same Ada architecture

@@ -42,8 +42,11 @@ memory (SOURCES.md: the very low 70B TP1/TP2 H100 values "are most likely KV-cap
 where the batch hangs on how each engine accounts for the few GiB left, are kept, but their
 case ends in ``[tight memory]`` so that they can be reported apart.
 
-No shipped profile was fitted on these rows, so every comparison is held out: in the fitted
-split (the shipped profiles) it is labelled ``held out: shipped``; the other splits keep theirs.
+The shipped profiles of H200, A100-80GB and B200 saw none of these rows, so their replay with
+the shipped profiles is held out, labelled ``held out: shipped``; L40S's own profile was fitted
+on its rows (``benchmarks/fit_ratio_profile.py``, ``[meta] fitted_on_suite``), so its replay is
+``fitted``, its held-out-by-GPU replay the A10 fallback it had before, and its held-out-by-model
+replays the leave-one-model-out fits.
 """
 
 from __future__ import annotations

@@ -23,8 +23,7 @@ NEAREST: dict[str, tuple[str, str]] = {
     "H200": ("H100-SXM", "same architecture (Hopper, HBM3e)"),
     "B200": ("H100-SXM", "nearest earlier datacentre architecture (Blackwell after Hopper)"),
     "MI300X": ("H100-SXM", "nearest datacentre GPU of its class (HBM3, 8-GPU platform)"),
-    "L40S": ("A10", "nearest GDDR-memory GPU (Ada after Ampere)"),
-    "L4": ("A10", "nearest GDDR-memory GPU (Ada after Ampere)"),
+    "L4": ("L40S", "same architecture (Ada, GDDR6, PCIe)"),
     "T4": ("A10", "nearest GDDR-memory GPU (Turing before Ampere)"),
 }
 
