@@ -54,9 +54,8 @@ COMM_LATENCY_GRID_S = [5e-6, 2e-5, 5e-5, 1e-4, 2e-4, 4e-4]
 class Objective:
     """Mean |log(predicted / measured)| of the GPU's ratio pairs under given constants."""
 
-    def __init__(self, pairs, base: ServingPerfParams, folder: Path) -> None:
+    def __init__(self, pairs, folder: Path) -> None:
         self.pairs = pairs
-        self.base = base
         self.folder = folder
         self.calls = 0
 
@@ -166,7 +165,7 @@ def main() -> int:
     base = load_profile(fallback_path)
     models = sorted({p.other.model for p in pairs})
     with tempfile.TemporaryDirectory() as tmp:
-        objective = Objective(pairs, base, Path(tmp))
+        objective = Objective(pairs, Path(tmp))
         fitted = fit(objective, pairs, base)
         by_tp = {}
         for label, params in (("fallback (held out: GPU)", base), ("fitted", fitted)):

@@ -1,4 +1,5 @@
-"""The public measurements shipped with Kavier: ``data/public/measurements.csv``.
+"""The public measurements shipped with Kavier: ``data/public/measurements.csv`` and
+``data/public/vllm_serving.csv``.
 
 One row per metric of one measured configuration, every value read from the source its
 ``source_id`` names (``data/public/SOURCES.md`` cites each source and says what was measured and
@@ -16,12 +17,21 @@ PUBLIC = Path(__file__).resolve().parent / "data" / "public"
 MEASUREMENTS = PUBLIC / "measurements.csv"
 
 
+VLLM_SERVING = PUBLIC / "vllm_serving.csv"
+
+
 @cache
-def _all_rows() -> tuple[dict[str, str], ...]:
-    with MEASUREMENTS.open(newline="", encoding="utf-8") as fh:
+def _rows_of(path: Path) -> tuple[dict[str, str], ...]:
+    with path.open(newline="", encoding="utf-8") as fh:
         return tuple(csv.DictReader(fh))
 
 
+def shipped_rows(path: Path = MEASUREMENTS) -> list[dict[str, str]]:
+    """A shipped file's rows as text, each a fresh dict (the file is read once per process)."""
+    return [dict(r) for r in _rows_of(path)]
+
+
 def public_rows(source_id: str | None = None) -> list[dict[str, str]]:
-    """The shipped rows as text (each a fresh dict), only ``source_id``'s when given."""
-    return [dict(r) for r in _all_rows() if source_id is None or r["source_id"] == source_id]
+    """The rows of ``measurements.csv`` as text (each a fresh dict), only ``source_id``'s when
+    given."""
+    return [r for r in shipped_rows() if source_id is None or r["source_id"] == source_id]

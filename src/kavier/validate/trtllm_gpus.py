@@ -329,10 +329,11 @@ def run(
     is not read); ``profile_for(gpu, model, engine)`` gives the profile each GPU's replay uses
     (None: the engine's shipped one, the nearest architecture's for a GPU without its own)."""
     pairs, _ = selection()
+    fitted = {gpu: fitted_here(gpu) for gpu in {p.other.gpu for p in pairs}} if split == FITTED else {}
     out = []
     for p in pairs:
         label = split
-        if split == FITTED and not fitted_here(p.other.gpu):
+        if split == FITTED and not fitted[p.other.gpu]:
             label = SHIPPED_HELD_OUT  # the GPU's shipped profile saw none of these rows
         sides = []
         for row in (p.other, p.reference):

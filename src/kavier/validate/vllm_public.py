@@ -22,7 +22,6 @@ on these runs: every comparison is held out.
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 from typing import Any
@@ -31,9 +30,10 @@ import numpy as np
 
 from kavier.validate.compare import FITTED, HELD_OUT, SHIPPED_HELD_OUT, Comparison
 from kavier.validate.mlenergy import weighted_median
+from kavier.validate.public import VLLM_SERVING, shipped_rows
 
 SUITE = "vllm-public"
-FILE = Path(__file__).resolve().parent / "data" / "public" / "vllm_serving.csv"
+FILE = VLLM_SERVING
 GIB = 1024**3
 CONFOUNDED_TTFT = "TTFT confounded"
 # measured metric name -> (compared metric, factor to the compared metric's unit)
@@ -51,8 +51,7 @@ RUN_KEYS = (
 
 def read_rows(path: Path = FILE) -> list[dict[str, str]]:
     """The file's rows as text."""
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+    return shipped_rows(path)
 
 
 def runs(rows: list[dict[str, str]]) -> list[dict[str, Any]]:
