@@ -48,9 +48,14 @@ SHARED = ("compute_saturation_tokens", "attention_efficiency", "comm_efficiency"
 PER_GPU = ("compute_efficiency", "memory_efficiency")
 PER_ENGINE = ("iteration_overhead_s", "decode_seq_overhead_s", "prefill_seq_overhead_s")
 ENGINES = ("vllm-v1", "vllm-v0")
-# For a GPU held out: whose efficiencies stand in (what Kavier's nearest-architecture fallback
-# would give a user of that GPU, among the GPUs measured here).
-NEIGHBOUR = {"A10": "A100-80GB", "A100-80GB": "A10", "H100-SXM": "A100-80GB"}
+# For a GPU held out: whose efficiencies stand in, by the rule of Kavier's fallback for an
+# unmeasured GPU (kavier.perf.profiles.NEAREST): the same architecture if one was measured, else
+# the nearest GPU of the same memory class (HBM datacentre parts, GDDR PCIe cards).
+NEIGHBOUR = {
+    "A10": "A100-80GB",  # same architecture (Ampere)
+    "A100-80GB": "H100-SXM",  # no other Ampere HBM part measured: nearest HBM datacentre GPU
+    "H100-SXM": "A100-80GB",  # no other Hopper measured: nearest HBM datacentre GPU
+}
 BASE = ServingPerfParams(
     compute_efficiency=0.6,
     memory_efficiency=0.8,
