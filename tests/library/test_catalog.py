@@ -376,6 +376,7 @@ source = "made up for a test"
         ('[models."Llama-3-8B"]\nnum_kv_heads = 64', "num_kv_heads' exceeds"),
         ("[cpus.epyc]\ncores = 64", "unknown top-level table 'cpus' (use models or gpus)"),
         ("[gpus.Z]\nsource = ''\n", "[gpus.Z] field 'source' must be a non-empty string"),
+        ("[gpus.a10]\ngemm_peak_fraction = 1.2", "[gpus.A10] field 'gemm_peak_fraction' is a share"),
     ],
 )
 def test_malformed_user_catalogue_names_file_entry_field(tmp_path: Path, text: str, needle: str) -> None:

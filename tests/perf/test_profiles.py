@@ -12,7 +12,15 @@ from hypothesis import strategies as st
 import kavier
 from kavier.library.catalog import load_catalog
 from kavier.perf.profile import load_profile
-from kavier.perf.profiles import BAND_KEYS, HERE, NEAREST, band_limits, bands, shipped_profile
+from kavier.perf.profiles import (
+    BAND_KEYS,
+    HERE,
+    NEAREST,
+    band_limits,
+    bands,
+    compute_scale,
+    shipped_profile,
+)
 from kavier.perf.roofline import ServingPerfParams
 from kavier.registry import ENGINES
 
@@ -72,6 +80,36 @@ def test_own_nearest_and_generic_profiles(family):
         assert found.note.startswith(f"{gpu} has no calibrated profile; using {near}'s") and why in found.note
     b200 = shipped_profile(family, "B200")
     assert b200.name == f"{family}/H100-SXM" and "H100-SXM" in b200.note
+
+
+def test_compute_scale_is_the_ratio_of_measured_gemm_shares():
+    """B200 on H100-SXM's profile: 0.630 / 0.789 of its compute efficiency (OpenXLA's measured
+    GEMMs, 1,417 of 2,250 and 780 of 989 TFLOP/s); 1 when either GPU has no measured share."""
+    cat = load_catalog()
+    b200, h100, h200 = cat.gpu("B200"), cat.gpu("H100-SXM"), cat.gpu("H200")
+    assert (b200.gemm_peak_fraction, h100.gemm_peak_fraction) == (0.630, 0.789)
+    assert compute_scale(b200, h100) == pytest.approx((1417 / 2250) / (780 / 989), rel=2e-3)
+    assert compute_scale(h200, h100) == 1.0 and compute_scale(h100, h200) == 1.0
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_borrowed_profile_is_scaled_by_measured_gemm_shares(family):
+    """A GPU on a NEAREST profile gets the donor's compute efficiency times compute_scale, every
+    other constant unchanged, and the note says so; without measured shares nothing is scaled."""
+    from kavier.engine.system import load_perf_params
+    from kavier.scenario import Scenario
+
+    engine = next(n for n in ENGINES.names() if ENGINES.get(n).profile_family == family)
+    scenario = Scenario(engine=engine)
+    donor, _, _ = load_perf_params(scenario, 1, "H100-SXM")
+    b200, name, note = load_perf_params(scenario, 1, "B200")
+    assert name == f"{family}/H100-SXM"
+    assert b200.compute_efficiency == pytest.approx(donor.compute_efficiency * 0.630 / 0.789)
+    assert b200.memory_efficiency == donor.memory_efficiency
+    assert b200.iteration_overhead_s == donor.iteration_overhead_s
+    assert "compute efficiency x 0.80" in note
+    h200, _, note = load_perf_params(scenario, 1, "H200")
+    assert h200 == donor and "compute efficiency" not in note
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -107,6 +107,8 @@ def load_perf_params(
         if shipped is not None:
             params = load_profile(shipped.path, params, tp=tp)
             name, note = shipped.name, shipped.note
+            if shipped.donor:
+                params, note = _borrowed(params, note, scenario, gpu, shipped.donor)
     explicit = {
         field: getattr(scenario, key)
         for key, field in SCENARIO_CONSTANTS.items()
@@ -116,6 +118,25 @@ def load_perf_params(
     if scenario.perf_profile:
         params = load_profile(scenario.perf_profile, params, tp=tp)
     return params, name, note
+
+
+def _borrowed(
+    params: ServingPerfParams, note: str, scenario: Scenario, gpu: str, donor: str
+) -> tuple[ServingPerfParams, str]:
+    """``donor``'s profile made ``gpu``'s: its compute efficiency scaled by the two GPUs'
+    measured GEMM shares of peak when the catalogue has both (the note says by how much)."""
+    from kavier.perf.profiles import compute_scale
+
+    catalog = load_catalog(scenario.catalog)
+    mine, theirs = catalog.gpu(gpu), catalog.gpu(donor)
+    scale = compute_scale(mine, theirs)
+    if scale == 1.0:
+        return params, note
+    note += (
+        f"; compute efficiency x {scale:.2f} ({gpu} reaches {mine.gemm_peak_fraction:.3f} of its "
+        f"16-bit peak in a measured large GEMM, {donor} {theirs.gemm_peak_fraction:.3f})"
+    )
+    return replace(params, compute_efficiency=params.compute_efficiency * scale), note
 
 
 def _resolver(catalog: Any) -> Any:

@@ -67,6 +67,9 @@ class GpuSpec:
     flops_int8: float = 0.0  # OP/s, dense; 0 when unsupported
     cores: int = 0  # CUDA cores / stream processors (OpenDC gpu_capacity = cores x clock)
     boost_clock_mhz: float = 0.0  # MHz
+    # measured dense BF16 GEMM FLOP/s at a large shape over flops_fp16 (0: not measured); scales a
+    # borrowed profile's compute efficiency (kavier.perf.profiles.compute_scale)
+    gemm_peak_fraction: float = 0.0
     source: str = ""
     aliases: tuple[str, ...] = field(default_factory=tuple)
 

@@ -5,7 +5,9 @@ measurements, with their provenance and held-out errors in ``[meta]`` (``benchma
 fit_profiles.py`` writes them; see its docstring and ``docs/validation.md``). A GPU without a
 profile of its own takes the profile of the nearest architecture (:data:`NEAREST`): the
 constants are efficiencies (shares of the peak numbers) and overheads, so they carry over to the
-other GPU's peak FLOP/s, bandwidth and interconnect from the library; the run says so.
+other GPU's peak FLOP/s, bandwidth and interconnect from the library, with the compute
+efficiency scaled by the two GPUs' measured GEMM shares of peak where the library has both
+(:func:`compute_scale`); the run says so.
 ``<engine>/generic.toml``, fitted on every GPU at once, serves GPUs the table does not know.
 """
 
@@ -13,6 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kavier.library.spec import GpuSpec
 
 HERE = Path(__file__).resolve().parent
 
@@ -35,6 +41,7 @@ class ShippedProfile:
     path: Path
     name: str  # "vllm-v1/H100-SXM"
     note: str  # "" when the GPU has its own profile, else why another GPU's was taken
+    donor: str = ""  # the GPU whose profile it is when borrowed from NEAREST, else ""
 
 
 def shipped_profile(engine: str, gpu: str) -> ShippedProfile | None:
@@ -50,12 +57,23 @@ def shipped_profile(engine: str, gpu: str) -> ShippedProfile | None:
             f"{gpu} has no calibrated profile; using {nearest[0]}'s ({nearest[1]}), scaled by the "
             "library's peak numbers"
         )
-        return ShippedProfile(folder / f"{nearest[0]}.toml", f"{engine}/{nearest[0]}", note)
+        return ShippedProfile(folder / f"{nearest[0]}.toml", f"{engine}/{nearest[0]}", note, nearest[0])
     generic = folder / "generic.toml"
     if generic.is_file():
         note = f"{gpu} has no calibrated profile and no near architecture in Kavier's table: the generic fit"
         return ShippedProfile(generic, f"{engine}/generic", note)
     return None
+
+
+def compute_scale(gpu: GpuSpec, donor: GpuSpec) -> float:
+    """Factor on a borrowed profile's ``compute_efficiency`` when ``gpu`` runs on ``donor``'s
+    profile: the ratio of their measured GEMM shares of peak (``gemm_peak_fraction``, e.g. a B200
+    reaches 0.630 of its BF16 peak in a large GEMM where an H100 reaches 0.789: 0.80), so the
+    borrowed efficiency carries what was measured about the new GPU's kernels as well as its peak
+    numbers. 1 when either GPU has no measured fraction."""
+    if gpu.gemm_peak_fraction > 0.0 and donor.gemm_peak_fraction > 0.0:
+        return gpu.gemm_peak_fraction / donor.gemm_peak_fraction
+    return 1.0
 
 
 # Validation metric classes a band is measured on, and the summary keys each band applies to.
