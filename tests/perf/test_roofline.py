@@ -149,3 +149,21 @@ def test_fp4_weights_run_on_fp4_tensor_cores_where_the_gpu_has_them():
     fp4 = ServingPerfModel(llm, b200, ServingPerfParams(), weight_dtype="fp4")
     fp8 = ServingPerfModel(llm, b200, ServingPerfParams(), weight_dtype="fp8")
     assert fp4.weight_bytes == pytest.approx(fp8.weight_bytes * 0.5625, rel=0.02)
+
+
+def test_ring_allreduce_formula_and_its_use_per_layer():
+    """One ring all-reduce: 2 (tp - 1) / tp x bytes / (link x efficiency) + (tp - 1) x latency;
+    an iteration at tp > 1 pays two per layer of its activation message."""
+    from dataclasses import replace
+
+    from kavier.perf.roofline import ring_allreduce_s
+
+    p = ServingPerfParams(comm_efficiency=0.5, comm_latency_s=1e-5)
+    assert ring_allreduce_s(1e6, 8, 100e9, p) == pytest.approx(2 * 7 / 8 * 1e6 / 50e9 + 7e-5, rel=1e-12)
+    assert ring_allreduce_s(0.0, 2, 100e9, p) == pytest.approx(1e-5)
+    catalog = load_catalog()
+    model, gpu = catalog.model("Llama-2-70B"), catalog.gpu("H100-SXM")
+    m = ServingPerfModel(model, gpu, replace(p, context_terms=False), tp=4)
+    tokens = 300
+    per = ring_allreduce_s(m.allreduce_bytes(tokens), 4, gpu.interconnect_bandwidth, m.p)
+    assert m._comm_s(tokens) == 2 * model.num_layers * per

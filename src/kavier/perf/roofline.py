@@ -229,23 +229,13 @@ class ServingPerfModel:
 
     def comm_spill_share(self, message_bytes: float) -> float:
         """Share of an all-reduce message that spills from on-chip cache (0 when the term is off)."""
-        cache = self.p.comm_cache_bytes
-        if cache <= 0.0 or message_bytes <= 0.0:
-            return 0.0
-        x = (message_bytes / cache) ** SPILL_EXPONENT
-        return x / (1.0 + x)
+        return spill_share(message_bytes, self.p.comm_cache_bytes)
 
     def _comm_s(self, tokens: float) -> float:
         s = 0.0
         act = self.allreduce_bytes(tokens)
         if self.tp > 1:
-            p = self.p
-            inv_eff = 1.0 / p.comm_efficiency
-            if p.comm_cache_bytes > 0.0:
-                phi = self.comm_spill_share(act)
-                inv_eff += phi * (1.0 / p.comm_spill_efficiency - inv_eff)
-            per = 2.0 * (self.tp - 1) / self.tp * act * inv_eff / self.gpu.interconnect_bandwidth
-            per += (self.tp - 1) * p.comm_latency_s
+            per = ring_allreduce_s(act, self.tp, self.gpu.interconnect_bandwidth, self.p)
             s += 2.0 * self.model.num_layers * per
         if self.pp > 1:
             bw = self.gpu.interconnect_bandwidth * self.p.comm_efficiency
@@ -340,6 +330,30 @@ class ServingPerfModel:
         extra = self._comm_s(seqs) + self.p.iteration_overhead_s + seqs * self.p.decode_seq_overhead_s
         time = np.maximum(compute, memory) + extra
         return compute, memory, time
+
+
+def spill_share(message_bytes: float, cache_bytes: float) -> float:
+    """Share of an all-reduce message of ``message_bytes`` that spills from an on-chip cache of
+    ``cache_bytes`` (0 when ``cache_bytes`` is 0: the term is off)."""
+    if cache_bytes <= 0.0 or message_bytes <= 0.0:
+        return 0.0
+    x = (message_bytes / cache_bytes) ** SPILL_EXPONENT
+    return x / (1.0 + x)
+
+
+def ring_allreduce_s(message_bytes: float, tp: int, link_bytes_per_s: float, p: ServingPerfParams) -> float:
+    """Seconds of one ring all-reduce of ``message_bytes`` (bytes per GPU) across ``tp`` GPUs
+    joined by links of ``link_bytes_per_s`` (bytes/s per GPU, one direction):
+    ``2 (tp - 1) / tp x bytes / (link x comm_efficiency) + (tp - 1) x comm_latency_s``, the
+    efficiency falling towards ``comm_spill_efficiency`` for messages that spill from the cache
+    (``comm_cache_bytes``). Every tensor-parallel all-reduce of an iteration costs this."""
+    inv_eff = 1.0 / p.comm_efficiency
+    if p.comm_cache_bytes > 0.0:
+        phi = spill_share(message_bytes, p.comm_cache_bytes)
+        inv_eff += phi * (1.0 / p.comm_spill_efficiency - inv_eff)
+    per = 2.0 * (tp - 1) / tp * message_bytes * inv_eff / link_bytes_per_s
+    per += (tp - 1) * p.comm_latency_s
+    return per
 
 
 def default_params(**overrides: float) -> ServingPerfParams:

@@ -1,5 +1,5 @@
-"""The public measurements shipped with Kavier: ``data/public/measurements.csv`` and
-``data/public/vllm_serving.csv``.
+"""The public measurements shipped with Kavier: ``data/public/measurements.csv``,
+``data/public/vllm_serving.csv`` and ``data/public/xla_collectives.csv``.
 
 One row per metric of one measured configuration, every value read from the source its
 ``source_id`` names (``data/public/SOURCES.md`` cites each source and says what was measured and

@@ -99,11 +99,19 @@ SUITES: dict[str, Suite] = {
         ),
         Suite(
             "trtllm-gpus",
-            "GPU-to-GPU scaling: TensorRT-LLM max-throughput of H200, A100-80GB and L40S over H100-SXM "
+            "GPU-to-GPU scaling: TensorRT-LLM max-throughput of H200, A100-80GB, L40S and B200 over H100-SXM "
             "(perf overview v0.13/v1.0), Llama/Mistral/Mixtral fp16/fp8: the throughput ratio",
             None,
             _run("kavier.validate.trtllm_gpus"),
             feeds_profiles=False,  # added after the shipped fit; its metric has no band class
+        ),
+        Suite(
+            "xla-collectives",
+            "the all-reduce term against OpenXLA's measured 8-GPU all-reduces on H100-SXM and B200, "
+            "1 KiB-2 GiB; never fitted",
+            None,
+            _run("kavier.validate.xla_collectives"),
+            feeds_profiles=False,  # kernel-level times, not a run's figures: no band class
         ),
     )
 }

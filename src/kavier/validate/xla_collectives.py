@@ -1,0 +1,68 @@
+"""Suite ``xla-collectives``: Kavier's all-reduce term against OpenXLA's measured all-reduces.
+
+OpenXLA ships a table of collectives it timed on real machines (``default_collective_perf_table``;
+cited in ``data/public/SOURCES.md``): for one all-reduce of a tensor of ``message_bytes`` over 8
+GPUs of one NVLink node, the median of 20 profiled runs, stored as ``message_bytes / time``. The
+rows shipped here are the 1 x 8 all-reduces on H100-SXM (``sm_90``) and B200 (``sm_100_B200``),
+1 KiB to 2 GiB. Each is compared with :func:`kavier.perf.roofline.ring_allreduce_s` at tp 8 with
+the replica's constants (the shipped profile, the nearest architecture's for the B200), i.e. the
+time Kavier charges every tensor-parallel all-reduce of an iteration. Never fitted: no constant
+saw these rows.
+
+Two metrics, by message size: ``allreduce_small_s`` (under 1 MiB: the per-step latency
+dominates; a decode step's message, batch x hidden x 2 bytes, is here up to batch 64 of a
+70B model) and ``allreduce_large_s`` (1 MiB and more: link bandwidth; prefill chunks).
+XLA runs NCCL; vLLM's own all-reduce kernel for small messages is not what was timed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kavier.validate.compare import FITTED, HELD_OUT, SHIPPED_HELD_OUT, Comparison
+from kavier.validate.public import PUBLIC, shipped_rows
+from kavier.validate.splits import HELD_OUT_MODEL
+
+SUITE = "xla-collectives"
+COLLECTIVES = PUBLIC / "xla_collectives.csv"
+SMALL_BYTES = 1 << 20  # messages under 1 MiB: the latency-bound metric
+
+
+def measured_s(row: dict[str, str]) -> float:
+    """The measured seconds of one all-reduce: tensor bytes over the table's throughput."""
+    return float(row["message_bytes"]) / float(row["throughput_bytes_per_s"])
+
+
+def predicted_s(row: dict[str, str], profile: str | None = None) -> float:
+    """Kavier's seconds for the row's all-reduce: the ring all-reduce term at tp = the row's GPU
+    count, with the constants a serving replica of that GPU gets (``profile`` on top, if given)."""
+    from kavier.engine.system import load_perf_params
+    from kavier.library.catalog import load_catalog
+    from kavier.perf.roofline import ring_allreduce_s
+    from kavier.scenario import Scenario
+
+    tp = int(row["num_devices"])
+    gpu = load_catalog().gpu(row["gpu"])
+    params, _, _ = load_perf_params(Scenario(perf_profile=profile), tp, gpu.name)
+    return ring_allreduce_s(float(row["message_bytes"]), tp, gpu.interconnect_bandwidth, params)
+
+
+def run(
+    data: str | Path | None = None, split: str = HELD_OUT, profile_for: Any = None, **overrides: Any
+) -> list[Comparison]:
+    """One comparison per shipped all-reduce row (the data is built in; ``data`` and scenario
+    ``overrides`` are not used). ``profile_for(gpu, model, engine)`` picks each GPU's profile;
+    the held-out-by-model split has no model to hold out and returns nothing."""
+    if split == HELD_OUT_MODEL:
+        return []
+    label = SHIPPED_HELD_OUT if split == FITTED else split
+    out = []
+    for row in shipped_rows(COLLECTIVES):
+        profile = profile_for(row["gpu"], "", "vllm-v1") if profile_for is not None else None
+        size = int(row["message_bytes"])
+        metric = "allreduce_small_s" if size < SMALL_BYTES else "allreduce_large_s"
+        case = f"{row['num_devices']} x {row['gpu']} all-reduce {size:,} B ({row['dtype']})"
+        predicted = predicted_s(row, profile)
+        out.append(Comparison(SUITE, case, metric, row["gpu"], "-", measured_s(row), predicted, label))
+    return out
