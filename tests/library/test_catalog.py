@@ -377,6 +377,7 @@ source = "made up for a test"
         ("[cpus.epyc]\ncores = 64", "unknown top-level table 'cpus' (use models or gpus)"),
         ("[gpus.Z]\nsource = ''\n", "[gpus.Z] field 'source' must be a non-empty string"),
         ("[gpus.a10]\ngemm_peak_fraction = 1.2", "[gpus.A10] field 'gemm_peak_fraction' is a share"),
+        ("[gpus.a10]\nallreduce_link_fraction = 2", "[gpus.A10] field 'allreduce_link_fraction' is a share"),
     ],
 )
 def test_malformed_user_catalogue_names_file_entry_field(tmp_path: Path, text: str, needle: str) -> None:

@@ -18,7 +18,7 @@ from kavier.perf.profiles import (
     NEAREST,
     band_limits,
     bands,
-    compute_scale,
+    share_scale,
     shipped_profile,
 )
 from kavier.perf.roofline import ServingPerfParams
@@ -82,20 +82,31 @@ def test_own_nearest_and_generic_profiles(family):
     assert b200.name == f"{family}/H100-SXM" and "H100-SXM" in b200.note
 
 
-def test_compute_scale_is_the_ratio_of_measured_gemm_shares():
+def test_share_scale_is_the_ratio_of_measured_shares():
     """B200 on H100-SXM's profile: 0.630 / 0.789 of its compute efficiency (OpenXLA's measured
-    GEMMs, 1,417 of 2,250 and 780 of 989 TFLOP/s); 1 when either GPU has no measured share."""
+    GEMMs, 1,417 of 2,250 and 780 of 989 TFLOP/s) and 0.682 / 0.894 of its all-reduce efficiency
+    (measured 2 GiB all-reduces, 613.9 of 900 and 402.5 of 450 GB/s bus bandwidth); 1 when
+    either GPU has no measured share."""
     cat = load_catalog()
     b200, h100, h200 = cat.gpu("B200"), cat.gpu("H100-SXM"), cat.gpu("H200")
     assert (b200.gemm_peak_fraction, h100.gemm_peak_fraction) == (0.630, 0.789)
-    assert compute_scale(b200, h100) == pytest.approx((1417 / 2250) / (780 / 989), rel=2e-3)
-    assert compute_scale(h200, h100) == 1.0 and compute_scale(h100, h200) == 1.0
+    gemm = (1417 / 2250) / (780 / 989)
+    assert share_scale(b200, h100, "gemm_peak_fraction") == pytest.approx(gemm, rel=2e-3)
+    bus = 2 * 7 / 8  # bus bandwidth over tensor bytes per second, 8 GPUs
+    assert share_scale(b200, h100, "allreduce_link_fraction") == pytest.approx(
+        (bus * 350.8 / 900) / (bus * 230.0 / 450), rel=2e-3
+    )
+    for share in ("gemm_peak_fraction", "allreduce_link_fraction"):
+        assert share_scale(h200, h100, share) == 1.0 and share_scale(h100, h200, share) == 1.0
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_borrowed_profile_is_scaled_by_measured_gemm_shares(family):
-    """A GPU on a NEAREST profile gets the donor's compute efficiency times compute_scale, every
-    other constant unchanged, and the note says so; without measured shares nothing is scaled."""
+def test_borrowed_profile_is_scaled_by_measured_shares(family):
+    """A GPU on a NEAREST profile gets the donor's compute and comm efficiencies times the share
+    ratios, every other constant unchanged, and the note says so; without measured shares
+    nothing is scaled."""
+    from dataclasses import replace
+
     from kavier.engine.system import load_perf_params
     from kavier.scenario import Scenario
 
@@ -105,11 +116,13 @@ def test_borrowed_profile_is_scaled_by_measured_gemm_shares(family):
     b200, name, note = load_perf_params(scenario, 1, "B200")
     assert name == f"{family}/H100-SXM"
     assert b200.compute_efficiency == pytest.approx(donor.compute_efficiency * 0.630 / 0.789)
-    assert b200.memory_efficiency == donor.memory_efficiency
-    assert b200.iteration_overhead_s == donor.iteration_overhead_s
-    assert "compute efficiency x 0.80" in note
+    assert b200.comm_efficiency == pytest.approx(donor.comm_efficiency * 0.682 / 0.894)
+    assert replace(b200, compute_efficiency=0.5, comm_efficiency=0.5) == replace(
+        donor, compute_efficiency=0.5, comm_efficiency=0.5
+    )
+    assert "compute efficiency x 0.80" in note and "comm efficiency x 0.76" in note
     h200, _, note = load_perf_params(scenario, 1, "H200")
-    assert h200 == donor and "compute efficiency" not in note
+    assert h200 == donor and "efficiency x" not in note
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -29,7 +29,9 @@ def test_the_table_ships_inside_the_package_with_both_gpus():
 
 def test_shipped_replay_is_held_out_and_splits_by_size():
     comps = SUITES["xla-collectives"].run(None, split=FITTED)
-    assert len(comps) == len(ROWS) and {c.split for c in comps} == {SHIPPED_HELD_OUT}
+    assert len(comps) == len(ROWS)
+    # the B200's comm efficiency is scaled by shares read off this table's 2 GiB rows
+    assert {(c.gpu, c.split) for c in comps} == {("H100-SXM", SHIPPED_HELD_OUT), ("B200", FITTED)}
     small = [c for c in comps if c.metric == "allreduce_small_s"]
     assert len(small) == 20 and all("B " in c.case for c in comps)
     assert all(c.measured > 0 and c.predicted > 0 for c in comps)

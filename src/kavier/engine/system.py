@@ -123,20 +123,23 @@ def load_perf_params(
 def _borrowed(
     params: ServingPerfParams, note: str, scenario: Scenario, gpu: str, donor: str
 ) -> tuple[ServingPerfParams, str]:
-    """``donor``'s profile made ``gpu``'s: its compute efficiency scaled by the two GPUs'
-    measured GEMM shares of peak when the catalogue has both (the note says by how much)."""
-    from kavier.perf.profiles import compute_scale
+    """``donor``'s profile made ``gpu``'s: each efficiency of :data:`~kavier.perf.profiles.
+    MEASURED_SHARES` scaled by the two GPUs' measured shares when the catalogue has both (at
+    most 1; the note says by how much)."""
+    from kavier.perf.profiles import MEASURED_SHARES, share_scale
 
     catalog = load_catalog(scenario.catalog)
     mine, theirs = catalog.gpu(gpu), catalog.gpu(donor)
-    scale = compute_scale(mine, theirs)
-    if scale == 1.0:
-        return params, note
-    note += (
-        f"; compute efficiency x {scale:.2f} ({gpu} reaches {mine.gemm_peak_fraction:.3f} of its "
-        f"16-bit peak in a measured large GEMM, {donor} {theirs.gemm_peak_fraction:.3f})"
-    )
-    return replace(params, compute_efficiency=params.compute_efficiency * scale), note
+    changed: dict[str, float] = {}
+    for constant, (share, what) in MEASURED_SHARES.items():
+        scale = share_scale(mine, theirs, share)
+        if scale != 1.0:
+            changed[constant] = min(1.0, getattr(params, constant) * scale)
+            note += (
+                f"; {constant.replace('_', ' ')} x {scale:.2f} ({gpu} reaches {getattr(mine, share):.3f} "
+                f"{what}, {donor} {getattr(theirs, share):.3f})"
+            )
+    return replace(params, **changed), note
 
 
 def _resolver(catalog: Any) -> Any:

@@ -74,6 +74,7 @@ _GPU_KEYS: dict[str, tuple[str, bool]] = {
     "cores": ("count", False),
     "boost_clock_mhz": ("num", False),
     "gemm_peak_fraction": ("num", False),
+    "allreduce_link_fraction": ("num", False),
     "aliases": ("aliases", False),
     "source": ("str", True),
 }
@@ -171,11 +172,13 @@ def _build_gpu(entry: _Entry) -> GpuSpec:
     f = _fields(entry, "gpus", _GPU_KEYS)
     if f["idle_power_w"] > f["max_power_w"]:
         raise LibraryError(f"{entry.origin}: [gpus.{entry.name}] field 'idle_power_w' exceeds max_power_w")
-    if f.get("gemm_peak_fraction", 0.0) > 1.0:
-        raise LibraryError(
-            f"{entry.origin}: [gpus.{entry.name}] field 'gemm_peak_fraction' is a share of the dense "
-            f"FP16 peak and must be at most 1, got {f['gemm_peak_fraction']!r}"
-        )
+    shares = (("gemm_peak_fraction", "dense FP16 peak"), ("allreduce_link_fraction", "link bandwidth"))
+    for share, of in shares:
+        if f.get(share, 0.0) > 1.0:
+            raise LibraryError(
+                f"{entry.origin}: [gpus.{entry.name}] field '{share}' is a share of the {of} and "
+                f"must be at most 1, got {f[share]!r}"
+            )
     return GpuSpec(
         name=entry.name,
         flops_fp16=f["fp16_dense_tflops"] * TERA,
@@ -192,6 +195,7 @@ def _build_gpu(entry: _Entry) -> GpuSpec:
         cores=f.get("cores", 0),
         boost_clock_mhz=f.get("boost_clock_mhz", 0.0),
         gemm_peak_fraction=f.get("gemm_peak_fraction", 0.0),
+        allreduce_link_fraction=f.get("allreduce_link_fraction", 0.0),
         source=f["source"],
         aliases=f.get("aliases", ()),
     )

@@ -68,8 +68,11 @@ class GpuSpec:
     cores: int = 0  # CUDA cores / stream processors (OpenDC gpu_capacity = cores x clock)
     boost_clock_mhz: float = 0.0  # MHz
     # measured dense BF16 GEMM FLOP/s at a large shape over flops_fp16 (0: not measured); scales a
-    # borrowed profile's compute efficiency (kavier.perf.profiles.compute_scale)
+    # borrowed profile's compute efficiency (kavier.perf.profiles.share_scale)
     gemm_peak_fraction: float = 0.0
+    # measured bus bandwidth of a large 8-GPU all-reduce over interconnect_bandwidth (0: not
+    # measured); scales a borrowed profile's comm efficiency the same way
+    allreduce_link_fraction: float = 0.0
     source: str = ""
     aliases: tuple[str, ...] = field(default_factory=tuple)
 

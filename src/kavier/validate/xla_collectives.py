@@ -6,8 +6,10 @@ GPUs of one NVLink node, the median of 20 profiled runs, stored as ``message_byt
 rows shipped here are the 1 x 8 all-reduces on H100-SXM (``sm_90``) and B200 (``sm_100_B200``),
 1 KiB to 2 GiB. Each is compared with :func:`kavier.perf.roofline.ring_allreduce_s` at tp 8 with
 the replica's constants (the shipped profile, the nearest architecture's for the B200), i.e. the
-time Kavier charges every tensor-parallel all-reduce of an iteration. Never fitted: no constant
-saw these rows.
+time Kavier charges every tensor-parallel all-reduce of an iteration. No profile constant was
+fitted on these rows (``held out: shipped``), except that a GPU on another GPU's profile scales
+its comm efficiency by the two GPUs' ``allreduce_link_fraction``, read off the 2 GiB rows: the
+B200's rows are therefore labelled ``fitted``.
 
 Two metrics, by message size: ``allreduce_small_s`` (under 1 MiB: the per-step latency
 dominates; a decode step's message, batch x hidden x 2 bytes, is here up to batch 64 of a
@@ -48,6 +50,20 @@ def predicted_s(row: dict[str, str], profile: str | None = None) -> float:
     return ring_allreduce_s(float(row["message_bytes"]), tp, gpu.interconnect_bandwidth, params)
 
 
+def fitted_here(gpu: str) -> bool:
+    """True when ``gpu``'s replica constants took something from this table: it runs on another
+    GPU's profile with its comm efficiency scaled by the two GPUs' ``allreduce_link_fraction``,
+    which the GPU library reads off this table's 2 GiB rows (the B200)."""
+    from kavier.library.catalog import load_catalog
+    from kavier.perf.profiles import shipped_profile
+
+    found = shipped_profile("vllm-v1", gpu)
+    if found is None or not found.donor:
+        return False
+    mine, theirs = load_catalog().gpu(gpu), load_catalog().gpu(found.donor)
+    return mine.allreduce_link_fraction > 0 and theirs.allreduce_link_fraction > 0
+
+
 def run(
     data: str | Path | None = None, split: str = HELD_OUT, profile_for: Any = None, **overrides: Any
 ) -> list[Comparison]:
@@ -56,9 +72,12 @@ def run(
     the held-out-by-model split has no model to hold out and returns nothing."""
     if split == HELD_OUT_MODEL:
         return []
-    label = SHIPPED_HELD_OUT if split == FITTED else split
+    fitted = {gpu: fitted_here(gpu) for gpu in {r["gpu"] for r in shipped_rows(COLLECTIVES)}}
     out = []
     for row in shipped_rows(COLLECTIVES):
+        label = split
+        if split == FITTED and not fitted[row["gpu"]]:
+            label = SHIPPED_HELD_OUT  # no constant of this GPU's replica saw the table
         profile = profile_for(row["gpu"], "", "vllm-v1") if profile_for is not None else None
         size = int(row["message_bytes"])
         metric = "allreduce_small_s" if size < SMALL_BYTES else "allreduce_large_s"

@@ -6,8 +6,8 @@ fit_profiles.py`` writes them; see its docstring and ``docs/validation.md``). A 
 profile of its own takes the profile of the nearest architecture (:data:`NEAREST`): the
 constants are efficiencies (shares of the peak numbers) and overheads, so they carry over to the
 other GPU's peak FLOP/s, bandwidth and interconnect from the library, with the compute
-efficiency scaled by the two GPUs' measured GEMM shares of peak where the library has both
-(:func:`compute_scale`); the run says so.
+and link efficiencies scaled by the two GPUs' measured shares where the library has both
+(:data:`MEASURED_SHARES`, :func:`share_scale`); the run says so.
 ``<engine>/generic.toml``, fitted on every GPU at once, serves GPUs the table does not know.
 """
 
@@ -65,15 +65,21 @@ def shipped_profile(engine: str, gpu: str) -> ShippedProfile | None:
     return None
 
 
-def compute_scale(gpu: GpuSpec, donor: GpuSpec) -> float:
-    """Factor on a borrowed profile's ``compute_efficiency`` when ``gpu`` runs on ``donor``'s
-    profile: the ratio of their measured GEMM shares of peak (``gemm_peak_fraction``, e.g. a B200
-    reaches 0.630 of its BF16 peak in a large GEMM where an H100 reaches 0.789: 0.80), so the
-    borrowed efficiency carries what was measured about the new GPU's kernels as well as its peak
-    numbers. 1 when either GPU has no measured fraction."""
-    if gpu.gemm_peak_fraction > 0.0 and donor.gemm_peak_fraction > 0.0:
-        return gpu.gemm_peak_fraction / donor.gemm_peak_fraction
-    return 1.0
+# Efficiency constant -> (the GPU library's measured share that scales it, what was measured).
+MEASURED_SHARES: dict[str, tuple[str, str]] = {
+    "compute_efficiency": ("gemm_peak_fraction", "of its 16-bit peak in a measured large GEMM"),
+    "comm_efficiency": ("allreduce_link_fraction", "of its link bandwidth in a measured 8-GPU all-reduce"),
+}
+
+
+def share_scale(gpu: GpuSpec, donor: GpuSpec, share: str) -> float:
+    """Factor on a borrowed profile's efficiency when ``gpu`` runs on ``donor``'s profile: the
+    ratio of the two GPUs' measured shares ``share`` (a field of the GPU library, e.g.
+    ``gemm_peak_fraction``: a B200 reaches 0.630 of its BF16 peak in a large GEMM where an H100
+    reaches 0.789, so 0.80), so the borrowed efficiency carries what was measured about the new
+    GPU as well as its datasheet numbers. 1 when either GPU has no measured share."""
+    mine, theirs = getattr(gpu, share), getattr(donor, share)
+    return mine / theirs if mine > 0.0 and theirs > 0.0 else 1.0
 
 
 # Validation metric classes a band is measured on, and the summary keys each band applies to.
