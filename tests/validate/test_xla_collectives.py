@@ -45,3 +45,11 @@ def test_h100_bandwidth_regime_within_fifteen_percent():
     comps = [c for c in x.run(None, split=FITTED) if c.gpu == "H100-SXM" and c.metric == "allreduce_large_s"]
     stats = error_stats(comps)
     assert stats.n == 12 and stats.mape_pct < 15.0
+
+
+def test_scenario_overrides_reach_the_all_reduce():
+    """A scenario key given to the suite changes the prediction by exactly its term: ten times
+    the per-step latency adds 7 x 9 x latency to an 8-GPU all-reduce."""
+    row = next(r for r in ROWS if r["gpu"] == "H100-SXM" and int(r["message_bytes"]) == 1024)
+    base = x.predicted_s(row, comm_latency_s=1e-5)
+    assert x.predicted_s(row, comm_latency_s=1e-4) - base == pytest.approx(7 * 9e-5, rel=1e-9)

@@ -108,7 +108,7 @@ SUITES: dict[str, Suite] = {
         Suite(
             "xla-collectives",
             "the all-reduce term against OpenXLA's measured 8-GPU all-reduces on H100-SXM and B200, "
-            "1 KiB-2 GiB; never fitted",
+            "1 KiB-2 GiB; never fitted but for the B200's link share (its 2 GiB row)",
             None,
             _run("kavier.validate.xla_collectives"),
             feeds_profiles=False,  # kernel-level times, not a run's figures: no band class

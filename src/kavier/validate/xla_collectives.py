@@ -36,9 +36,10 @@ def measured_s(row: dict[str, str]) -> float:
     return float(row["message_bytes"]) / float(row["throughput_bytes_per_s"])
 
 
-def predicted_s(row: dict[str, str], profile: str | None = None) -> float:
+def predicted_s(row: dict[str, str], profile: str | None = None, **overrides: Any) -> float:
     """Kavier's seconds for the row's all-reduce: the ring all-reduce term at tp = the row's GPU
-    count, with the constants a serving replica of that GPU gets (``profile`` on top, if given)."""
+    count, with the constants a serving replica of that GPU gets (``profile`` on top, if given,
+    and the scenario keys ``overrides``, e.g. ``comm_latency_s``)."""
     from kavier.engine.system import load_perf_params
     from kavier.library.catalog import load_catalog
     from kavier.perf.roofline import ring_allreduce_s
@@ -46,7 +47,8 @@ def predicted_s(row: dict[str, str], profile: str | None = None) -> float:
 
     tp = int(row["num_devices"])
     gpu = load_catalog().gpu(row["gpu"])
-    params, _, _ = load_perf_params(Scenario(perf_profile=profile), tp, gpu.name)
+    scenario = Scenario(**{**overrides, "tp": tp, "perf_profile": profile})
+    params, _, _ = load_perf_params(scenario, tp, gpu.name)
     return ring_allreduce_s(float(row["message_bytes"]), tp, gpu.interconnect_bandwidth, params)
 
 
@@ -67,9 +69,10 @@ def fitted_here(gpu: str) -> bool:
 def run(
     data: str | Path | None = None, split: str = HELD_OUT, profile_for: Any = None, **overrides: Any
 ) -> list[Comparison]:
-    """One comparison per shipped all-reduce row (the data is built in; ``data`` and scenario
-    ``overrides`` are not used). ``profile_for(gpu, model, engine)`` picks each GPU's profile;
-    the held-out-by-model split has no model to hold out and returns nothing."""
+    """One comparison per shipped all-reduce row (the data is built in; ``data`` is not read;
+    ``overrides`` are scenario keys for every replica's constants). ``profile_for(gpu, model,
+    engine)`` picks each GPU's profile; the held-out-by-model split has no model to hold out and
+    returns nothing."""
     if split == HELD_OUT_MODEL:
         return []
     fitted = {gpu: fitted_here(gpu) for gpu in {r["gpu"] for r in shipped_rows(COLLECTIVES)}}
@@ -82,6 +85,6 @@ def run(
         size = int(row["message_bytes"])
         metric = "allreduce_small_s" if size < SMALL_BYTES else "allreduce_large_s"
         case = f"{row['num_devices']} x {row['gpu']} all-reduce {size:,} B ({row['dtype']})"
-        predicted = predicted_s(row, profile)
+        predicted = predicted_s(row, profile, **overrides)
         out.append(Comparison(SUITE, case, metric, row["gpu"], "-", measured_s(row), predicted, label))
     return out
