@@ -125,6 +125,48 @@ def test_borrowed_profile_is_scaled_by_measured_shares(family):
     assert h200 == donor and "efficiency x" not in note
 
 
+USER_GPU = """
+[gpus.My-H100-Like]
+fp16_dense_tflops = 800
+memory_gib = 94
+memory_bandwidth_gb_per_s = 3900
+idle_power_w = 60
+max_power_w = 400
+interconnect_gb_per_s = 300
+price_per_hour_usd = 3.0
+embodied_co2_kg = 150
+gemm_peak_fraction = 0.7
+allreduce_link_fraction = 0.8
+nearest = "{nearest}"
+source = "made up for a test"
+"""
+
+
+def test_a_user_gpu_names_its_nearest_profile(tmp_path):
+    """A user catalogue's GPU with ``nearest`` takes that GPU's profile, scaled by the measured
+    shares it gives, and the run says so; a ``nearest`` without a profile is a one-line error."""
+    from kavier.engine.system import load_perf_params
+    from kavier.errors import LibraryError
+    from kavier.scenario import Scenario
+
+    catalog = tmp_path / "gpus.toml"
+    catalog.write_text(USER_GPU.format(nearest="H100-SXM"))
+    scenario = Scenario(catalog=str(catalog))
+    donor, _, _ = load_perf_params(scenario, 2, "H100-SXM")
+    mine, name, note = load_perf_params(scenario, 2, "My-H100-Like")
+    assert name == "vllm-v1/H100-SXM" and "'nearest' field" in note
+    assert mine.compute_efficiency == pytest.approx(donor.compute_efficiency * 0.7 / 0.789)
+    assert mine.comm_efficiency == pytest.approx(donor.comm_efficiency * 0.8 / 0.894)
+    assert mine.memory_efficiency == donor.memory_efficiency
+    summary = kavier.simulate(gpu="My-H100-Like", catalog=str(catalog), **SMALL).summary
+    assert summary["perf_profile_used"] == "vllm-v1/H100-SXM"
+    assert "My-H100-Like" in summary["perf_profile_note"]
+    catalog.write_text(USER_GPU.format(nearest="B200"))
+    with pytest.raises(LibraryError, match="nearest = 'B200' has no calibrated vllm-v1 profile") as err:
+        load_perf_params(Scenario(catalog=str(catalog)), 1, "My-H100-Like")
+    assert "\n" not in str(err.value)
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_unknown_gpu_takes_the_generic_fit(family):
     """A GPU neither shipped nor in NEAREST takes generic.toml, with a note naming the GPU."""

@@ -103,7 +103,11 @@ def load_perf_params(
         from kavier.perf.profiles import shipped_profile
         from kavier.registry import ENGINES
 
-        shipped = shipped_profile(ENGINES.get(scenario.engine).profile_family, gpu)
+        catalog = load_catalog(scenario.catalog)
+        nearest = catalog.gpu(gpu).nearest
+        if nearest:  # the library's name for it (aliases allowed; unknown: a one-line error)
+            nearest = catalog.gpu(nearest).name
+        shipped = shipped_profile(ENGINES.get(scenario.engine).profile_family, gpu, nearest)
         if shipped is not None:
             params = load_profile(shipped.path, params, tp=tp)
             name, note = shipped.name, shipped.note

@@ -75,6 +75,7 @@ _GPU_KEYS: dict[str, tuple[str, bool]] = {
     "boost_clock_mhz": ("num", False),
     "gemm_peak_fraction": ("num", False),
     "allreduce_link_fraction": ("num", False),
+    "nearest": ("str", False),
     "aliases": ("aliases", False),
     "source": ("str", True),
 }
@@ -196,6 +197,7 @@ def _build_gpu(entry: _Entry) -> GpuSpec:
         boost_clock_mhz=f.get("boost_clock_mhz", 0.0),
         gemm_peak_fraction=f.get("gemm_peak_fraction", 0.0),
         allreduce_link_fraction=f.get("allreduce_link_fraction", 0.0),
+        nearest=f.get("nearest", ""),
         source=f["source"],
         aliases=f.get("aliases", ()),
     )

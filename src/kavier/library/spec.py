@@ -73,6 +73,9 @@ class GpuSpec:
     # measured bus bandwidth of a large 8-GPU all-reduce over interconnect_bandwidth (0: not
     # measured); scales a borrowed profile's comm efficiency the same way
     allreduce_link_fraction: float = 0.0
+    # a GPU with a calibrated profile whose profile this one takes when it has none of its own
+    # ("" = Kavier's table, kavier.perf.profiles.NEAREST, then the generic fit)
+    nearest: str = ""
     source: str = ""
     aliases: tuple[str, ...] = field(default_factory=tuple)
 

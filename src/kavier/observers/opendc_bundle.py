@@ -51,6 +51,13 @@ def write_opendc_bundle(folder: Path, scenario: Scenario, end_s: float) -> None:
     from kavier.library.catalog import load_catalog
 
     gpu = load_catalog(scenario.catalog).gpu(scenario.gpu)
+    if gpu.capacity_mhz <= 0:
+        from kavier.errors import ScenarioError
+
+        raise ScenarioError(
+            f"OpenDC export: {gpu.name} has no cores and boost_clock_mhz in the GPU library (OpenDC's "
+            "gpu_capacity is cores x clock); add them to its catalogue entry or run with --no-opendc"
+        )
     energy = energy_setup(scenario, gpu)
     opendc = folder / "opendc"
     opendc.mkdir(exist_ok=True)

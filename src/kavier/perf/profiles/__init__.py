@@ -44,14 +44,25 @@ class ShippedProfile:
     donor: str = ""  # the GPU whose profile it is when borrowed from NEAREST, else ""
 
 
-def shipped_profile(engine: str, gpu: str) -> ShippedProfile | None:
-    """The profile of ``engine`` for ``gpu``: its own, the nearest architecture's, or the
-    generic one; None when the engine ships none."""
+def shipped_profile(engine: str, gpu: str, nearest_gpu: str = "") -> ShippedProfile | None:
+    """The profile of ``engine`` for ``gpu``: its own, the nearest architecture's (``nearest_gpu``
+    when given: the GPU library's ``nearest`` field, else :data:`NEAREST`), or the generic one;
+    None when the engine ships none. A ``nearest_gpu`` without a profile of its own is an error."""
     folder = HERE / engine
     own = folder / f"{gpu}.toml"
     if own.is_file():
         return ShippedProfile(own, f"{engine}/{gpu}", "")
+    if nearest_gpu and not (folder / f"{nearest_gpu}.toml").is_file():
+        from kavier.errors import LibraryError
+
+        have = sorted(p.stem for p in folder.glob("*.toml") if p.stem not in ("generic", "bands"))
+        raise LibraryError(
+            f"GPU library: {gpu}'s nearest = '{nearest_gpu}' has no calibrated {engine} profile "
+            f"(choose one of {', '.join(have)})"
+        )
     nearest = NEAREST.get(gpu)
+    if nearest_gpu:
+        nearest = (nearest_gpu, "named by the GPU library's 'nearest' field")
     if nearest is not None and (folder / f"{nearest[0]}.toml").is_file():
         note = (
             f"{gpu} has no calibrated profile; using {nearest[0]}'s ({nearest[1]}), scaled by the "
