@@ -233,6 +233,17 @@ def test_library_takes_a_huggingface_config(tmp_path):
     assert "tiny-llama" in res.stdout and "Llama-3-8B" not in res.stdout and "GPUs" not in res.stdout
 
 
+def test_library_says_which_profile_each_gpu_takes():
+    """``kavier library --kind gpus`` names each GPU's serving profile: its own, the GPU it
+    borrows from with the measured-share factors (B200), or the nearest architecture's."""
+    res = kavier("library", "--kind", "gpus")
+    assert res.returncode == 0, res.stderr
+    cells = [line.split("│") for line in res.stdout.splitlines() if "│" in line]
+    rows = {c[1].strip(): c[-2].strip() for c in cells}
+    assert rows["H100-SXM"] == "own" and rows["H200"] == "H100-SXM" and rows["L4"] == "L40S"
+    assert rows["B200"] == "H100-SXM, compute x0.80, all-reduce x0.76"
+
+
 def test_a_run_folders_scenario_reruns_from_any_folder(tmp_path):
     work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
     work.mkdir()

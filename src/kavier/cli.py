@@ -348,7 +348,7 @@ def library(
     models = [] if cat is None else model_rows(cat) if llm is None else [model_row(cat.model(llm))]
     for title, rows, wanted, hidden in (
         ("Models", models, "models", {"source"}),
-        ("GPUs", gpu_rows(cat) if cat else [], "gpus", {"source"}),
+        ("GPUs", _with_profiles(gpu_rows(cat), catalog) if cat else [], "gpus", {"source"}),
         (
             "Grid regions (annual mean carbon intensity, lifecycle gCO2e/kWh)",
             region_rows() if cat else [],
@@ -361,7 +361,7 @@ def library(
         table = new_table(title=title, title_justify="left")
         columns = [c for c in rows[0] if c not in hidden]
         for col in columns:
-            text = col in ("name", "source", "licence", "aliases")
+            text = col in ("name", "source", "licence", "aliases", "serving_profile")
             table.add_column(col, justify="left" if text else "right", no_wrap=col == "name")
         for row in rows:
             table.add_row(*[_cell(row[c]) for c in columns])
@@ -375,6 +375,23 @@ def library(
             "Grid regions: kavier/energy/data/regions.toml gives each figure's URL, the stored file and "
             "commit it was read from ('source_data') and its basis."
         )
+
+
+def _with_profiles(rows: list[dict[str, Any]], catalog: str | None) -> list[dict[str, Any]]:
+    """Each GPU row with ``serving_profile``: the calibrated profile the serving preset (vllm-v1)
+    takes for it: "own", another GPU's (with the measured-share factors on its efficiencies) or
+    "generic"."""
+    from kavier.engine.system import borrowed_scales, profile_of
+
+    short = {"compute_efficiency": "compute", "comm_efficiency": "all-reduce"}
+    for row in rows:
+        found = profile_of(catalog, "vllm-v1", row["name"])
+        cell = "-" if found is None else "own" if not found.note else found.name.split("/", 1)[1]
+        if found is not None and found.donor:
+            scales = borrowed_scales(catalog, row["name"], found.donor)
+            cell += "".join(f", {short.get(c, c)} x{f:.2f}" for c, f in scales.items())
+        row["serving_profile"] = cell
+    return rows
 
 
 def _traces_table() -> Table:

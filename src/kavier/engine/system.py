@@ -100,14 +100,7 @@ def load_perf_params(
     params = ServingPerfParams()
     name = note = ""
     if gpu is not None:
-        from kavier.perf.profiles import shipped_profile
-        from kavier.registry import ENGINES
-
-        catalog = load_catalog(scenario.catalog)
-        nearest = catalog.gpu(gpu).nearest
-        if nearest:  # the library's name for it (aliases allowed; unknown: a one-line error)
-            nearest = catalog.gpu(nearest).name
-        shipped = shipped_profile(ENGINES.get(scenario.engine).profile_family, gpu, nearest)
+        shipped = profile_of(scenario.catalog, scenario.engine, gpu)
         if shipped is not None:
             params = load_profile(shipped.path, params, tp=tp)
             name, note = shipped.name, shipped.note
@@ -124,25 +117,49 @@ def load_perf_params(
     return params, name, note
 
 
+def profile_of(catalog_path: str | None, engine: str, gpu: str) -> Any:
+    """The :class:`~kavier.perf.profiles.ShippedProfile` a replica of ``gpu`` under ``engine``
+    starts from: its own, the one its library entry's ``nearest`` names (aliases resolved;
+    unknown: a one-line error), Kavier's nearest architecture's, or the generic fit."""
+    from kavier.perf.profiles import shipped_profile
+    from kavier.registry import ENGINES
+
+    catalog = load_catalog(catalog_path)
+    nearest = catalog.gpu(gpu).nearest
+    if nearest:
+        nearest = catalog.gpu(nearest).name
+    return shipped_profile(ENGINES.get(engine).profile_family, gpu, nearest)
+
+
+def borrowed_scales(catalog_path: str | None, gpu: str, donor: str) -> dict[str, float]:
+    """``constant -> factor`` for the efficiencies of ``donor``'s profile that ``gpu``'s measured
+    shares scale (:data:`kavier.perf.profiles.MEASURED_SHARES`); only factors other than 1."""
+    from kavier.perf.profiles import MEASURED_SHARES, share_scale
+
+    catalog = load_catalog(catalog_path)
+    mine, theirs = catalog.gpu(gpu), catalog.gpu(donor)
+    scales = {c: share_scale(mine, theirs, share) for c, (share, _) in MEASURED_SHARES.items()}
+    return {c: f for c, f in scales.items() if f != 1.0}
+
+
 def _borrowed(
     params: ServingPerfParams, note: str, scenario: Scenario, gpu: str, donor: str
 ) -> tuple[ServingPerfParams, str]:
     """``donor``'s profile made ``gpu``'s: each efficiency of :data:`~kavier.perf.profiles.
     MEASURED_SHARES` scaled by the two GPUs' measured shares when the catalogue has both (at
     most 1; the note says by how much)."""
-    from kavier.perf.profiles import MEASURED_SHARES, share_scale
+    from kavier.perf.profiles import MEASURED_SHARES
 
     catalog = load_catalog(scenario.catalog)
     mine, theirs = catalog.gpu(gpu), catalog.gpu(donor)
     changed: dict[str, float] = {}
-    for constant, (share, what) in MEASURED_SHARES.items():
-        scale = share_scale(mine, theirs, share)
-        if scale != 1.0:
-            changed[constant] = min(1.0, getattr(params, constant) * scale)
-            note += (
-                f"; {constant.replace('_', ' ')} x {scale:.2f} ({gpu} reaches {getattr(mine, share):.3f} "
-                f"{what}, {donor} {getattr(theirs, share):.3f})"
-            )
+    for constant, scale in borrowed_scales(scenario.catalog, gpu, donor).items():
+        share, what = MEASURED_SHARES[constant]
+        changed[constant] = min(1.0, getattr(params, constant) * scale)
+        note += (
+            f"; {constant.replace('_', ' ')} x {scale:.2f} ({gpu} reaches {getattr(mine, share):.3f} "
+            f"{what}, {donor} {getattr(theirs, share):.3f})"
+        )
     return replace(params, **changed), note
 
 
