@@ -9,10 +9,11 @@ import pytest
 
 from kavier.validate import xla_collectives as x
 from kavier.validate.compare import FITTED, SHIPPED_HELD_OUT, error_stats
+from kavier.validate.public import shipped_rows
 from kavier.validate.splits import HELD_OUT_MODEL, SPLITS
 from kavier.validate.suites import SUITES
 
-ROWS = x.shipped_rows(x.COLLECTIVES)
+ROWS = shipped_rows(x.COLLECTIVES)
 
 
 def test_the_table_ships_inside_the_package_with_both_gpus():

@@ -113,5 +113,13 @@ SUITES: dict[str, Suite] = {
             _run("kavier.validate.xla_collectives"),
             feeds_profiles=False,  # kernel-level times, not a run's figures: no band class
         ),
+        Suite(
+            "xla-gemm",
+            "the roofline's dense-GEMM terms against OpenXLA's measured BF16 GEMMs of 256-4096 tokens "
+            "through a 4096 x 4096 weight on H100-SXM and B200; never fitted but for the B200's GEMM share",
+            None,
+            _run("kavier.validate.xla_gemm"),
+            feeds_profiles=False,  # kernel-level times, not a run's figures: no band class
+        ),
     )
 }

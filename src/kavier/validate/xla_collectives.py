@@ -22,9 +22,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kavier.validate.compare import FITTED, HELD_OUT, SHIPPED_HELD_OUT, Comparison
-from kavier.validate.public import PUBLIC, shipped_rows
-from kavier.validate.splits import HELD_OUT_MODEL
+from kavier.validate.compare import HELD_OUT, Comparison
+from kavier.validate.kernel_table import KernelTable
+from kavier.validate.public import PUBLIC
 
 SUITE = "xla-collectives"
 COLLECTIVES = PUBLIC / "xla_collectives.csv"
@@ -52,39 +52,22 @@ def predicted_s(row: dict[str, str], profile: str | None = None, **overrides: An
     return ring_allreduce_s(float(row["message_bytes"]), tp, gpu.interconnect_bandwidth, params)
 
 
-def fitted_here(gpu: str) -> bool:
-    """True when ``gpu``'s replica constants took something from this table: it runs on another
-    GPU's profile with its comm efficiency scaled by the two GPUs' ``allreduce_link_fraction``,
-    which the GPU library reads off this table's 2 GiB rows (the B200)."""
-    from kavier.library.catalog import load_catalog
-    from kavier.perf.profiles import shipped_profile
-
-    found = shipped_profile("vllm-v1", gpu)
-    if found is None or not found.donor:
-        return False
-    mine, theirs = load_catalog().gpu(gpu), load_catalog().gpu(found.donor)
-    return mine.allreduce_link_fraction > 0 and theirs.allreduce_link_fraction > 0
+TABLE = KernelTable(
+    SUITE,
+    COLLECTIVES,
+    "comm_efficiency",
+    measured_s,
+    predicted_s,
+    lambda row: "allreduce_small_s" if int(row["message_bytes"]) < SMALL_BYTES else "allreduce_large_s",
+    lambda row: (
+        f"{row['num_devices']} x {row['gpu']} all-reduce {int(row['message_bytes']):,} B ({row['dtype']})"
+    ),
+)
 
 
 def run(
     data: str | Path | None = None, split: str = HELD_OUT, profile_for: Any = None, **overrides: Any
 ) -> list[Comparison]:
-    """One comparison per shipped all-reduce row (the data is built in; ``data`` is not read;
-    ``overrides`` are scenario keys for every replica's constants). ``profile_for(gpu, model,
-    engine)`` picks each GPU's profile; the held-out-by-model split has no model to hold out and
-    returns nothing."""
-    if split == HELD_OUT_MODEL:
-        return []
-    fitted = {gpu: fitted_here(gpu) for gpu in {r["gpu"] for r in shipped_rows(COLLECTIVES)}}
-    out = []
-    for row in shipped_rows(COLLECTIVES):
-        label = split
-        if split == FITTED and not fitted[row["gpu"]]:
-            label = SHIPPED_HELD_OUT  # no constant of this GPU's replica saw the table
-        profile = profile_for(row["gpu"], "", "vllm-v1") if profile_for is not None else None
-        size = int(row["message_bytes"])
-        metric = "allreduce_small_s" if size < SMALL_BYTES else "allreduce_large_s"
-        case = f"{row['num_devices']} x {row['gpu']} all-reduce {size:,} B ({row['dtype']})"
-        predicted = predicted_s(row, profile, **overrides)
-        out.append(Comparison(SUITE, case, metric, row["gpu"], "-", measured_s(row), predicted, label))
-    return out
+    """One comparison per shipped all-reduce row (the data is built in; ``data`` is not read);
+    see :meth:`kavier.validate.kernel_table.KernelTable.run`."""
+    return TABLE.run(split, profile_for, **overrides)
