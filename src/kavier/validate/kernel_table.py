@@ -10,10 +10,20 @@ from pathlib import Path
 from typing import Any
 
 from kavier.validate.compare import FITTED, SHIPPED_HELD_OUT, Comparison
-from kavier.validate.public import scaled_by_share, shipped_rows
+from kavier.validate.public import shipped_rows
 from kavier.validate.splits import HELD_OUT_MODEL
 
 Row = dict[str, str]
+
+
+def _scaled_by_share(gpu: str, constant: str) -> bool:
+    """True when a serving replica of ``gpu`` runs on another GPU's profile with its ``constant``
+    (e.g. ``comm_efficiency``) scaled by the two GPUs' measured shares, which the GPU library
+    reads off the OpenXLA tables shipped here: such a GPU's rows of those tables are fitted."""
+    from kavier.engine.system import borrowed_scales, profile_of
+
+    found = profile_of(None, "vllm-v1", gpu)
+    return found is not None and bool(found.donor) and constant in borrowed_scales(None, gpu, found.donor)
 
 
 @dataclass(frozen=True)
@@ -40,7 +50,7 @@ class KernelTable:
         if split == HELD_OUT_MODEL:
             return []
         rows = shipped_rows(self.path)
-        fitted = {gpu: scaled_by_share(gpu, self.constant) for gpu in {r["gpu"] for r in rows}}
+        fitted = {gpu: _scaled_by_share(gpu, self.constant) for gpu in {r["gpu"] for r in rows}}
         out = []
         for row in rows:
             label = split

@@ -36,13 +36,3 @@ def public_rows(source_id: str | None = None) -> list[dict[str, str]]:
     """The rows of ``measurements.csv`` as text (each a fresh dict), only ``source_id``'s when
     given."""
     return [r for r in shipped_rows() if source_id is None or r["source_id"] == source_id]
-
-
-def scaled_by_share(gpu: str, constant: str) -> bool:
-    """True when a serving replica of ``gpu`` runs on another GPU's profile with its ``constant``
-    (e.g. ``comm_efficiency``) scaled by the two GPUs' measured shares, which the GPU library
-    reads off the OpenXLA tables shipped here: such a GPU's rows of those tables are fitted."""
-    from kavier.engine.system import borrowed_scales, profile_of
-
-    found = profile_of(None, "vllm-v1", gpu)
-    return found is not None and bool(found.donor) and constant in borrowed_scales(None, gpu, found.donor)
