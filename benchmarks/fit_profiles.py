@@ -44,7 +44,13 @@ from kavier.perf.roofline import ServingPerfParams  # noqa: E402
 from kavier.validate.fit_rows import power_rows, timing_rows  # noqa: E402
 
 PROFILE_ROOT = REPO / "src" / "kavier" / "perf" / "profiles"
-SHARED = ("compute_saturation_tokens", "attention_efficiency", "comm_efficiency", "comm_latency_s")
+SHARED = (
+    "compute_saturation_tokens",
+    "attention_efficiency",
+    "comm_efficiency",
+    "comm_latency_s",
+    "roofline_norm",
+)
 PER_GPU = ("compute_efficiency", "memory_efficiency")
 PER_ENGINE = ("iteration_overhead_s", "decode_seq_overhead_s", "prefill_seq_overhead_s")
 ENGINES = ("vllm-v1", "vllm-v0")
@@ -67,6 +73,7 @@ BASE = ServingPerfParams(
     comm_efficiency=0.6,
     comm_latency_s=1e-5,
     compute_saturation_tokens=64.0,
+    roofline_norm=4.0,
 )
 
 

@@ -107,7 +107,7 @@ class Activity:
     serving backend), per piece: ``prefill_tokens`` and ``decode_seqs`` per iteration,
     ``iterations``, and over the piece ``comm_s``, ``host_s``, ``load_s`` (seconds of
     communication, of host overhead and of waiting for prefix-cache loads from lower tiers; the
-    rest of the piece is the roofline's ``max(compute, memory)``), ``flops`` and ``bytes`` (every
+    rest of the piece is the roofline's join of compute and memory), ``flops`` and ``bytes`` (every
     GPU of the replica together). Every piece's
     replica has the GPU and size of
     replica ``same_gpu_as`` (a backend emits one Activity per kind of replica), so one power

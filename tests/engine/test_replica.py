@@ -17,6 +17,7 @@ THESIS_CONSTANTS = {
     "decode_seq_overhead_s": 0.0,
     "prefill_seq_overhead_s": 0.0,
     "compute_saturation_tokens": 0.0,
+    "roofline_norm": 0.0,
     "context_terms": False,
     "frontend_s_per_request": 0.0,  # handed to the engine directly
     "frontend_s_per_token": 0.0,

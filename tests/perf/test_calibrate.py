@@ -156,6 +156,12 @@ def test_decomposition_matches_the_model(tmp_path, llama3_8b, a10):
     assert pts.exact
     p = replace(TRUTH, compute_efficiency=0.8, comm_efficiency=0.3, iteration_overhead_s=0.02)
     np.testing.assert_allclose(pts._fast(p), pts._direct(p), rtol=1e-10)
+    # with a p-norm join of compute and memory (roofline_norm) the decomposition still holds
+    smooth = _Points(rows, llama3_8b, a10, ServingPerfParams(roofline_norm=2.5))
+    assert smooth.exact
+    q = replace(p, roofline_norm=2.5)
+    np.testing.assert_allclose(smooth._fast(q), smooth._direct(q), rtol=1e-10)
+    assert not np.allclose(smooth._fast(q), pts._fast(p), rtol=1e-6)
 
 
 def test_row_filters():

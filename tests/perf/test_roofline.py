@@ -3,9 +3,11 @@ adds exactly its own time."""
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kavier.library.catalog import load_catalog
-from kavier.perf.roofline import ServingPerfModel, ServingPerfParams
+from kavier.perf.roofline import ServingPerfModel, ServingPerfParams, roofline_s
 
 T_P_PER_TOKEN = 2 * 8e9 / (125e12 * 0.3)
 
@@ -167,3 +169,82 @@ def test_ring_allreduce_formula_and_its_use_per_layer():
     tokens = 300
     per = ring_allreduce_s(m.allreduce_bytes(tokens), 4, gpu.interconnect_bandwidth, m.p)
     assert m._comm_s(tokens) == 2 * model.num_layers * per
+
+
+@given(
+    c=st.floats(0.0, 1.0),
+    m=st.floats(0.0, 1.0),
+    p=st.sampled_from([1.0, 1.5, 2.0, 2.8, 8.0, 64.0]),
+)
+def test_p_norm_join_lies_between_max_and_sum(c, m, p):
+    """The p-norm of compute and memory seconds is at least their max and (for p >= 1) at most
+    their sum; 0 is exactly max; arrays give what scalars give."""
+    assert roofline_s(c, m, 0.0) == max(c, m)
+    got = roofline_s(c, m, p)
+    assert max(c, m) - 1e-15 <= got <= c + m + 1e-15
+    assert roofline_s(np.array([c]), np.array([m]), p)[0] == pytest.approx(got, rel=1e-12, abs=1e-300)
+
+
+def test_p_norm_join_at_the_ridge_and_twice_it():
+    """At the ridge (compute = memory) the join is 2^(1/p) times either; at twice the ridge
+    (1 + 2^-p)^(1/p) times the larger."""
+    assert roofline_s(3e-3, 3e-3, 2.0) == pytest.approx(3e-3 * 2**0.5, rel=1e-12)
+    assert roofline_s(2e-3, 1e-3, 4.0) == pytest.approx(2e-3 * (1 + 2**-4) ** 0.25, rel=1e-12)
+    assert roofline_s(0.0, 0.0, 2.0) == 0.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seqs=st.integers(1, 512),
+    ctx_per_seq=st.floats(1.0, 8000.0),
+    steps=st.integers(1, 400),
+    p=st.sampled_from([1.2, 2.0, 2.8, 6.0]),
+    share=st.floats(0.0, 1.0),
+)
+def test_decode_runs_with_a_p_norm_join_stay_within_the_drift_of_their_overlap(
+    seqs, ctx_per_seq, steps, p, share
+):
+    """With roofline_norm > 0 a decode run charges each step max(c, m) times the p-norm's
+    factor at its middle step: exact there, and its total is off the per-iteration sum by at
+    most the largest relative drift of that factor over the run. steps_until stays the first
+    step whose cumulative time reaches the asked seconds."""
+    from dataclasses import replace
+
+    catalog = load_catalog()
+    base = replace(ServingPerfParams(), roofline_norm=p, attention_efficiency=0.5)
+    perf = ServingPerfModel(catalog.model("Llama-3.1-8B"), catalog.gpu("H100-SXM"), base)
+    ctx0 = seqs * ctx_per_seq
+    costs = [perf.iteration(0, 0, 0, seqs, ctx0 + seqs * j) for j in range(steps)]
+    per_step = np.array([c.time_s for c in costs])
+    factors = np.array([c.time_s - c.comm_s - c.host_s for c in costs]) / np.array(
+        [max(c.compute_s, c.memory_s) for c in costs]
+    )
+    run = perf.decode_line(seqs, ctx0, steps)
+    _, _, times = perf.decode_run(seqs, ctx0, steps)
+    np.testing.assert_allclose(times, per_step, rtol=1e-12)
+    mid = (steps - 1) // 2
+    if steps % 2:  # an odd run's middle step is charged exactly
+        assert run.overlap == pytest.approx(factors[mid], rel=1e-12)
+    drift = float(np.max(np.abs(run.overlap / factors - 1.0)))
+    assert abs(run.total(steps) / per_step.sum() - 1.0) <= drift + 1e-12
+    assert run.overlap >= 1.0
+    target = share * run.total(steps)
+    k = run.steps_until(target, steps)
+    assert run.total(k) >= target - 1e-12
+    assert k == 1 or run.total(k - 1) < target
+
+
+def test_a_p_norm_join_slows_a_run_near_the_ridge_and_not_far_from_it():
+    """Llama-3.1-8B on one H100: 256 decoding sequences sit near the ridge (compute about equal
+    to memory), 8 far below it; the p-norm slows the first by about 2^(1/p), the second barely."""
+    from dataclasses import replace
+
+    catalog = load_catalog()
+    base = replace(ServingPerfParams(), compute_efficiency=0.76, memory_efficiency=0.87)
+    off = ServingPerfModel(catalog.model("Llama-3.1-8B"), catalog.gpu("H100-SXM"), base)
+    on = off.with_params(replace(base, roofline_norm=2.8))
+    near = on.decode_line(256, 256 * 10.0).overlap
+    far = on.decode_line(8, 8 * 10.0).overlap
+    assert 1.2 < near <= 2 ** (1 / 2.8) + 1e-12
+    assert 1.0 <= far < 1.01
+    assert off.decode_line(256, 2560.0).overlap == 1.0

@@ -489,7 +489,7 @@ class ServingReplica:
                     hi = mid - 1
             steps = lo
         d = self.n_decoding
-        run = self.perf.decode_line(d, self._decode_kv_sum() + d)
+        run = self.perf.decode_line(d, self._decode_kv_sum() + d, steps)
         end = self.now + run.total(steps)
         self.pending = PendingRun(start=self.now, steps=steps, run=run, seqs=d, end=end)
         return end

@@ -82,6 +82,7 @@ SCENARIO_CONSTANTS: dict[str, str] = {
     "comm_spill_efficiency": "comm_spill_efficiency",
     "context_terms": "context_terms",
     "compute_saturation_tokens": "compute_saturation_tokens",
+    "roofline_norm": "roofline_norm",
 }
 
 

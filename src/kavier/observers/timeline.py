@@ -13,8 +13,9 @@ the pieces of a replica stay back to back and never overlap).
 - Its ``args``: ``iterations``; ``prefill_tokens_per_iteration``, ``decode_seqs_per_iteration``
   and ``batch_tokens`` (their sum); ``kv_blocks_used`` (KV blocks allocated during the piece);
   the piece's duration split into parts that add up to ``dur``: ``compute_us`` (the roofline's
-  compute time), ``memory_us`` (the part of ``max(compute, memory)`` beyond compute: memory
-  traffic not hidden under compute, 0 when compute-bound), ``allreduce_us`` (tensor- and
+  compute time), ``memory_us`` (the part of the roofline's join of compute and memory, ``max`` or
+  the p-norm of ``roofline_norm``, beyond compute: memory
+  traffic not hidden under compute, 0 when compute-bound under ``max``), ``allreduce_us`` (tensor- and
   pipeline-parallel communication), ``host_us`` (host-side overhead) and ``cache_load_us``
   (waiting for prefix-cache loads from lower tiers); ``bound`` (``compute`` or ``memory``:
   which side of the roofline took longer over the piece); ``flops`` and ``bytes`` (what the

@@ -71,7 +71,7 @@ from kavier.errors import KavierError, ScenarioError
 from kavier.library.catalog import Catalog, load_catalog
 from kavier.library.spec import GpuSpec, ModelSpec
 from kavier.perf.profile import write_profile
-from kavier.perf.roofline import SPILL_EXPONENT, ServingPerfModel, ServingPerfParams
+from kavier.perf.roofline import SPILL_EXPONENT, ServingPerfModel, ServingPerfParams, roofline_s
 
 __all__ = [
     "DEFAULT_FIT_ROWS",
@@ -413,7 +413,7 @@ def mape(predicted: Sequence[float] | np.ndarray, measured: Sequence[float] | np
 class _Points:
     """Every measured time of the fitting rows, decomposed so that the model's time is
 
-    ``max(c / compute_efficiency + c_a / attention_efficiency, m / memory_efficiency)
+    ``roofline_s(c / compute_efficiency + c_a / attention_efficiency, m / memory_efficiency)
     + sum_k a_k / eff_k + sum_k n_k sec_k + r``
 
     over the other efficiencies ``eff_k`` and the seconds constants ``sec_k`` (``c_a`` are the
@@ -496,7 +496,8 @@ class _Points:
             elif k == "linear":
                 self.coef[key] = self._direct(replace(zero, **{key: 1.0})) - t0
         inverse = [self.coef[k] for k, v in self.param_kinds.items() if v == "inverse" and k in self.coef]
-        self.rest = t0 - np.maximum(self.c + self.ca, self.m) - sum(inverse, np.zeros_like(t0))
+        roof = roofline_s(self.c + self.ca, self.m, base.roofline_norm)
+        self.rest = t0 - roof - sum(inverse, np.zeros_like(t0))
         self.spill = _COMM in self.coef and _SPILL_SIZE in self.param_kinds and _SPILL_EFF in self.param_kinds
         probe = replace(
             base,
@@ -519,7 +520,7 @@ class _Points:
     def _fast(self, p: ServingPerfParams) -> np.ndarray:
         ae = getattr(p, _ATTN, 0.0) or p.compute_efficiency
         compute = self.c / p.compute_efficiency + self.ca / ae
-        t = np.maximum(compute, self.m / p.memory_efficiency) + self.rest
+        t = roofline_s(compute, self.m / p.memory_efficiency, p.roofline_norm) + self.rest
         spill = self.spill and getattr(p, _SPILL_SIZE) > 0
         for key, coef in self.coef.items():
             v = getattr(p, key)

@@ -144,6 +144,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "attention_efficiency": (0.02, 1.0),
     "comm_efficiency": (0.05, 1.0),
     "compute_saturation_tokens": (1.0, 4096.0),
+    "roofline_norm": (1.0, 64.0),
     "comm_latency_s": (1e-7, 1e-3),
     "iteration_overhead_s": (1e-6, 0.05),
     "decode_seq_overhead_s": (1e-8, 1e-3),

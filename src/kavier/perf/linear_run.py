@@ -4,6 +4,11 @@ In a decode-only run every sequence adds one token per step, so each step's comp
 seconds are linear in the step index ``j``: ``c(j) = c0 + c1 j`` and ``m(j) = m0 + m1 j``, and the
 step lasts ``t(j) = max(c(j), m(j)) + k``. Sums over ``k`` steps and the step at which a time is
 crossed follow in closed form (at most one crossover between the compute- and memory-bound parts).
+When compute and memory join by a p-norm rather than ``max``
+(:mod:`kavier.perf.roofline_join`), a run charges every step ``overlap x max(c(j), m(j)) + k``:
+the p-norm's factor over ``max`` taken at one step of the run (the model picks its middle), which
+keeps the closed forms; the other steps' factors differ from it only as far as the run's
+compute-to-memory ratio drifts with the growing context.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ class LinearRun:
 
     For what the run did, besides its times: ``comm`` and ``host`` split the constant extra per
     step (communication, host overhead), and the FLOPs and memory bytes per step are linear too,
-    ``f0 + f1 j`` and ``b0 + b1 j``.
+    ``f0 + f1 j`` and ``b0 + b1 j``. ``overlap`` (>= 1) multiplies every step's ``max(c, m)``
+    in its time (1: the roofline's max; :mod:`kavier.perf.roofline_join`); ``c`` and ``m`` stay
+    the compute and memory seconds themselves.
     """
 
     c0: float
@@ -40,6 +47,7 @@ class LinearRun:
     f1: float = 0.0
     b0: float = 0.0
     b1: float = 0.0
+    overlap: float = 1.0
 
     def flops_sum(self, steps: int) -> float:
         """FLOPs of the first ``steps`` steps."""
@@ -51,13 +59,14 @@ class LinearRun:
 
     def total(self, steps: int) -> float:
         """Seconds taken by the first ``steps`` steps."""
-        a_c, a_m = self.c0 + self.extra, self.m0 + self.extra
+        k = self.overlap
+        a_c, a_m = k * self.c0 + self.extra, k * self.m0 + self.extra
         if self.c1 == self.m1 or steps <= 1:
             # one regime (or a single step): the larger line at j = 0 stays larger
             if a_c >= a_m and (self.c1 >= self.m1 or steps <= 1):
-                return _sum_linear(a_c, self.c1, 0, steps)
+                return _sum_linear(a_c, k * self.c1, 0, steps)
             if a_m >= a_c and (self.m1 >= self.c1 or steps <= 1):
-                return _sum_linear(a_m, self.m1, 0, steps)
+                return _sum_linear(a_m, k * self.m1, 0, steps)
         total = 0.0
         for j0, j1, a, b in self._ranges(steps):
             total += _sum_linear(a, b, j0, j1)
@@ -65,19 +74,21 @@ class LinearRun:
 
     def _ranges(self, steps: int) -> list[tuple[int, int, float, float]]:
         out: list[tuple[int, int, float, float]] = []
-        a_c, a_m = self.c0 + self.extra, self.m0 + self.extra
+        k = self.overlap
+        a_c, a_m = k * self.c0 + self.extra, k * self.m0 + self.extra
+        b_c, b_m = k * self.c1, k * self.m1
         if steps <= 0:
             return out
         if self.c1 == self.m1:
-            a, b = (a_c, self.c1) if a_c >= a_m else (a_m, self.m1)
+            a, b = (a_c, b_c) if a_c >= a_m else (a_m, b_m)
             return [(0, steps, a, b)]
         cross = (self.m0 - self.c0) / (self.c1 - self.m1)
         split = min(max(math.ceil(cross), 0), steps)
         # j < cross: the regime that dominates at j = 0 when cross > 0.
         if self.c0 >= self.m0:
-            before, after = (a_c, self.c1), (a_m, self.m1)
+            before, after = (a_c, b_c), (a_m, b_m)
         else:
-            before, after = (a_m, self.m1), (a_c, self.c1)
+            before, after = (a_m, b_m), (a_c, b_c)
         if split > 0:
             out.append((0, split, *before))
         if split < steps:
@@ -85,7 +96,7 @@ class LinearRun:
             # after the crossover the other regime dominates (if cross <= 0 it is the max from 0)
             a, b = after if split > 0 or cross > 0 else before
             if cross <= 0:
-                a, b = (a_c, self.c1) if self.c1 > self.m1 else (a_m, self.m1)
+                a, b = (a_c, b_c) if self.c1 > self.m1 else (a_m, b_m)
             out.append((lo, steps, a, b))
         return out
 

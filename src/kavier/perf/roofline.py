@@ -10,9 +10,10 @@ An iteration processes ``P`` prompt tokens (prefill chunks) and ``D`` decoding s
   ``attention_efficiency`` (0, the default, means ``Ae = Ce``);
 - memory ``= (weight bytes read + KV bytes read) / (tp B Me)``; weights are read once per
   iteration (for MoE, the experts the batch's tokens touch), KV bytes are each sequence's context;
-- time ``= max(compute, memory) + all-reduce + iteration overhead + D x decode-sequence overhead
+- time ``= join(compute, memory) + all-reduce + iteration overhead + D x decode-sequence overhead
   (+ prefill overhead + S x prefill-sequence overhead when the iteration holds prefill chunks of
-  S sequences)``.
+  S sequences)``, where ``join`` is ``max`` or, with ``roofline_norm`` p > 0, the p-norm
+  (:mod:`kavier.perf.roofline_join`).
 
 All-reduce (``tp > 1``): ``2 L`` all-reduces per iteration (after attention and after the MLP of
 every layer) of the batch's activations, ``S = (P + D) x hidden x 2`` bytes each. One costs
@@ -59,6 +60,7 @@ import numpy as np
 from kavier.errors import ScenarioError
 from kavier.library.spec import GpuSpec, ModelSpec
 from kavier.perf.linear_run import LinearRun
+from kavier.perf.roofline_join import overlap_factor, roofline_s
 
 # Steepness of the all-reduce cache spill: the spilled share of a message of ``x`` cache sizes is
 # ``x^4 / (1 + x^4)`` (about 6 % at half the cache, 94 % at twice it).
@@ -101,7 +103,11 @@ class ServingPerfParams:
     - ``compute_saturation_tokens``: tokens per iteration at which the dense GEMMs reach half of
       ``compute_efficiency`` (small matrices leave tensor cores idle: the achieved share of peak
       is ``compute_efficiency x T / (T + compute_saturation_tokens)`` for ``T`` tokens in the
-      iteration); 0 (the default) keeps one efficiency for every shape.
+      iteration); 0 (the default) keeps one efficiency for every shape;
+    - ``roofline_norm``: how an iteration's compute and memory seconds join: ``p`` of the p-norm
+      ``(compute^p + memory^p)^(1/p)`` (an iteration near the roofline's ridge, where both are
+      about equal, overlaps them imperfectly: ``2^(1/p)`` times the larger at the ridge, within
+      ``(1 + 2^-p)^(1/p)`` of it at twice the ridge); 0 (the default) is ``max`` (perfect overlap).
     """
 
     compute_efficiency: float = 0.30
@@ -117,6 +123,7 @@ class ServingPerfParams:
     comm_spill_efficiency: float = 0.15
     context_terms: bool = True
     compute_saturation_tokens: float = 0.0
+    roofline_norm: float = 0.0
 
 
 def peak_flops(gpu: GpuSpec, weight_dtype: str = "bf16") -> float:
@@ -279,12 +286,14 @@ class ServingPerfModel:
             host += decode_seqs * p.decode_seq_overhead_s
         if prefill_tokens > 0:
             host += p.prefill_overhead_s + prefill_seqs * p.prefill_seq_overhead_s
-        time = max(compute, memory) + comm + host
+        time = roofline_s(compute, memory, p.roofline_norm) + comm + host
         return IterationCost(compute, memory, time, comm, host, flops + attn, moved)
 
-    def decode_line(self, seqs: int, context0: float) -> LinearRun:
+    def decode_line(self, seqs: int, context0: float, steps: int = 1) -> LinearRun:
         """Decode-only steps of ``seqs`` sequences whose total context starts at ``context0``
-        (and grows by ``seqs`` per step), as linear compute/memory seconds per step."""
+        (and grows by ``seqs`` per step), as linear compute/memory seconds per step; with
+        ``roofline_norm`` set, every step's join of the two takes the factor of the middle one of
+        ``steps`` (the run's expected length; :class:`LinearRun`)."""
         flops = 2.0 * self.model.num_active_params * seqs
         rate = self._compute_rate
         if self._saturation:
@@ -307,7 +316,9 @@ class ServingPerfModel:
         comm = self._comm_s(seqs)
         host = self.p.iteration_overhead_s + seqs * self.p.decode_seq_overhead_s
         extra = comm + self.p.iteration_overhead_s + seqs * self.p.decode_seq_overhead_s
-        return LinearRun(c0, c1, m0, m1, extra, comm, host, f0, f1, b0, b1)
+        mid = (max(steps, 1) - 1) / 2.0
+        overlap = overlap_factor(c0 + c1 * mid, m0 + m1 * mid, self.p.roofline_norm)
+        return LinearRun(c0, c1, m0, m1, extra, comm, host, f0, f1, b0, b1, overlap)
 
     def decode_run(self, seqs: int, context0: float, steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per-step (compute, memory, time) of ``steps`` decode-only iterations of ``seqs``
@@ -328,7 +339,7 @@ class ServingPerfModel:
         memory = (self.weight_bytes_read(seqs) + kv) / self._memory_rate
         memory = np.broadcast_to(memory, j.shape).astype(np.float64)
         extra = self._comm_s(seqs) + self.p.iteration_overhead_s + seqs * self.p.decode_seq_overhead_s
-        time = np.maximum(compute, memory) + extra
+        time = roofline_s(compute, memory, self.p.roofline_norm) + extra
         return compute, memory, time
 
 

@@ -59,6 +59,14 @@ class PerformanceSettings(Settings):
             "(0 = one efficiency for every shape); default: the engine's profile"
         ),
     )
+    roofline_norm: float | None = Field(
+        None,
+        ge=0,
+        description=(
+            "p of the p-norm joining an iteration's compute and memory seconds, (c^p + m^p)^(1/p) "
+            "(0 = max: perfect overlap); default: the engine's profile"
+        ),
+    )
     busy_utilization: float = Field(
         0.95, gt=0, le=1, description="GPU utilisation (fraction) while busy; activity power model's u_busy"
     )

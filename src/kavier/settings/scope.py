@@ -138,6 +138,7 @@ SCOPES: dict[str, Scope] = {
     "warmup_s": Scope(THESIS, (), "the serving model's utilisation follows its iterations"),
     "cooldown_s": Scope(THESIS, (), "the serving model's utilisation follows its iterations"),
     "compute_saturation_tokens": _serving("the thesis model has fixed efficiencies"),
+    "roofline_norm": _serving("the thesis model's time is max(compute, memory)"),
     "iteration_overhead_s": _serving("the thesis model's overhead is --overhead-s"),
     "decode_seq_overhead_s": _serving("the thesis model's overhead is --overhead-s"),
     "prefill_seq_overhead_s": _serving("the thesis model's overhead is --overhead-s"),

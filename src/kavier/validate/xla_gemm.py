@@ -39,7 +39,7 @@ def predicted_s(row: dict[str, str], profile: str | None = None, **overrides: An
     of that GPU gets (``profile`` and the scenario keys ``overrides`` on top)."""
     from kavier.engine.system import load_perf_params
     from kavier.library.catalog import load_catalog
-    from kavier.perf.roofline import peak_flops
+    from kavier.perf.roofline import peak_flops, roofline_s
     from kavier.scenario import Scenario
 
     gpu = load_catalog().gpu(row["gpu"])
@@ -50,7 +50,7 @@ def predicted_s(row: dict[str, str], profile: str | None = None, **overrides: An
         rate *= m / (m + params.compute_saturation_tokens)
     compute = 2.0 * b * m * n * k / rate
     memory = b * k * n * BYTES_PER_WEIGHT / (gpu.memory_bandwidth * params.memory_efficiency)
-    return max(compute, memory)
+    return roofline_s(compute, memory, params.roofline_norm)
 
 
 TABLE = KernelTable(
