@@ -157,7 +157,7 @@ def test_pessimistic_plan_needs_at_least_as_many_replicas():
         {
             "llm": "Llama-3.1-8B",
             "workload": "poisson",
-            "rate": 30.0,
+            "rate": 25.0,
             "num_requests": 300,
             "input_tokens": "1000",
             "output_tokens": "64",

@@ -48,5 +48,11 @@ def test_replay_labels_and_the_large_gemms_are_within_ten_percent():
 def test_the_prediction_is_the_roofline_of_the_constants():
     """With saturation off and efficiency 1, the 4096-token GEMM takes its FLOPs over the peak."""
     row = next(r for r in ROWS if r["gpu"] == "H100-SXM" and r["m"] == "4096")
-    t = g.predicted_s(row, compute_efficiency=1.0, compute_saturation_tokens=0.0)
+    t = g.predicted_s(row, compute_efficiency=1.0, compute_saturation_tokens=0.0, roofline_norm=0.0)
     assert t == pytest.approx(2 * 4096**3 / 989e12, rel=1e-9)
+    # with a p-norm join, the weights' read time (full bandwidth) adds in quadrature at p = 2
+    joined = g.predicted_s(
+        row, compute_efficiency=1.0, compute_saturation_tokens=0.0, roofline_norm=2.0, memory_efficiency=1.0
+    )
+    memory = 4096 * 4096 * 2 / 3.35e12
+    assert joined == pytest.approx(((2 * 4096**3 / 989e12) ** 2 + memory**2) ** 0.5, rel=1e-9)
