@@ -12,7 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def roofline_s(compute_s, memory_s, norm: float):
+def roofline_s(
+    compute_s: float | np.ndarray, memory_s: float | np.ndarray, norm: float
+) -> float | np.ndarray:
     """Seconds of work needing ``compute_s`` of compute and ``memory_s`` of memory traffic
     (floats, or arrays of one shape): their ``max`` when ``norm`` is 0, else their p-norm with
     ``p = norm``."""
