@@ -150,7 +150,8 @@ def test_closed_loop_clients_finishing_together_desynchronise_through_the_fronte
         return len(np.unique(np.round(first, 9)))
 
     assert first_token_instants() == 10  # ten waves of sixteen, each prefilled together
-    assert first_token_instants(frontend_s_per_request=None, frontend_s_per_token=None) > 20
+    # through the frontend the waves break up: at least twice as many first-token instants
+    assert first_token_instants(frontend_s_per_request=None, frontend_s_per_token=None) >= 20
 
 
 def test_an_empty_prompt_is_served_as_one_token():
