@@ -126,6 +126,15 @@ class ServingPerfParams:
     roofline_norm: float = 0.0
 
 
+def dense_rate(rate_flops_per_s: float, tokens: float, saturation_tokens: float) -> float:
+    """FLOP/s the dense GEMMs of an iteration of ``tokens`` tokens reach at full rate
+    ``rate_flops_per_s``: that rate times ``tokens / (tokens + saturation_tokens)``
+    (``ServingPerfParams.compute_saturation_tokens``; 0: the full rate)."""
+    if saturation_tokens:
+        return rate_flops_per_s * (tokens / (tokens + saturation_tokens))
+    return rate_flops_per_s
+
+
 def peak_flops(gpu: GpuSpec, weight_dtype: str = "bf16") -> float:
     """Peak dense FLOP/s of one GPU in the weights' data type: the FP4, FP8 or INT8 tensor-core
     peak when the weights are in that type and the GPU has one, else the FP16/BF16 peak (the
@@ -274,9 +283,7 @@ class ServingPerfModel:
         if p.context_terms:
             attn = self.attn_flops_per_pair * (prefill_attn_pairs + decode_context_tokens)
             kv_read = self.kv_bytes_per_token * (decode_context_tokens + prefill_context_tokens)
-        rate = self._compute_rate
-        if self._saturation:
-            rate *= tokens / (tokens + self._saturation)
+        rate = dense_rate(self._compute_rate, tokens, self._saturation)
         compute = flops / rate + attn / self._attn_rate if self._attn_rate else (flops + attn) / rate
         moved = self.weight_bytes_read(tokens) + kv_read
         memory = moved / self._memory_rate
@@ -295,9 +302,7 @@ class ServingPerfModel:
         ``roofline_norm`` set, every step's join of the two takes the factor of the middle one of
         ``steps`` (the run's expected length; :class:`LinearRun`)."""
         flops = 2.0 * self.model.num_active_params * seqs
-        rate = self._compute_rate
-        if self._saturation:
-            rate *= seqs / (seqs + self._saturation)
+        rate = dense_rate(self._compute_rate, seqs, self._saturation)
         c0 = flops / rate
         weights = self.weight_bytes_read(seqs)
         m0 = weights / self._memory_rate
@@ -331,9 +336,7 @@ class ServingPerfModel:
         if self.p.context_terms:
             attn = self.attn_flops_per_pair * ctx
             kv = self.kv_bytes_per_token * ctx
-        rate = self._compute_rate
-        if self._saturation:
-            rate *= seqs / (seqs + self._saturation)
+        rate = dense_rate(self._compute_rate, seqs, self._saturation)
         compute = flops / rate + attn / self._attn_rate if self._attn_rate else (flops + attn) / rate
         compute = np.broadcast_to(compute, j.shape).astype(np.float64)
         memory = (self.weight_bytes_read(seqs) + kv) / self._memory_rate

@@ -4,8 +4,9 @@ OpenXLA's default matmul performance table (cited in ``data/public/SOURCES.md``)
 timed on real GPUs (median of 5 runs). The rows shipped here are the BF16 GEMMs of ``m`` tokens
 (256 to 4096) through a 4096 x 4096 weight, the shape of an 8B model's projections, on
 H100-SXM (``sm_90``) and B200 (``sm_100_B200``). Each is compared with what an iteration of
-``m`` tokens charges that GEMM: ``max(2 m n k / (peak x compute_efficiency x m / (m + n0)),
-k n x 2 bytes / (bandwidth x memory_efficiency))``, with the constants a serving replica of the
+``m`` tokens charges that GEMM: ``2 m n k / (peak x compute_efficiency x m / (m + n0))`` and
+``k n x 2 bytes / (bandwidth x memory_efficiency)`` joined as an iteration joins them (their max,
+or their p-norm with ``roofline_norm``), with the constants a serving replica of the
 GPU gets (no host time, no all-reduce). The check shows where achieved FLOP/s falls with the
 tokens of an iteration. No profile constant was fitted on these rows, except the B200's
 ``gemm_peak_fraction``, read off its 4096-token row: the B200's rows are labelled ``fitted``.
@@ -39,15 +40,14 @@ def predicted_s(row: dict[str, str], profile: str | None = None, **overrides: An
     of that GPU gets (``profile`` and the scenario keys ``overrides`` on top)."""
     from kavier.engine.system import load_perf_params
     from kavier.library.catalog import load_catalog
-    from kavier.perf.roofline import peak_flops, roofline_s
+    from kavier.perf.roofline import dense_rate, peak_flops, roofline_s
     from kavier.scenario import Scenario
 
     gpu = load_catalog().gpu(row["gpu"])
     params, _, _ = load_perf_params(Scenario(**{**overrides, "perf_profile": profile}), 1, gpu.name)
     b, m, n, k = (int(row[x]) for x in "bmnk")
-    rate = peak_flops(gpu, row["dtype"]) * params.compute_efficiency
-    if params.compute_saturation_tokens:
-        rate *= m / (m + params.compute_saturation_tokens)
+    full_rate = peak_flops(gpu, row["dtype"]) * params.compute_efficiency
+    rate = dense_rate(full_rate, m, params.compute_saturation_tokens)
     compute = 2.0 * b * m * n * k / rate
     memory = b * k * n * BYTES_PER_WEIGHT / (gpu.memory_bandwidth * params.memory_efficiency)
     return roofline_s(compute, memory, params.roofline_norm)
