@@ -160,3 +160,21 @@ def test_a_preset_that_is_not_a_string_is_a_one_line_error(tmp_path: Path) -> No
 def test_a_sweep_base_naming_a_blank_path_is_a_one_line_error() -> None:
     """Found by test_random_sweeps: ``base = "\\n"`` printed the resolved path's newline."""
     load(json.dumps({"base": "\n", "axes": {}}), ".json")
+
+
+def test_an_option_value_with_a_newline_is_a_one_line_error() -> None:
+    """Found by the fuzzing above: ``--export-rate`` given ``"\\n"`` echoed the raw value, so the
+    error spanned two lines. An option's value is shown as typed unless it is unprintable."""
+    with pytest.raises(ScenarioError) as caught:
+        build_scenario(None, {"export_rate": "\n"})
+    assert "\n" not in str(caught.value)
+    assert str(caught.value).startswith("--export-rate '\\n': ")
+    with pytest.raises(ScenarioError, match=r"^--export-rate 100x: "):
+        build_scenario(None, {"export_rate": "100x"})
+
+
+def test_a_trace_name_with_a_newline_is_a_one_line_error() -> None:
+    from kavier.workload.traces import unknown_trace_message
+
+    assert "\n" not in unknown_trace_message("a\nb")
+    assert unknown_trace_message("nope").startswith("trace nope does not exist")

@@ -29,6 +29,12 @@ class KavierWarning(UserWarning):
     """Input that runs but probably not as meant (shown as one ``warning: ...`` line)."""
 
 
+def shown(value: Any) -> Any:
+    """``value`` as the user typed it, or its ``repr`` when it holds a newline or another
+    unprintable character (so that an error echoing it stays one line)."""
+    return value if not isinstance(value, str) or value.isprintable() else repr(value)
+
+
 def warn(message: str) -> None:
     """Emit ``message`` as a :class:`KavierWarning`: one ``warning: MESSAGE`` line on stderr
     (no source path), shown once per message; ``-W ignore::kavier.errors.KavierWarning`` or

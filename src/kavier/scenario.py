@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Self, TypeVar
 
 from pydantic import ConfigDict, ValidationError, model_validator
 
-from kavier.errors import ScenarioError
+from kavier.errors import ScenarioError, shown
 from kavier.settings import (
     GROUPS,
     CacheSettings,
@@ -366,5 +366,5 @@ def _one_line(exc: ValidationError, source: str, flags: set[str]) -> str:
     if not err.get("loc"):  # a check across fields (model validator): its message says it all
         return msg if source == "scenario" else f"{source}: {msg}"
     if field in flags:
-        return f"{option_flag(field, Scenario.model_fields[field])} {value}: {msg}"
+        return f"{option_flag(field, Scenario.model_fields[field])} {shown(value)}: {msg}"
     return f"{source}: {field} = {value!r}: {msg}"

@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from kavier.errors import KavierError, ScenarioError
+from kavier.errors import KavierError, ScenarioError, shown
 from kavier.scenario import Scenario, build_scenario, flatten_group_table, read_mapping, unknown_key
 
 RESERVED = ("axes", "base", "mode", "runs")
@@ -273,7 +273,7 @@ class _Preflight:
 
                         check_trace(value)  # a file, or a built-in or remote trace name
                     elif not Path(value).expanduser().exists():
-                        raise KavierError(f"file {value} does not exist")
+                        raise KavierError(f"file {shown(value)} does not exist")
                     self._seen[memo] = None
                 except KavierError as exc:
                     self._seen[memo] = str(exc).splitlines()[0]

@@ -18,7 +18,7 @@ import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
-from kavier.errors import WorkloadError
+from kavier.errors import WorkloadError, shown
 
 BUILTIN_FOLDER = Path(__file__).with_name("builtin")
 
@@ -172,7 +172,7 @@ def unknown_trace_message(value: str) -> str:
     """``value`` is neither a file nor a trace name: say so, with a did-you-mean and the names."""
     hint = _did_you_mean(value)
     return (
-        f"trace {value} does not exist as a file and is not a trace name{hint}; "
+        f"trace {shown(value)} does not exist as a file and is not a trace name{hint}; "
         f"built-in: {', '.join(BUILTIN_TRACES)}; downloaded on first use: {', '.join(REMOTE_TRACES)} "
         "(kavier library --traces lists them)"
     )
