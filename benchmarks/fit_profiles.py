@@ -9,8 +9,10 @@ is the mean over (suite, GPU, model) groups of the mean absolute log error.
 1. ``generic.toml``: every constant fitted on every row;
 2. ``<GPU>.toml``: the generic constants with compute and memory efficiency and the per-iteration
    host time refitted on that GPU's rows;
-3. ``held-out/gpu-<GPU>.toml``: every constant fitted without that GPU's rows (what a user of an
-   unmeasured GPU gets); ``held-out/model-<model>.toml``: without that model's rows;
+3. ``held-out/gpu-<GPU>.toml``: every constant fitted without that GPU's rows, the efficiencies
+   another measured GPU's scaled by the two GPUs' measured shares (what a user of an unmeasured
+   GPU gets: ``kavier.perf.profiles.borrow``); ``held-out/model-<model>.toml``: without that
+   model's rows;
 4. the power model's active floor and memory weight, fitted on the measured mean powers (the
    ML.ENERGY rows, summed over GPUs there, and Splitwise's A100 rows), and the same without each GPU.
 
@@ -23,6 +25,7 @@ summary). Deterministic; ~10 min on 2 cores.
 
     python benchmarks/fit_profiles.py            # fit, write the profiles, print the errors
     python benchmarks/fit_profiles.py --no-write # fit and print only
+    python benchmarks/fit_profiles.py --from-fit # no fitting: rewrite the profiles from fit.json
 """
 
 from __future__ import annotations
@@ -120,6 +123,12 @@ def main() -> int:
     ap.add_argument(
         "--bands-only", action="store_true", help="recompute bands.toml from the written profiles"
     )
+    ap.add_argument(
+        "--from-fit",
+        action="store_true",
+        help="take the fitted constants from the shipped fit.json (no fitting): rewrite the profiles, "
+        "held-out profiles and bands from them",
+    )
     args = ap.parse_args()
     if args.bands_only:
         write_bands()
@@ -135,6 +144,8 @@ def main() -> int:
     print(
         f"{len(rows)} timing rows, GPUs {gpus}, models {models}, engines {sorted({r.engine for r in rows})}"
     )
+    if args.from_fit:
+        return rewrite_from_fit(gpus, models)
     fitted = fit_set(rows, "all rows, efficiencies per GPU")
     generic = fit_set(rows, "all rows, one set of efficiencies", shared_gpu=True)
     held_gpu = {g: fit_set([r for r in rows if r.gpu != g], f"without {g}", start="base") for g in gpus}
@@ -179,6 +190,58 @@ def main() -> int:
     print(json.dumps(summary, indent=1))
     if args.no_write:
         return 0
+    write_profiles(gpus, models, fitted, generic, held_gpu, held_model)
+    (PROFILE_ROOT / "fit.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(f"wrote {PROFILE_ROOT}")
+    write_bands()
+    return 0
+
+
+def rewrite_from_fit(gpus, models) -> int:
+    """The profiles, held-out profiles and bands from the constants of the shipped fit.json."""
+
+    def untable(table):
+        return {
+            (k.split("@")[0], "" if k.split("@")[1] == "*" else k.split("@")[1]): v for k, v in table.items()
+        }
+
+    summary = json.loads((PROFILE_ROOT / "fit.json").read_text())
+    write_profiles(
+        gpus,
+        models,
+        untable(summary["fitted"]),
+        untable(summary["generic"]),
+        {g: untable(v) for g, v in summary["held_out_gpu"].items()},
+        {m: untable(v) for m, v in summary["held_out_model"].items()},
+    )
+    print(f"rewrote {PROFILE_ROOT} from fit.json")
+    write_bands()
+    return 0
+
+
+def held_out_gpu_params(values, gpu: str, engine: str) -> tuple[ServingPerfParams, str]:
+    """A held-out GPU's constants: ``NEIGHBOUR[gpu]``'s efficiencies in a fit without the GPU's
+    rows, scaled by the two GPUs' measured shares as Kavier's fallback scales a borrowed profile
+    (:func:`kavier.perf.profiles.borrow`), and the ``[meta] held_out`` text saying so."""
+    from kavier.library.catalog import load_catalog
+    from kavier.perf.profiles import borrow, share_scales
+
+    catalog = load_catalog()
+    donor = NEIGHBOUR[gpu]
+    mine, theirs = catalog.gpu(gpu), catalog.gpu(donor)
+    scales = share_scales(mine, theirs)
+    text = f"every {gpu} row; {donor}'s efficiencies stand in"
+    if scales:
+        text += (
+            ", scaled by the measured shares ("
+            + ", ".join(f"{c.replace('_', ' ')} x {f:.3f}" for c, f in scales.items())
+            + ")"
+        )
+    return borrow(profile_params(values, gpu, engine, donor), mine, theirs), text
+
+
+def write_profiles(gpus, models, fitted, generic, held_gpu, held_model) -> None:
+    """Every engine's generic, per-GPU and held-out profiles from the fitted slot values."""
     source = (
         "benchmarks/fit_profiles.py on ../shared/data/measurements: the thesis's A10 tables (vLLM 0.9), "
         "Splitwise perf_model.csv (A100-80GB, H100-SXM; vLLM V0 era), ML.ENERGY v3 H100 rows (vLLM 0.11.1)"
@@ -196,14 +259,11 @@ def main() -> int:
                 profile_params(fitted, g, engine),
                 {"gpu": g, "engine": engine, "source": source},
             )
+            params, held_out = held_out_gpu_params(held_gpu[g], g, engine)
             write(
                 folder / "held-out" / f"gpu-{g}.toml",
-                profile_params(held_gpu[g], g, engine, NEIGHBOUR[g]),
-                {
-                    "held_out": f"every {g} row; {NEIGHBOUR[g]}'s efficiencies stand in",
-                    "engine": engine,
-                    "source": source,
-                },
+                params,
+                {"held_out": held_out, "engine": engine, "source": source},
             )
             for m in models:
                 write(
@@ -211,10 +271,6 @@ def main() -> int:
                     profile_params(held_model[m], g, engine),
                     {"held_out": f"every {m} row", "gpu": g, "engine": engine, "source": source},
                 )
-    (PROFILE_ROOT / "fit.json").write_text(json.dumps(summary, indent=1) + "\n")
-    print(f"wrote {PROFILE_ROOT}")
-    write_bands()
-    return 0
 
 
 # Validation metrics -> the band class their residuals measure (kavier.perf.profiles.BAND_KEYS).

@@ -12,7 +12,8 @@ architecture's: what the GPU gets today):
    TP > 1 pairs, the efficiencies fixed;
 
 minimising the mean absolute log error of the ratio. Leave-one-model-out refits give the
-held-out error by model; the held-out error by GPU is the fallback's (nothing of the GPU fitted).
+held-out error by model; the held-out error by GPU is the fallback's (nothing of the GPU fitted:
+the nearest GPU's profile, its efficiencies scaled by the two GPUs' measured shares).
 Writes ``src/kavier/perf/profiles/<engine>/<GPU>.toml`` for both engines (the engine's own host
 times, these efficiencies and link constants; ``[meta] fitted_on_suite = "trtllm-gpus"``),
 ``held-out/gpu-<GPU>.toml`` (the fallback), so that ``kavier validate``'s held-out-by-GPU split
@@ -21,6 +22,7 @@ leave-one-model-out fits) for its held-out-by-model split.
 
     python benchmarks/fit_ratio_profile.py --gpu L40S            # fit, print, write
     python benchmarks/fit_ratio_profile.py --gpu L40S --no-write # fit and print only
+    python benchmarks/fit_ratio_profile.py --gpu L40S --fallback-only # rewrite the fallback only
 """
 
 from __future__ import annotations
@@ -143,26 +145,91 @@ def base_name(path: Path) -> str:
     return path.stem
 
 
+def fallback(engine: str, gpu: str, name: str) -> tuple[ServingPerfParams, str]:
+    """What ``gpu`` gets without its own profile: ``name``'s shipped ``engine`` profile with its
+    efficiencies scaled by the two GPUs' measured shares (:func:`kavier.perf.profiles.borrow`),
+    and the held-out file's ``[meta] held_out`` text saying so."""
+    from kavier.library.catalog import load_catalog
+    from kavier.perf.profiles import borrow, share_scales
+
+    catalog = load_catalog()
+    mine, theirs = catalog.gpu(gpu), catalog.gpu(name)
+    scales = share_scales(mine, theirs)
+    text = f"every {gpu} row; {name}'s profile stands in (the fallback)"
+    if scales:
+        text += (
+            ", scaled by the measured shares ("
+            + ", ".join(f"{c.replace('_', ' ')} x {f:.3f}" for c, f in scales.items())
+            + ")"
+        )
+    return borrow(load_profile(shipped_profile(engine, name).path), mine, theirs), text
+
+
+def rewrite_fallback(gpu: str, pairs) -> int:
+    """Rewrite ``held-out/gpu-<gpu>.toml`` (both engines) as the fallback of today's GPU library,
+    and the held-out-by-GPU entries of ``<gpu>.toml``'s ``[meta.validation]``; nothing fitted."""
+    import tomllib
+
+    name = base_name(PROFILE_ROOT / "vllm-v1" / "held-out" / f"gpu-{gpu}.toml")
+    with tempfile.TemporaryDirectory() as tmp:
+        objective = Objective(pairs, Path(tmp))
+        params, text = fallback("vllm-v1", gpu, name)
+        held = {}
+        for tp in sorted({p.other.tp for p in pairs}):
+            held[tp] = mape(objective, params, [p for p in pairs if p.other.tp == tp])
+            print(
+                f"  fallback (held out: GPU) tp{tp}: MAPE {held[tp][0]:5.1f} %  "
+                f"bias {held[tp][1]:+6.1f} %  n {held[tp][2]}"
+            )
+        print(f"fallback (held out: GPU): all {mape(objective, params, pairs)}")
+    for engine in ENGINES:
+        folder = PROFILE_ROOT / engine
+        params, text = fallback(engine, gpu, name)
+        (folder / "held-out" / f"gpu-{gpu}.toml").write_text(
+            profile_text(params, {"held_out": text, "engine": engine})
+        )
+        own = folder / f"{gpu}.toml"
+        meta = tomllib.loads(own.read_text(encoding="utf-8"))["meta"]
+        meta["validation"]["held_out_gpu"] = {
+            f"trtllm-gpus.ratio.tp{tp}": [round(v[0], 1), v[2]] for tp, v in held.items()
+        }
+        own.write_text(profile_text(load_profile(own), meta))
+        print(f"wrote {folder / 'held-out' / f'gpu-{gpu}.toml'} and {own}'s held-out-by-GPU validation")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gpu", required=True, help="the GPU to fit (one of the suite's: H200, L40S, ...)")
     parser.add_argument("--no-write", action="store_true", help="fit and print only")
+    parser.add_argument(
+        "--fallback-only",
+        action="store_true",
+        help="fit nothing: rewrite the held-out-by-GPU fallback (its measured-share scaling) and its errors",
+    )
     args = parser.parse_args()
     for line in machine_lines():
         print(line)
-    print(f"command: python benchmarks/fit_ratio_profile.py --gpu {args.gpu}")
+    flag = " --fallback-only" if args.fallback_only else " --no-write" if args.no_write else ""
+    print(f"command: python benchmarks/fit_ratio_profile.py --gpu {args.gpu}{flag}")
     t0 = time.perf_counter()
     pairs = [p for p in trtllm_gpus.selection()[0] if p.other.gpu == args.gpu]
     if not pairs:
         print(f"no trtllm-gpus pairs for {args.gpu}", file=sys.stderr)
         return 2
+    if args.fallback_only:
+        return rewrite_fallback(args.gpu, pairs)
     own = PROFILE_ROOT / "vllm-v1" / f"{args.gpu}.toml"
     held = PROFILE_ROOT / "vllm-v1" / "held-out" / f"gpu-{args.gpu}.toml"
     fallback_path = held if held.is_file() else shipped_profile("vllm-v1", args.gpu).path
     if fallback_path == own:
         print(f"{args.gpu} has its own profile and no held-out fallback beside it", file=sys.stderr)
         return 2
-    base = load_profile(fallback_path)
+    base = (
+        fallback("vllm-v1", args.gpu, base_name(fallback_path))[0]
+        if fallback_path == held
+        else load_profile(fallback_path)
+    )
     models = sorted({p.other.model for p in pairs})
     with tempfile.TemporaryDirectory() as tmp:
         objective = Objective(pairs, Path(tmp))
@@ -227,11 +294,8 @@ def main() -> int:
         folder = PROFILE_ROOT / engine
         (folder / f"{args.gpu}.toml").write_text(profile_text(params, meta))
         target = folder / "held-out" / f"gpu-{args.gpu}.toml"
-        held_meta = {
-            "held_out": f"every {args.gpu} row; {fallback_name}'s profile stands in (the fallback)",
-            "engine": engine,
-        }
-        target.write_text(profile_text(engine_base, held_meta))
+        held_params, held_text = fallback(engine, args.gpu, fallback_name)
+        target.write_text(profile_text(held_params, {"held_out": held_text, "engine": engine}))
         for m, (held_params, _) in held_model.items():
             model_file = folder / "held-out" / f"model-{m}" / f"{args.gpu}.toml"
             model_file.parent.mkdir(exist_ok=True)

@@ -240,7 +240,8 @@ def test_library_says_which_profile_each_gpu_takes():
     assert res.returncode == 0, res.stderr
     cells = [line.split("│") for line in res.stdout.splitlines() if "│" in line]
     rows = {c[1].strip(): c[-2].strip() for c in cells}
-    assert rows["H100-SXM"] == "own" and rows["H200"] == "H100-SXM" and rows["L4"] == "L40S"
+    assert rows["H100-SXM"] == "own" and rows["A100-80GB"] == "own"
+    assert rows["H200"] == "H100-SXM, memory x0.98" and rows["L4"] == "L40S, compute x0.59"
     assert rows["B200"] == "H100-SXM, compute x0.80, all-reduce x0.76"
 
 

@@ -383,7 +383,7 @@ def _with_profiles(rows: list[dict[str, Any]], catalog: str | None) -> list[dict
     "generic"."""
     from kavier.engine.system import borrowed_scales, profile_of
 
-    short = {"compute_efficiency": "compute", "comm_efficiency": "all-reduce"}
+    short = {"compute_efficiency": "compute", "memory_efficiency": "memory", "comm_efficiency": "all-reduce"}
     for row in rows:
         found = profile_of(catalog, "vllm-v1", row["name"])
         cell = "-" if found is None else "own" if not found.note else found.name.split("/", 1)[1]

@@ -378,6 +378,10 @@ source = "made up for a test"
         ("[gpus.Z]\nsource = ''\n", "[gpus.Z] field 'source' must be a non-empty string"),
         ("[gpus.a10]\ngemm_peak_fraction = 1.2", "[gpus.A10] field 'gemm_peak_fraction' is a share"),
         ("[gpus.a10]\nallreduce_link_fraction = 2", "[gpus.A10] field 'allreduce_link_fraction' is a share"),
+        (
+            "[gpus.a10]\nmemory_bandwidth_fraction = 1.1",
+            "[gpus.A10] field 'memory_bandwidth_fraction' is a share of the memory bandwidth",
+        ),
     ],
 )
 def test_malformed_user_catalogue_names_file_entry_field(tmp_path: Path, text: str, needle: str) -> None:

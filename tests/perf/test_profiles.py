@@ -98,13 +98,17 @@ def test_share_scale_is_the_ratio_of_measured_shares():
     )
     for share in ("gemm_peak_fraction", "allreduce_link_fraction"):
         assert share_scale(h200, h100, share) == 1.0 and share_scale(h100, h200, share) == 1.0
+    # BabelStream triads (Azure's ND H200 v5 and ND H100 v5 results): 4.15 of 4.8 and 2.97 of 3.35 TB/s
+    triad = (4.15 / 4.8) / (2.97 / 3.35)
+    assert share_scale(h200, h100, "memory_bandwidth_fraction") == pytest.approx(triad, rel=2e-3)
+    assert share_scale(b200, h100, "memory_bandwidth_fraction") == 1.0  # no B200 triad published
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_borrowed_profile_is_scaled_by_measured_shares(family):
-    """A GPU on a NEAREST profile gets the donor's compute and comm efficiencies times the share
-    ratios, every other constant unchanged, and the note says so; without measured shares
-    nothing is scaled."""
+    """A GPU on a NEAREST profile gets the donor's compute, memory and comm efficiencies times
+    the share ratios, every other constant unchanged, and the note says so; an efficiency without
+    both GPUs' measured shares is not scaled."""
     from dataclasses import replace
 
     from kavier.engine.system import load_perf_params
@@ -121,8 +125,33 @@ def test_borrowed_profile_is_scaled_by_measured_shares(family):
         donor, compute_efficiency=0.5, comm_efficiency=0.5
     )
     assert "compute efficiency x 0.80" in note and "comm efficiency x 0.76" in note
+    assert b200.memory_efficiency == donor.memory_efficiency and "memory efficiency" not in note
     h200, _, note = load_perf_params(scenario, 1, "H200")
-    assert h200 == donor and "efficiency x" not in note
+    assert h200.memory_efficiency == pytest.approx(donor.memory_efficiency * 0.865 / 0.887)
+    assert replace(h200, memory_efficiency=0.5) == replace(donor, memory_efficiency=0.5)
+    assert "memory efficiency x 0.98" in note and "compute efficiency" not in note
+
+
+def test_held_out_gpu_profiles_borrow_as_the_fallback_does():
+    """Each held-out-by-GPU profile of benchmarks/fit_profiles.py carries the efficiencies of the
+    GPU its [meta] names in the fit without the held-out GPU's rows (fit.json), scaled by the two
+    GPUs' measured shares as Kavier's fallback scales a borrowed profile (at most 1)."""
+    import json
+
+    fit = json.loads((HERE / "fit.json").read_text(encoding="utf-8"))
+    cat = load_catalog()
+    for gpu, values in fit["held_out_gpu"].items():
+        for family in FAMILIES:
+            path = HERE / family / "held-out" / f"gpu-{gpu}.toml"
+            held = tomllib.loads(path.read_text(encoding="utf-8"))
+            donor = held["meta"]["held_out"].split("; ", 1)[1].split("'s ", 1)[0]
+            for constant, share in (
+                ("compute_efficiency", "gemm_peak_fraction"),
+                ("memory_efficiency", "memory_bandwidth_fraction"),
+            ):
+                scale = share_scale(cat.gpu(gpu), cat.gpu(donor), share)
+                expected = min(1.0, values[f"{constant}@gpu={donor}"] * scale)
+                assert held[constant] == pytest.approx(expected, rel=1e-12), (path, constant)
 
 
 USER_GPU = """

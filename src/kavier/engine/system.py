@@ -135,33 +135,29 @@ def profile_of(catalog_path: str | None, engine: str, gpu: str) -> Any:
 def borrowed_scales(catalog_path: str | None, gpu: str, donor: str) -> dict[str, float]:
     """``constant -> factor`` for the efficiencies of ``donor``'s profile that ``gpu``'s measured
     shares scale (:data:`kavier.perf.profiles.MEASURED_SHARES`); only factors other than 1."""
-    from kavier.perf.profiles import MEASURED_SHARES, share_scale
+    from kavier.perf.profiles import share_scales
 
     catalog = load_catalog(catalog_path)
-    mine, theirs = catalog.gpu(gpu), catalog.gpu(donor)
-    scales = {c: share_scale(mine, theirs, share) for c, (share, _) in MEASURED_SHARES.items()}
-    return {c: f for c, f in scales.items() if f != 1.0}
+    return share_scales(catalog.gpu(gpu), catalog.gpu(donor))
 
 
 def _borrowed(
     params: ServingPerfParams, note: str, scenario: Scenario, gpu: str, donor: str
 ) -> tuple[ServingPerfParams, str]:
-    """``donor``'s profile made ``gpu``'s: each efficiency of :data:`~kavier.perf.profiles.
-    MEASURED_SHARES` scaled by the two GPUs' measured shares when the catalogue has both (at
-    most 1; the note says by how much)."""
-    from kavier.perf.profiles import MEASURED_SHARES
+    """``donor``'s profile made ``gpu``'s (:func:`kavier.perf.profiles.borrow`: each efficiency
+    of :data:`~kavier.perf.profiles.MEASURED_SHARES` scaled by the two GPUs' measured shares when
+    the catalogue has both, at most 1), with the note saying by how much."""
+    from kavier.perf.profiles import MEASURED_SHARES, borrow, share_scales
 
     catalog = load_catalog(scenario.catalog)
     mine, theirs = catalog.gpu(gpu), catalog.gpu(donor)
-    changed: dict[str, float] = {}
-    for constant, scale in borrowed_scales(scenario.catalog, gpu, donor).items():
+    for constant, scale in share_scales(mine, theirs).items():
         share, what = MEASURED_SHARES[constant]
-        changed[constant] = min(1.0, getattr(params, constant) * scale)
         note += (
             f"; {constant.replace('_', ' ')} x {scale:.2f} ({gpu} reaches {getattr(mine, share):.3f} "
             f"{what}, {donor} {getattr(theirs, share):.3f})"
         )
-    return replace(params, **changed), note
+    return borrow(params, mine, theirs), note
 
 
 def _resolver(catalog: Any) -> Any:

@@ -74,6 +74,7 @@ _GPU_KEYS: dict[str, tuple[str, bool]] = {
     "cores": ("count", False),
     "boost_clock_mhz": ("num", False),
     "gemm_peak_fraction": ("num", False),
+    "memory_bandwidth_fraction": ("num", False),
     "allreduce_link_fraction": ("num", False),
     "nearest": ("str", False),
     "aliases": ("aliases", False),
@@ -173,7 +174,11 @@ def _build_gpu(entry: _Entry) -> GpuSpec:
     f = _fields(entry, "gpus", _GPU_KEYS)
     if f["idle_power_w"] > f["max_power_w"]:
         raise LibraryError(f"{entry.origin}: [gpus.{entry.name}] field 'idle_power_w' exceeds max_power_w")
-    shares = (("gemm_peak_fraction", "dense FP16 peak"), ("allreduce_link_fraction", "link bandwidth"))
+    shares = (
+        ("gemm_peak_fraction", "dense FP16 peak"),
+        ("memory_bandwidth_fraction", "memory bandwidth"),
+        ("allreduce_link_fraction", "link bandwidth"),
+    )
     for share, of in shares:
         if f.get(share, 0.0) > 1.0:
             raise LibraryError(
@@ -196,6 +201,7 @@ def _build_gpu(entry: _Entry) -> GpuSpec:
         cores=f.get("cores", 0),
         boost_clock_mhz=f.get("boost_clock_mhz", 0.0),
         gemm_peak_fraction=f.get("gemm_peak_fraction", 0.0),
+        memory_bandwidth_fraction=f.get("memory_bandwidth_fraction", 0.0),
         allreduce_link_fraction=f.get("allreduce_link_fraction", 0.0),
         nearest=f.get("nearest", ""),
         source=f["source"],

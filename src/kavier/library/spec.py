@@ -70,6 +70,9 @@ class GpuSpec:
     # measured dense BF16 GEMM FLOP/s at a large shape over flops_fp16 (0: not measured); scales a
     # borrowed profile's compute efficiency (kavier.perf.profiles.share_scale)
     gemm_peak_fraction: float = 0.0
+    # measured STREAM-like triad bandwidth over memory_bandwidth (0: not measured); scales a
+    # borrowed profile's memory efficiency the same way
+    memory_bandwidth_fraction: float = 0.0
     # measured bus bandwidth of a large 8-GPU all-reduce over interconnect_bandwidth (0: not
     # measured); scales a borrowed profile's comm efficiency the same way
     allreduce_link_fraction: float = 0.0

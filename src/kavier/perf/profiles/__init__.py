@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from kavier.library.spec import GpuSpec
+    from kavier.perf.roofline import ServingPerfParams
 
 HERE = Path(__file__).resolve().parent
 
@@ -79,6 +80,7 @@ def shipped_profile(engine: str, gpu: str, nearest_gpu: str = "") -> ShippedProf
 # Efficiency constant -> (the GPU library's measured share that scales it, what was measured).
 MEASURED_SHARES: dict[str, tuple[str, str]] = {
     "compute_efficiency": ("gemm_peak_fraction", "of its 16-bit peak in a measured large GEMM"),
+    "memory_efficiency": ("memory_bandwidth_fraction", "of its memory bandwidth in a measured triad"),
     "comm_efficiency": ("allreduce_link_fraction", "of its link bandwidth in a measured 8-GPU all-reduce"),
 }
 
@@ -91,6 +93,24 @@ def share_scale(gpu: GpuSpec, donor: GpuSpec, share: str) -> float:
     GPU as well as its datasheet numbers. 1 when either GPU has no measured share."""
     mine, theirs = getattr(gpu, share), getattr(donor, share)
     return mine / theirs if mine > 0.0 and theirs > 0.0 else 1.0
+
+
+def share_scales(gpu: GpuSpec, donor: GpuSpec) -> dict[str, float]:
+    """``constant -> factor`` of :func:`share_scale` for every constant of
+    :data:`MEASURED_SHARES` whose factor is not 1."""
+    scales = {c: share_scale(gpu, donor, share) for c, (share, _) in MEASURED_SHARES.items()}
+    return {c: f for c, f in scales.items() if f != 1.0}
+
+
+def borrow(params: ServingPerfParams, gpu: GpuSpec, donor: GpuSpec) -> ServingPerfParams:
+    """``donor``'s constants ``params`` made ``gpu``'s: each efficiency of
+    :data:`MEASURED_SHARES` times :func:`share_scale` (at most 1), every other constant as it
+    is. What Kavier's fallback gives a GPU without a profile, and what the held-out-by-GPU
+    profiles of ``benchmarks/fit_profiles.py`` give a held-out one."""
+    from dataclasses import replace
+
+    changed = {c: min(1.0, getattr(params, c) * f) for c, f in share_scales(gpu, donor).items()}
+    return replace(params, **changed)
 
 
 # Validation metric classes a band is measured on, and the summary keys each band applies to.
