@@ -223,21 +223,11 @@ def held_out_gpu_params(values, gpu: str, engine: str) -> tuple[ServingPerfParam
     """A held-out GPU's constants: ``NEIGHBOUR[gpu]``'s efficiencies in a fit without the GPU's
     rows, scaled by the two GPUs' measured shares as Kavier's fallback scales a borrowed profile
     (:func:`kavier.perf.profiles.borrow`), and the ``[meta] held_out`` text saying so."""
-    from kavier.library.catalog import load_catalog
-    from kavier.perf.profiles import borrow, share_scales
+    from kavier.perf.profiles import borrow_named
 
-    catalog = load_catalog()
     donor = NEIGHBOUR[gpu]
-    mine, theirs = catalog.gpu(gpu), catalog.gpu(donor)
-    scales = share_scales(mine, theirs)
-    text = f"every {gpu} row; {donor}'s efficiencies stand in"
-    if scales:
-        text += (
-            ", scaled by the measured shares ("
-            + ", ".join(f"{c.replace('_', ' ')} x {f:.3f}" for c, f in scales.items())
-            + ")"
-        )
-    return borrow(profile_params(values, gpu, engine, donor), mine, theirs), text
+    params, clause = borrow_named(profile_params(values, gpu, engine, donor), gpu, donor)
+    return params, f"every {gpu} row; {donor}'s efficiencies stand in{clause}"
 
 
 def write_profiles(gpus, models, fitted, generic, held_gpu, held_model) -> None:

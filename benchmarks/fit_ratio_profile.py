@@ -149,20 +149,10 @@ def fallback(engine: str, gpu: str, name: str) -> tuple[ServingPerfParams, str]:
     """What ``gpu`` gets without its own profile: ``name``'s shipped ``engine`` profile with its
     efficiencies scaled by the two GPUs' measured shares (:func:`kavier.perf.profiles.borrow`),
     and the held-out file's ``[meta] held_out`` text saying so."""
-    from kavier.library.catalog import load_catalog
-    from kavier.perf.profiles import borrow, share_scales
+    from kavier.perf.profiles import borrow_named
 
-    catalog = load_catalog()
-    mine, theirs = catalog.gpu(gpu), catalog.gpu(name)
-    scales = share_scales(mine, theirs)
-    text = f"every {gpu} row; {name}'s profile stands in (the fallback)"
-    if scales:
-        text += (
-            ", scaled by the measured shares ("
-            + ", ".join(f"{c.replace('_', ' ')} x {f:.3f}" for c, f in scales.items())
-            + ")"
-        )
-    return borrow(load_profile(shipped_profile(engine, name).path), mine, theirs), text
+    params, clause = borrow_named(load_profile(shipped_profile(engine, name).path), gpu, name)
+    return params, f"every {gpu} row; {name}'s profile stands in (the fallback){clause}"
 
 
 def rewrite_fallback(gpu: str, pairs) -> int:

@@ -290,3 +290,16 @@ def test_band_limits_invert_the_relative_error(value, qs):
         assert high <= value  # predictions run high: the band lies below them
     if q_high < 0:
         assert low >= value  # predictions run low: the band lies above them
+
+
+def test_borrow_named_scales_and_says_by_how_much():
+    """A10 on A100-80GB's constants: compute x 0.448 / 0.731 and memory x 0.782 / 0.834, the
+    clause naming both factors; a GPU borrowing from itself keeps its constants, with no clause."""
+    from kavier.perf.profiles import borrow_named
+
+    base = ServingPerfParams(compute_efficiency=0.6, memory_efficiency=0.8)
+    a10, clause = borrow_named(base, "A10", "A100-80GB")
+    assert a10.compute_efficiency == pytest.approx(0.6 * 0.448 / 0.731)
+    assert a10.memory_efficiency == pytest.approx(0.8 * 0.782 / 0.834)
+    assert clause == ", scaled by the measured shares (compute efficiency x 0.613, memory efficiency x 0.938)"
+    assert borrow_named(base, "A10", "A10") == (base, "")

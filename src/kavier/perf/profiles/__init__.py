@@ -113,6 +113,20 @@ def borrow(params: ServingPerfParams, gpu: GpuSpec, donor: GpuSpec) -> ServingPe
     return replace(params, **changed)
 
 
+def borrow_named(params: ServingPerfParams, gpu: str, donor: str) -> tuple[ServingPerfParams, str]:
+    """:func:`borrow` for two GPUs of the built-in library named ``gpu`` and ``donor``, with a
+    clause naming the factors for a profile's ``[meta]`` (", scaled by the measured shares
+    (compute efficiency x 0.613, ...)"; "" when nothing was scaled)."""
+    from kavier.library.catalog import load_catalog
+
+    catalog = load_catalog()
+    mine, theirs = catalog.gpu(gpu), catalog.gpu(donor)
+    scales = share_scales(mine, theirs)
+    factors = ", ".join(f"{c.replace('_', ' ')} x {f:.3f}" for c, f in scales.items())
+    clause = f", scaled by the measured shares ({factors})" if scales else ""
+    return borrow(params, mine, theirs), clause
+
+
 # Validation metric classes a band is measured on, and the summary keys each band applies to.
 BAND_KEYS: dict[str, tuple[str, ...]] = {
     "ttft": ("ttft_mean_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s"),
