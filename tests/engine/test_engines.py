@@ -150,3 +150,40 @@ def test_explicit_knobs_override_the_engine(engine):
     assert 1 <= s["mean_batch_size"] <= 3
     free = kavier.simulate(gpu="H100-SXM", engine=engine, **SMALL).summary
     assert free["mean_batch_size"] > 3  # the limit, not the workload, kept the batch small
+
+
+# SGLang 0.5.23's chunked_prefill_size by GPU memory (GB): < 20 2048, < 60 4096, < 160 8192, else 16384.
+SGLANG_CHUNK = {
+    "T4": 2048, "A10": 4096, "L4": 4096, "A100-40GB": 4096, "L40S": 4096, "A100-80GB": 8192,
+    "H100-PCIe": 8192, "H100-SXM": 8192, "H200": 8192, "B200": 16384, "MI300X": 16384,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("gpu", list(load_catalog().gpus))
+def test_sglang_chunk_budget_by_gpu_memory(gpu):
+    """sglang chunks prompts by SGLang's chunked_prefill_size for the GPU's memory and batches
+    with its own scheduler (prefill first, decode-token reservation)."""
+    k = knobs("sglang", gpu, "Llama-3.1-8B")
+    assert k.max_batched_tokens == SGLANG_CHUNK[gpu] and k.chunked_prefill is True
+    assert k.batching == "sglang"
+
+
+def test_sglang_max_running_requests_from_the_kv_tokens():
+    """max_running_requests: KV tokens / context x 512, within [2048, 4096], at most half the KV
+    tokens (Llama-3.1-8B: a 131,072-token context)."""
+    cat = load_catalog()
+    h100, llm = cat.gpu("H100-SXM"), cat.model("Llama-3.1-8B")
+    assert engine_knobs("sglang", h100, llm, Scenario(), kv_tokens=400_000).max_num_seqs == 2048
+    assert engine_knobs("sglang", h100, llm, Scenario(), kv_tokens=1_500_000).max_num_seqs == 4096
+    assert engine_knobs("sglang", h100, llm, Scenario(), kv_tokens=3000).max_num_seqs == 1500
+    assert engine_knobs("sglang", h100, llm, Scenario(max_num_seqs=7), kv_tokens=3000).max_num_seqs == 7
+
+
+def test_sglang_runs_and_says_whose_timing_it_borrows():
+    """A run with engine sglang serves every request, reports the engine and its knobs, and its
+    note says the timing is vLLM V1's profile."""
+    s = kavier.simulate(gpu="H100-SXM", engine="sglang", **SMALL).summary
+    assert s["engine"] == "sglang" and s["max_batched_tokens"] == 8192 and s["chunked_prefill"] is True
+    assert s["perf_profile_used"] == "vllm-v1/H100-SXM"
+    assert "engine sglang is timed with vllm-v1's profiles" in s["perf_profile_note"]
+    assert s["num_requests"] == SMALL["num_requests"] and s["rejected_requests"] == 0

@@ -446,11 +446,13 @@ def make_replicas(
     """One replica per plan, each with its own scheduler (the scenario's, with the knobs its
     engine preset resolves for the replica's GPU and model), and each replica's frontend costs
     (s per request, s per prompt token)."""
-    scheduler = SCHEDULERS.get(scenario.scheduler)
     replicas = []
     frontends = []
     for i, p in enumerate(plans):
-        knobs = engine_knobs(scenario.engine, p.gpu, p.model, scenario)
+        knobs = engine_knobs(scenario.engine, p.gpu, p.model, scenario, p.total_blocks * scenario.block_size)
+        # the engine's continuous batching (SGLang's) unless the scenario names another scheduler
+        name = knobs.batching if knobs.batching and scenario.scheduler == "continuous" else scenario.scheduler
+        scheduler = SCHEDULERS.get(name)
         settings = SchedulerSettings(
             max_num_seqs=knobs.max_num_seqs,
             max_batched_tokens=knobs.max_batched_tokens,

@@ -18,7 +18,12 @@ documented with its source in ``docs/engines.md``.
   spare (the watermark); ``max_num_seqs`` 256, ``max_batched_tokens`` the larger of the model's
   context and 2048.
 
-Both put a serial frontend before the engine (the server's request processing and
+- ``sglang`` (SGLang 0.5): prefill-only iterations first (chunked by ``chunked_prefill_size``:
+  2,048 to 16,384 tokens by GPU memory), admission that reserves room for future decode tokens,
+  retraction of the fewest-generated requests to the tail of the queue; ``max_num_seqs`` is
+  ``max_running_requests`` (2,048-4,096 from the KV tokens). Timed with vLLM V1's profiles.
+
+All put a serial frontend before the engine (the server's request processing and
 tokenization, :data:`FRONTEND_S_PER_REQUEST`, :data:`FRONTEND_S_PER_TOKEN`): a request reaches
 its replica's scheduler when the frontend has processed it and every request before it; its
 TTFT counts from its arrival at the server, as a benchmark client measures it.
@@ -49,6 +54,9 @@ class EngineKnobs:
     # the server's serial request processing before the engine (see FRONTEND_S_PER_REQUEST)
     frontend_s_per_request: float = 0.0
     frontend_s_per_token: float = 0.0
+    # the scheduler (kavier.registry.SCHEDULERS) that stands for the engine's continuous
+    # batching: "" keeps the scenario's ("continuous", vLLM's)
+    batching: str = ""
 
 
 class Engine(Protocol):
@@ -64,6 +72,7 @@ class Engine(Protocol):
         max_num_seqs: int | None,
         max_batched_tokens: int | None,
         chunked_prefill: bool | None,
+        kv_tokens: int | None = None,
     ) -> EngineKnobs: ...
 
 
@@ -109,6 +118,7 @@ class VllmV1:
         max_num_seqs: int | None,
         max_batched_tokens: int | None,
         chunked_prefill: bool | None,
+        kv_tokens: int | None = None,
     ) -> EngineKnobs:
         if chunked_prefill is False:
             raise ScenarioError(
@@ -140,6 +150,7 @@ class VllmV0:
         max_num_seqs: int | None,
         max_batched_tokens: int | None,
         chunked_prefill: bool | None,
+        kv_tokens: int | None = None,
     ) -> EngineKnobs:
         long_context = model.max_context_tokens > 32768
         chunked = long_context if chunked_prefill is None else chunked_prefill
@@ -154,9 +165,59 @@ class VllmV0:
         )
 
 
-def engine_knobs(name: str, gpu: GpuSpec, model: ModelSpec, scenario: object) -> EngineKnobs:
-    """The knobs of engine ``name`` for a replica of ``model`` on ``gpu``, with the scenario's
-    explicit ``max_num_seqs``, ``max_batched_tokens`` and ``chunked_prefill`` (None: the engine's)."""
+# SGLang's chunked_prefill_size by GPU memory (GB): below each limit, that many tokens
+# (sgl-project/sglang@v0.5.23 python/sglang/srt/arg_groups/memory_hook.py,
+# handle_gpu_memory_settings); larger GPUs (B200, MI300X) 16,384.
+SGLANG_CHUNK_BY_MEMORY_GB = ((20, 2048), (35, 4096), (60, 4096), (90, 8192), (160, 8192))
+
+
+@ENGINES.register("sglang")
+class Sglang:
+    """SGLang 0.5 (overlap scheduler on, radix cache on): prefill-only iterations first, chunked
+    by ``chunked_prefill_size``; admission reserves room for the requests' future decode tokens;
+    retraction of the fewest-generated requests to the tail of the queue
+    (:mod:`kavier.engine.schedulers.sglang`). Timed with the vLLM V1 profiles: no public SGLang
+    measurements were at hand to fit its host times (docs/engines.md)."""
+
+    name: ClassVar[str] = "sglang"
+    profile_family: ClassVar[str] = "vllm-v1"
+
+    def knobs(
+        self,
+        gpu: GpuSpec,
+        model: ModelSpec,
+        max_num_seqs: int | None,
+        max_batched_tokens: int | None,
+        chunked_prefill: bool | None,
+        kv_tokens: int | None = None,
+    ) -> EngineKnobs:
+        memory_gb = gpu.memory_bytes / 1e9
+        chunk = next((size for limit, size in SGLANG_CHUNK_BY_MEMORY_GB if memory_gb < limit), 16384)
+        chunked = True if chunked_prefill is None else chunked_prefill
+        if max_num_seqs is None:
+            # max_running_requests: KV tokens / context x 512 within [2048, 4096], at most half
+            # the KV tokens (sglang/srt/mem_cache/kv_cache_configurator.py, resolve_max_num_reqs)
+            context = model.max_context_tokens or 8192
+            tokens = kv_tokens or 0
+            max_num_seqs = min(max(tokens * 512 // context, 2048), 4096)
+            if tokens:
+                max_num_seqs = max(1, min(max_num_seqs, tokens // 2))
+        return EngineKnobs(
+            max_num_seqs=max_num_seqs,
+            max_batched_tokens=max_batched_tokens or (chunk if chunked else max(chunk, 16384)),
+            chunked_prefill=chunked,
+            admit_after_preemption=True,
+            watermark_fraction=0.0,
+            batching="sglang",
+        )
+
+
+def engine_knobs(
+    name: str, gpu: GpuSpec, model: ModelSpec, scenario: object, kv_tokens: int | None = None
+) -> EngineKnobs:
+    """The knobs of engine ``name`` for a replica of ``model`` on ``gpu`` holding ``kv_tokens``
+    of KV cache (None: unknown), with the scenario's explicit ``max_num_seqs``,
+    ``max_batched_tokens`` and ``chunked_prefill`` (None: the engine's)."""
     engine = ENGINES.get(name)()
     knobs = engine.knobs(
         gpu,
@@ -164,6 +225,7 @@ def engine_knobs(name: str, gpu: GpuSpec, model: ModelSpec, scenario: object) ->
         getattr(scenario, "max_num_seqs", None),
         getattr(scenario, "max_batched_tokens", None),
         getattr(scenario, "chunked_prefill", None),
+        kv_tokens,
     )
     per_request, per_token = _frontend(scenario)
     return replace(knobs, frontend_s_per_request=per_request, frontend_s_per_token=per_token)

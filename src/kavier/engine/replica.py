@@ -199,6 +199,15 @@ class ServingReplica:
     def _generated(self, s: Seq) -> int:
         return s.gen_base + self.G - s.g_base if s.decoding else s.generated
 
+    def generated(self, s: Seq) -> int:
+        """Output tokens ``s`` has generated so far."""
+        return self._generated(s)
+
+    @property
+    def decode_steps(self) -> int:
+        """Decode steps the replica has taken since it started."""
+        return self.G
+
     def _start_decoding(self, s: Seq) -> None:
         s.decoding = True
         s.kv_base = s.prompt_len
@@ -299,7 +308,24 @@ class ServingReplica:
             self._levels = levels
 
     def _preempt_newest(self) -> None:
-        rid = next(reversed(self.running))
+        self._preempt(next(reversed(self.running)), to_front=True)
+
+    def _retract_fewest_generated(self) -> None:
+        """SGLang's victim: the decoding request with the fewest generated tokens, ties to the
+        longest prompt (``retraction_policy="length"``); it goes to the tail of the queue."""
+        g = self.G
+        victim = min(
+            (s for s in self.running.values() if s.decoding),
+            key=lambda s: (s.gen_base + g - s.g_base, -s.n_in),
+            default=None,
+        )
+        if victim is None:  # only prefilling requests hold blocks: the newest goes
+            self._preempt_newest()
+        else:
+            self._preempt(victim.request_id, to_front=False)
+
+    def _preempt(self, rid: int, to_front: bool) -> None:
+        """Release request ``rid``'s KV and queue it for recompute (front or tail of the queue)."""
         victim = self.running.pop(rid)
         if victim.decoding:
             self._stop_decoding(victim)
@@ -317,13 +343,17 @@ class ServingReplica:
         victim.epoch += 1
         victim.preemptions += 1
         self.preemptions += 1
-        self.waiting.appendleft(victim)
+        if to_front:
+            self.waiting.appendleft(victim)
+        else:
+            self.waiting.append(victim)
 
     # -- what a scheduler may do (kavier.engine.schedulers.base.ReplicaState) -------------------
 
-    def make_room_for_decode(self, reserve: bool) -> int:
-        """Preempt the newest requests until every decoding sequence has a block for its token;
-        with ``reserve``, set those blocks aside (before prefills take any); returns how many.
+    def make_room_for_decode(self, reserve: bool, fewest_generated: bool = False) -> int:
+        """Preempt the newest requests (vLLM; with ``fewest_generated``, SGLang's victims) until
+        every decoding sequence has a block for its token; with ``reserve``, set those blocks
+        aside (before prefills take any); returns how many.
 
         (``phase_counts[p0]`` is ``_blocks_needed(1)``: G does not move while scheduling.)
         """
@@ -332,8 +362,9 @@ class ServingReplica:
             return 0
         pc = self.phase_counts
         p0 = (-self.G) % self.bs
+        preempt = self._retract_fewest_generated if fewest_generated else self._preempt_newest
         while self.n_decoding and pc[p0] > self.free_blocks:
-            self._preempt_newest()
+            preempt()
             self.preempted_this_step = True
         if not reserve or not self.n_decoding:
             return 0

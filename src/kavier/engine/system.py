@@ -15,6 +15,7 @@ from kavier.errors import ScenarioError, warn
 from kavier.library.catalog import load_catalog
 from kavier.library.spec import GpuSpec, ModelSpec
 from kavier.perf.roofline import ServingPerfModel, ServingPerfParams
+from kavier.registry import ENGINES
 from kavier.scenario import Scenario
 from kavier.units import GIB
 
@@ -107,6 +108,10 @@ def load_perf_params(
             name, note = shipped.name, shipped.note
             if shipped.donor:
                 params, note = _borrowed(params, note, scenario, gpu, shipped.donor)
+    family = ENGINES.get(scenario.engine).profile_family
+    if gpu is not None and family != scenario.engine:
+        why = f"engine {scenario.engine} is timed with {family}'s profiles (none measured of its own)"
+        note = f"{note}; {why}" if note else why
     explicit = {
         field: getattr(scenario, key)
         for key, field in SCENARIO_CONSTANTS.items()

@@ -70,9 +70,16 @@ class ReplicaState(Protocol):
 
     preempted_this_step: bool  # make_room_for_decode preempted a request in this step
 
-    def make_room_for_decode(self, reserve: bool) -> int:
+    decode_steps: int  # decode steps the replica has taken
+
+    def make_room_for_decode(self, reserve: bool, fewest_generated: bool = False) -> int:
         """Preempt the newest requests until every decoding sequence has a block for its token;
-        with ``reserve``, set those blocks aside (before prefills take any) and return how many."""
+        with ``reserve``, set those blocks aside (before prefills take any) and return how many.
+        With ``fewest_generated`` the victims are SGLang's (fewest generated tokens, then the
+        longest prompt) and go to the tail of the queue instead of its front."""
+
+    def generated(self, seq: Any) -> int:
+        """Output tokens ``seq`` has generated so far."""
 
     def release_blocks(self, blocks: int) -> None:
         """Give back blocks set aside by :meth:`make_room_for_decode`."""
