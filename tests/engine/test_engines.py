@@ -187,3 +187,17 @@ def test_sglang_runs_and_says_whose_timing_it_borrows():
     assert s["perf_profile_used"] == "vllm-v1/H100-SXM"
     assert "engine sglang is timed with vllm-v1's profiles" in s["perf_profile_note"]
     assert s["num_requests"] == SMALL["num_requests"] and s["rejected_requests"] == 0
+
+
+def test_sglang_with_a_users_profile_does_not_claim_vllm_timing(tmp_path):
+    """Given --perf-profile, the run is timed with the user's constants: no note about vLLM V1's."""
+    from kavier.engine.system import load_perf_params
+    from kavier.perf.profile import profile_text
+    from kavier.perf.roofline import ServingPerfParams
+
+    path = tmp_path / "mine.toml"
+    path.write_text(profile_text(ServingPerfParams(compute_efficiency=0.5)))
+    params, _, note = load_perf_params(Scenario(engine="sglang", perf_profile=str(path)), 1, "H100-SXM")
+    assert params.compute_efficiency == 0.5 and "timed with" not in note
+    _, _, note = load_perf_params(Scenario(engine="sglang"), 1, "H100-SXM")
+    assert note == "engine sglang is timed with vllm-v1's profiles (none measured of its own)"

@@ -109,7 +109,7 @@ def load_perf_params(
             if shipped.donor:
                 params, note = _borrowed(params, note, scenario, gpu, shipped.donor)
     family = ENGINES.get(scenario.engine).profile_family
-    if gpu is not None and family != scenario.engine:
+    if gpu is not None and family != scenario.engine and not scenario.perf_profile:
         why = f"engine {scenario.engine} is timed with {family}'s profiles (none measured of its own)"
         note = f"{note}; {why}" if note else why
     explicit = {
