@@ -313,10 +313,9 @@ class ServingReplica:
     def _retract_fewest_generated(self) -> None:
         """SGLang's victim: the decoding request with the fewest generated tokens, ties to the
         longest prompt (``retraction_policy="length"``); it goes to the tail of the queue."""
-        g = self.G
         victim = min(
             (s for s in self.running.values() if s.decoding),
-            key=lambda s: (s.gen_base + g - s.g_base, -s.n_in),
+            key=lambda s: (self._generated(s), -s.n_in),
             default=None,
         )
         if victim is None:  # only prefilling requests hold blocks: the newest goes

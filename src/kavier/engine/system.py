@@ -152,17 +152,18 @@ def _borrowed(
     """``donor``'s profile made ``gpu``'s (:func:`kavier.perf.profiles.borrow`: each efficiency
     of :data:`~kavier.perf.profiles.MEASURED_SHARES` scaled by the two GPUs' measured shares when
     the catalogue has both, at most 1), with the note saying by how much."""
-    from kavier.perf.profiles import MEASURED_SHARES, borrow, share_scales
+    from kavier.perf.profiles import MEASURED_SHARES, borrow
 
     catalog = load_catalog(scenario.catalog)
     mine, theirs = catalog.gpu(gpu), catalog.gpu(donor)
-    for constant, scale in share_scales(mine, theirs).items():
+    borrowed, scales = borrow(params, mine, theirs)
+    for constant, scale in scales.items():
         share, what = MEASURED_SHARES[constant]
         note += (
             f"; {constant.replace('_', ' ')} x {scale:.2f} ({gpu} reaches {getattr(mine, share):.3f} "
             f"{what}, {donor} {getattr(theirs, share):.3f})"
         )
-    return borrow(params, mine, theirs), note
+    return borrowed, note
 
 
 def _resolver(catalog: Any) -> Any:

@@ -155,19 +155,25 @@ class BatchScheduler:
         chunks: list[Chunk] = []
         budget = self.max_batched_tokens - replica.n_decoding
         if replica.prefilling:
-            fit_chunk = replica.fit_chunk
-            for s in replica.prefilling:
-                if budget <= 0:
-                    break
-                chunk = fit_chunk(s, min(s.prompt_len - s.prefilled, budget))
-                if chunk > 0:
-                    chunks.append((s, chunk))
-                    budget -= chunk
+            budget = self.continue_prefills(replica, budget, chunks)
         if replica.waiting and (self.admit_after_preemption or not replica.preempted_this_step):
             self.admit(replica, budget, forming, chunks, decode_now)
         if reserved:
             replica.release_blocks(reserved)  # taken again when the iteration is applied
         return decode_now, chunks
+
+    def continue_prefills(self, replica: ReplicaState, budget: int, chunks: list[Chunk]) -> int:
+        """The running prefills' next chunks, in admission order, into ``chunks`` within
+        ``budget`` tokens (each shrunk to the free KV blocks); returns the budget left."""
+        fit_chunk = replica.fit_chunk
+        for s in replica.prefilling:
+            if budget <= 0:
+                break
+            chunk = fit_chunk(s, min(s.prompt_len - s.prefilled, budget))
+            if chunk > 0:
+                chunks.append((s, chunk))
+                budget -= chunk
+        return budget
 
     def admit(
         self, replica: ReplicaState, budget: int, forming: bool, chunks: list[Chunk], has_decodes: bool

@@ -62,26 +62,21 @@ class SglangBatching(BatchScheduler):
         """Room for the whole remaining prompt, the remaining output (clipped) and a page beyond
         the running requests' reservation (and that of requests admitted earlier this step)."""
         bs = replica.block_size
-        need = (seq.prompt_len - seq.prefilled) + self._remaining_output(replica, seq) + bs
+        reserve = self._remaining_output(replica, seq) + bs
+        need = (seq.prompt_len - seq.prefilled) + reserve
         # an idle replica takes the head whatever it asks (it fits the KV memory: the replica
         # refuses requests that never can), so that no request waits forever
         if replica.running and need >= replica.free_blocks * bs - self._offset_tokens:
             return False
-        self._offset_tokens += self._remaining_output(replica, seq) + bs
+        self._offset_tokens += reserve
         return True
 
     def form_batch(self, replica: ReplicaState) -> Batch:
         if not replica.running:  # idle: the ratio starts over
             self._ratio_at_reset, self._steps_at_reset = INIT_NEW_TOKEN_RATIO, replica.decode_steps
         chunks: list[Chunk] = []
-        budget = self.max_batched_tokens
-        for s in replica.prefilling:  # the chunked request continues first
-            if budget <= 0:
-                break
-            chunk = replica.fit_chunk(s, min(s.prompt_len - s.prefilled, budget))
-            if chunk > 0:
-                chunks.append((s, chunk))
-                budget -= chunk
+        # the chunked request continues first
+        budget = self.continue_prefills(replica, self.max_batched_tokens, chunks)
         if replica.waiting and budget > 0:
             ratio = self.new_token_ratio(replica)
             self._offset_tokens = ratio * sum(

@@ -13,7 +13,7 @@ and link efficiencies scaled by the two GPUs' measured shares where the library 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -102,15 +102,17 @@ def share_scales(gpu: GpuSpec, donor: GpuSpec) -> dict[str, float]:
     return {c: f for c, f in scales.items() if f != 1.0}
 
 
-def borrow(params: ServingPerfParams, gpu: GpuSpec, donor: GpuSpec) -> ServingPerfParams:
+def borrow(
+    params: ServingPerfParams, gpu: GpuSpec, donor: GpuSpec
+) -> tuple[ServingPerfParams, dict[str, float]]:
     """``donor``'s constants ``params`` made ``gpu``'s: each efficiency of
     :data:`MEASURED_SHARES` times :func:`share_scale` (at most 1), every other constant as it
-    is. What Kavier's fallback gives a GPU without a profile, and what the held-out-by-GPU
-    profiles of ``benchmarks/fit_profiles.py`` give a held-out one."""
-    from dataclasses import replace
-
-    changed = {c: min(1.0, getattr(params, c) * f) for c, f in share_scales(gpu, donor).items()}
-    return replace(params, **changed)
+    is; with the factors applied (:func:`share_scales`). What Kavier's fallback gives a GPU
+    without a profile, and what the held-out-by-GPU profiles of ``benchmarks/fit_profiles.py``
+    give a held-out one."""
+    scales = share_scales(gpu, donor)
+    changed = {c: min(1.0, getattr(params, c) * f) for c, f in scales.items()}
+    return replace(params, **changed), scales
 
 
 def borrow_named(params: ServingPerfParams, gpu: str, donor: str) -> tuple[ServingPerfParams, str]:
@@ -120,11 +122,10 @@ def borrow_named(params: ServingPerfParams, gpu: str, donor: str) -> tuple[Servi
     from kavier.library.catalog import load_catalog
 
     catalog = load_catalog()
-    mine, theirs = catalog.gpu(gpu), catalog.gpu(donor)
-    scales = share_scales(mine, theirs)
+    borrowed, scales = borrow(params, catalog.gpu(gpu), catalog.gpu(donor))
     factors = ", ".join(f"{c.replace('_', ' ')} x {f:.3f}" for c, f in scales.items())
     clause = f", scaled by the measured shares ({factors})" if scales else ""
-    return borrow(params, mine, theirs), clause
+    return borrowed, clause
 
 
 # Validation metric classes a band is measured on, and the summary keys each band applies to.
