@@ -8,6 +8,7 @@
 - :mod:`.timeline`: ``timeline.json``, a Chrome/Perfetto trace of every replica's iterations
   (``timeline = true``);
 - :mod:`.mfu`: no file, the summary's model FLOPs and memory-bandwidth utilisation keys;
+- :mod:`.itl`: no file, the summary's inter-token latency keys (every gap between two tokens);
 - :mod:`.load`: no file, the summary's load state and queue growth keys (:mod:`kavier.load`).
 
 Each is a class registered in :data:`kavier.registry.OUTPUTS` (importing this package registers
@@ -23,4 +24,5 @@ from kavier.observers import timeseries  # noqa: F401
 from kavier.observers import opendc  # noqa: F401
 from kavier.observers import timeline  # noqa: F401
 from kavier.observers import mfu  # noqa: F401
+from kavier.observers import itl  # noqa: F401
 from kavier.observers import load  # noqa: F401

@@ -15,8 +15,11 @@ measurement's steady-state window only: from the moment ``max_num_seqs`` request
 first token to the moment ``N - max_num_seqs - 1`` have finished. ``avg_power_w`` is the GPUs'
 power summed over the replica's GPUs (as the benchmark sums NVML readings), ``j_per_output_token``
 the GPU energy in the window over the output tokens produced in it, ``avg_batch`` the mean
-number of running requests, ``itl_s`` the median time between two output tokens of a request
-(each token in the window weighs once).
+number of running requests. ``itl_s`` is not taken in the window: the benchmark pools every
+request's gaps between two streamed chunks over the whole run (its ``median_itl_ms``, from the
+client's ``itl`` lists, a chunk of ``n`` tokens counting as ``n`` gaps of a ``1/n`` share; the
+mlenergy-data package, ``records/runs.py``), so the prediction is the run's median gap between
+two output tokens, the summary's ``itl_p50_s`` (kavier.observers.itl).
 """
 
 from __future__ import annotations
@@ -108,18 +111,9 @@ def tokens_in_window(
     return counts
 
 
-def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
-    """The median of ``values`` where each counts ``weights`` times (NaN for none): the median
-    inter-token gap over tokens when each request's mean gap weighs its number of tokens."""
-    order = np.argsort(values)
-    cumulative = np.cumsum(weights[order])
-    if not cumulative.size or cumulative[-1] <= 0:
-        return math.nan
-    return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2.0)])
-
-
 def steady_state(result: Any, max_num_seqs: int) -> dict[str, float] | None:
-    """The window's figures (see the module docstring), or None when the run has no window."""
+    """The window's figures (see the module docstring) but ``itl_s``, or None when the run has
+    no window."""
     table, series = result.requests, result.timeseries
     first = table.column("first_token_s").to_numpy()
     finish = table.column("finish_s").to_numpy()
@@ -139,15 +133,11 @@ def steady_state(result: Any, max_num_seqs: int) -> dict[str, float] | None:
     duration = t1 - t0
     counts = tokens_in_window(first, finish, n_out, t0, t1)
     tokens = int(counts.sum())
-    tpot = table.column("tpot_s").to_numpy()
-    ok = (counts > 0) & np.isfinite(tpot)
-    itl = weighted_median(tpot[ok], counts[ok])
     return {
         "output_tokens_per_s": tokens / duration,
         "j_per_output_token": energy / tokens if tokens else math.nan,
         "avg_power_w": energy / duration,
         "avg_batch": running / duration,
-        "itl_s": itl,
     }
 
 
@@ -158,7 +148,10 @@ def replay(row: dict[str, str], **overrides: Any) -> dict[str, float] | None:
     max_seqs = int(row["max_num_seqs"])
     requests = workload(num_requests(max_seqs), float(row["avg_output_len"]), float(row["out_cv"]))
     result = simulate(requests=requests, **{**scenario_of(row), **overrides})
-    return steady_state(result, max_seqs)
+    figures = steady_state(result, max_seqs)
+    if figures is not None:
+        figures["itl_s"] = result.summary["itl_p50_s"]  # every gap of the run, as measured
+    return figures
 
 
 def run(

@@ -13,11 +13,12 @@ set to the GiB the server logged (``kv_cache_gib_per_gpu`` in ``server_flags``),
 off (the prompts within a run share no prefix).
 
 Compared, where the run reports them: ``ttft_s`` (mean TTFT), ``tpot_s`` (mean TPOT),
-``itl_s`` (median ITL; predicted as the token-weighted median of the requests' mean gaps, as
-``mlenergy-h100`` does) and ``output_tokens_per_s`` (output tokens / benchmark duration, the
-duration running from the first send to the last token). TTFT is not compared for rows whose
-notes say it is confounded (prefix-cache reuse across the source's runs). No constant was fitted
-on these runs: every comparison is held out.
+``itl_s`` (median ITL: the benchmark pools every gap between two streamed chunks of every
+request of the run; predicted as the median of every gap between two output tokens, the
+summary's ``itl_p50_s``, kavier.observers.itl) and ``output_tokens_per_s`` (output tokens /
+benchmark duration, the duration running from the first send to the last token). TTFT is not
+compared for rows whose notes say it is confounded (prefix-cache reuse across the source's
+runs). No constant was fitted on these runs: every comparison is held out.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from typing import Any
 import numpy as np
 
 from kavier.validate.compare import FITTED, HELD_OUT, SHIPPED_HELD_OUT, Comparison
-from kavier.validate.mlenergy import weighted_median
 from kavier.validate.public import VLLM_SERVING, shipped_rows
 
 SUITE = "vllm-public"
@@ -144,16 +144,17 @@ def predict(run: dict[str, Any], **overrides: Any) -> dict[str, float]:
             "input_tokens": spec(int(run["input_tokens"])),
             "output_tokens": spec(int(run["output_tokens"])),
         }
-        table = simulate(**scenario).requests
+        result = simulate(**scenario)
     else:
-        table = simulate(requests=workload(run), **scenario).requests
+        result = simulate(requests=workload(run), **scenario)
+    table = result.requests
     ttft = table.column("ttft_s").to_numpy()
     tpot = table.column("tpot_s").to_numpy()
     n_out = table.column("num_output_tokens").to_numpy()
     finish = table.column("finish_s").to_numpy()
     arrival = table.column("arrival_s").to_numpy()
     ok = np.isfinite(tpot) & (n_out > 1)
-    itl = weighted_median(tpot[ok], n_out[ok] - 1)
+    itl = result.summary["itl_p50_s"]
     return {
         "ttft_s": float(np.mean(ttft)),
         "tpot_s": float(np.mean(tpot[ok])) if ok.any() else math.nan,

@@ -131,7 +131,7 @@ def borrow_named(params: ServingPerfParams, gpu: str, donor: str) -> tuple[Servi
 # Validation metric classes a band is measured on, and the summary keys each band applies to.
 BAND_KEYS: dict[str, tuple[str, ...]] = {
     "ttft": ("ttft_mean_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s"),
-    "tpot": ("tpot_mean_s", "tpot_p50_s", "tpot_p99_s"),
+    "tpot": ("tpot_mean_s", "tpot_p50_s", "tpot_p99_s", "itl_mean_s", "itl_p50_s", "itl_p90_s", "itl_p99_s"),
     "e2e": ("e2e_mean_s", "e2e_p50_s", "e2e_p90_s", "e2e_p99_s"),
     "throughput": (
         "throughput_tokens_per_s",
