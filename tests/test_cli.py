@@ -11,6 +11,7 @@ import time
 import pytest
 import typer
 
+import kavier as kavier_api
 from kavier import cli
 from tests.cli_helper import kavier, write_tiny_llama_config
 from tests.paths import SRC
@@ -289,3 +290,20 @@ def test_a_usage_error_is_one_line_naming_the_option_and_the_help(args, says):
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], res.stderr
     assert "-h'" in lines[0]
+
+
+def test_the_run_table_shows_the_itl_where_a_run_has_one():
+    from rich.console import Console
+
+    from kavier.cli import summarynew_table
+
+    def rows(summary):
+        console = Console(width=200, record=True)
+        console.print(summarynew_table(summary, "t"))
+        return console.export_text()
+
+    serving = kavier_api.simulate(llm="Llama-3.1-8B", gpu="H100-SXM", opendc=False).summary
+    text = rows(serving)
+    assert "ITL p50 / p99" in text
+    assert f"{serving['itl_p50_s']:.4f} / {serving['itl_p99_s']:.4f} s" in text
+    assert "ITL" not in rows(kavier_api.simulate(preset="thesis", opendc=False).summary)

@@ -87,6 +87,7 @@ SUMMARY_ROWS = [
     ("throughput", "throughput_tokens_per_s", "{:,.1f} tok/s"),
     ("TTFT mean / p50 / p99", None, None),
     ("TPOT mean", "tpot_mean_s", "{:.4f} s"),
+    ("ITL p50 / p99", None, None),
     ("E2E mean / p99", None, None),
     ("queue mean", "queue_mean_s", "{:,.3f} s"),
     ("load", None, None),
@@ -142,6 +143,7 @@ def summarynew_table(summary: dict[str, Any], title: str) -> Table:
         "TTFT mean / p50 / p99": lambda s: (
             " / ".join(_fmt(s, k, "{:.3f}") for k in ("ttft_mean_s", "ttft_p50_s", "ttft_p99_s")) + " s"
         ),
+        "ITL p50 / p99": lambda s: f"{s['itl_p50_s']:.4f} / {s['itl_p99_s']:.4f} s",
         "E2E mean / p99": lambda s: (
             " / ".join(_fmt(s, k, "{:.2f}") for k in ("e2e_mean_s", "e2e_p99_s")) + " s"
         ),
