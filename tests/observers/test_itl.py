@@ -76,6 +76,8 @@ def test_thesis_preset_has_null_figures():
             {"llm": "Llama-3.1-8B", "gpu": "H100-SXM"},
             {"llm": "Llama-3.1-70B", "gpu": "H100-SXM", "tp": 4, "gpus": 4},
             {"llm": "Llama-3.1-8B", "gpu": "A10", "engine": "vllm-v0"},
+            {"llm": "Llama-3.1-70B", "gpu": "H100-SXM", "tp": 2, "pp": 2, "gpus": 4},
+            {"llm": "Llama-3.1-8B", "gpu": "A100-80GB", "engine": "sglang"},
         ]
     ),
     seed=st.integers(0, 10_000),

@@ -46,7 +46,9 @@ from kavier.workload.source import WorkloadSource
 # tokens per iteration and KV blocks in use (means over each interval).
 SERIES_QUANTITIES = ("batch_tokens", "kv_blocks_used")
 # What each piece of activity did, besides its time (kavier.events.Activity.detail).
-DETAIL = ("prefill_tokens", "decode_seqs", "iterations", "comm_s", "host_s", "load_s", "flops", "bytes")
+DETAIL = (
+    "prefill_tokens", "decode_seqs", "held_seqs", "iterations", "comm_s", "host_s", "load_s", "flops", "bytes"
+)  # fmt: skip
 
 # Gen-0 threshold of the cyclic garbage collector while a serving run goes on (CPython's default
 # is 700). A run allocates and frees some 10^5-10^6 small tracked objects (prefix-cache entries,

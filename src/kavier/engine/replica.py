@@ -97,11 +97,13 @@ class ActivityLog:
     memory_s: array = field(default_factory=_values)
     tokens: array = field(default_factory=_values)  # tokens per iteration (mean over the piece)
     blocks: array = field(default_factory=_values)
-    # what each piece did: prefill tokens and decoding sequences per iteration, iterations, and
+    # what each piece did: prefill tokens and decoding sequences per iteration, decoding
+    # sequences held back (running, but not in an iteration that prefills only), iterations, and
     # over the whole piece the seconds of communication, host overhead and waiting for prefix-cache
     # loads from lower tiers, FLOPs and bytes moved
     prefill_tokens: array = field(default_factory=_values)
     decode_seqs: array = field(default_factory=_values)
+    held_seqs: array = field(default_factory=_values)
     iterations: array = field(default_factory=_values)
     comm_s: array = field(default_factory=_values)
     host_s: array = field(default_factory=_values)
@@ -447,6 +449,7 @@ class ServingReplica:
 
     def _iteration(self, decode_now: bool, chunks: list[tuple[Seq, int]]) -> float:
         d = self.n_decoding if decode_now else 0
+        held = self.n_decoding - d  # decoding sequences a prefill-only iteration holds back
         p_tokens = 0
         pairs = 0.0
         p_ctx = 0
@@ -493,7 +496,7 @@ class ServingReplica:
             if self.stalled >= STALL_ITERATIONS:
                 self._stuck()
         self._account(t0, t1, kv0, cost.compute_s, cost.memory_s, p_tokens + d, prefill_share)
-        self._detail(p_tokens, d, 1, cost.comm_s, cost.host_s, load_s, cost.flops, cost.bytes)
+        self._detail(p_tokens, d, 1, cost.comm_s, cost.host_s, load_s, cost.flops, cost.bytes, held)
         self._finish_done(t1)
         return t1
 
@@ -538,7 +541,7 @@ class ServingReplica:
             t0, t1, kv0, p.run.compute_sum(k), p.run.memory_sum(k), float(p.seqs), 0.0, iterations=k
         )
         run = p.run
-        self._detail(0.0, p.seqs, k, run.comm * k, run.host * k, 0.0, run.flops_sum(k), run.bytes_sum(k))
+        self._detail(0.0, p.seqs, k, run.comm * k, run.host * k, 0.0, run.flops_sum(k), run.bytes_sum(k), 0)
         self._finish_done(t1)
 
     def _account(
@@ -583,11 +586,13 @@ class ServingReplica:
         load_s: float,
         flops: float,
         moved: float,
+        held_seqs: int,
     ) -> None:
         """Log what the piece just accounted did (see :class:`ActivityLog`)."""
         log = self.log
         log.prefill_tokens.append(prefill_tokens)
         log.decode_seqs.append(decode_seqs)
+        log.held_seqs.append(held_seqs)
         log.iterations.append(iterations)
         log.comm_s.append(comm_s)
         log.host_s.append(host_s)

@@ -10,13 +10,18 @@ there, which is not a gap (it ends its TTFT). Every gap of the run counts, from 
 iteration to its last (the benchmarks pool every request's gaps, ramp-up and ramp-down
 included).
 
+An iteration that prefills only (vLLM V0 without chunked prefill, SGLang's prefill-first
+batches) holds the running decoders back (the backend's ``held_seqs``): their next gap spans
+the held iterations and the next decode iteration, whose other sequences (those that got their
+first token in the held iterations) have a gap of that iteration alone.
+
 This is not ``tpot_*``: a request's TPOT is the mean of its gaps, ``(e2e - ttft) / (n - 1)``,
 and its percentiles are over requests. An iteration that carries a prompt beside decoding
 sequences is longer than one that does not; with prompts arriving one or two per iteration,
 most gaps are the shorter kind, so the median gap lies below the mean, which TPOT and
 ``batch / output throughput`` measure.
 
-Approximations (stated in docs/metrics.md): a closed-form run of ``k`` decode iterations (the
+Approximations: a closed-form run of ``k`` decode iterations (the
 backend's piece whose batch does not change) contributes ``k`` gaps per sequence at the piece's
 mean iteration time (the iterations of such a run differ only by their growing KV reads); the
 gap across a preemption (a sequence waiting, then recomputing) is not counted. Gaps are binned
@@ -72,6 +77,8 @@ class InterTokenLatency(BaseObserver):
         self.gaps = 0.0  # gaps counted
         self.gap_s = 0.0  # their sum (s)
         self.missing = False  # some busy piece came without iteration detail
+        # per replica: cohorts of held decoders [count, seconds since their last token], oldest first
+        self.held: dict[int, list[list[float]]] = {}
 
     def on_activity(self, activity: Activity) -> None:
         a = activity
@@ -83,14 +90,52 @@ class InterTokenLatency(BaseObserver):
             return
         iterations = d["iterations"]
         weight = d["decode_seqs"] * iterations  # gaps the piece ends
+        gap = (a.t1 - a.t0) / np.maximum(iterations, 1)
+        held = d.get("held_seqs")
+        if held is not None and (self.held or held.any()):
+            weight = weight.copy()
+            extra_w, extra_gap = self._spans(a.replica, a.t0, a.t1, d["decode_seqs"], held, gap, weight)
+            weight = np.concatenate([weight, extra_w])
+            gap = np.concatenate([gap, extra_gap])
         keep = weight > 0
         if not keep.any():
             return
-        weight = weight[keep]
-        gap = (a.t1[keep] - a.t0[keep]) / iterations[keep]
+        weight, gap = weight[keep], gap[keep]
         self.counts += np.bincount(bin_of(gap), weights=weight, minlength=_BINS)
         self.gaps += float(weight.sum())
         self.gap_s += float(np.dot(weight, gap))
+
+    def _spans(self, replica, t0, t1, decode_seqs, held, gap, weight) -> tuple[np.ndarray, np.ndarray]:
+        """The gaps that span held iterations, in piece order per replica. A held iteration adds
+        its seconds to every cohort of held decoders and starts a cohort of the decoders held for
+        the first time (a sequence whose first token the iteration before gave); a decode piece
+        after held ones gives each cohort's decoders one gap of the cohort's seconds plus its
+        first iteration (taken out of ``weight``, which this adjusts in place)."""
+        extra_w, extra_gap = [], []
+        for i in np.flatnonzero((held > 0) | (decode_seqs > 0)).tolist():
+            r = int(replica[i])
+            if held[i] > 0:  # an iteration that prefills only, holding the decoders back
+                cohorts = self.held.setdefault(r, [])
+                excess = sum(c[0] for c in cohorts) - float(held[i])
+                while excess > 0 and cohorts:  # fewer held than before (preempted): newest first
+                    cut = min(excess, cohorts[-1][0])
+                    cohorts[-1][0] -= cut
+                    excess -= cut
+                    if cohorts[-1][0] <= 0:
+                        cohorts.pop()
+                for c in cohorts:
+                    c[1] += float(t1[i] - t0[i])
+                if excess < 0:
+                    cohorts.append([-excess, float(t1[i] - t0[i])])
+            elif r in self.held:
+                left = float(decode_seqs[i])
+                for n, since in self.held.pop(r):
+                    n = min(n, left)
+                    left -= n
+                    weight[i] -= n
+                    extra_w.append(n)
+                    extra_gap.append(since + float(gap[i]))
+        return np.asarray(extra_w, dtype=float), np.asarray(extra_gap, dtype=float)
 
     def percentile(self, q: float) -> float:
         """The ``q``-th percentile (0..100) of the gaps counted (seconds)."""
