@@ -105,6 +105,7 @@ class Activity:
     bytes in use ``kv_bytes + kv_bytes_per_s * (t - t0)`` (per replica), and ``extra`` per-piece
     values of :attr:`RunInfo.series_quantities`; ``detail``, when the backend has it (the
     serving backend), per piece: ``prefill_tokens`` and ``decode_seqs`` per iteration,
+    ``held_seqs`` (decoding sequences an iteration that prefills only holds back),
     ``iterations``, and over the piece ``comm_s``, ``host_s``, ``load_s`` (seconds of
     communication, of host overhead and of waiting for prefix-cache loads from lower tiers; the
     rest of the piece is the roofline's join of compute and memory), ``flops`` and ``bytes`` (every
