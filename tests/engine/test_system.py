@@ -24,6 +24,17 @@ def test_tensor_parallel_and_memory_errors():
     assert fp8.summary["weight_bytes"] == pytest.approx(load_catalog().model("Llama-3.1-70B").num_params)
 
 
+def test_a_quantized_checkpoint_needs_its_weight_dtype():
+    with pytest.raises(ScenarioError) as err:
+        kavier.simulate(llm="meta-llama/Llama-3.1-405B-Instruct-FP8", gpu="H100-SXM", tp=8, num_sessions=2)
+    msg = str(err.value)
+    assert "Llama-3.1-405B-FP8 is a fp8 checkpoint" in msg and "--weight-dtype fp8" in msg
+    assert "\n" not in msg
+    run = kavier.simulate(llm="Llama-3.1-405B-FP8", gpu="H100-SXM", tp=8, weight_dtype="fp8", num_sessions=2)
+    fp8 = load_catalog().model("Llama-3.1-405B-FP8")
+    assert run.summary["weight_bytes"] == pytest.approx(fp8.num_params + fp8.unquantized_params)
+
+
 def test_heterogeneous_groups(tmp_path):
     scenario = tmp_path / "s.toml"
     scenario.write_text(

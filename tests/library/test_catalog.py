@@ -149,6 +149,20 @@ def test_builtin_param_counts_agree_with_the_architecture(cat: Catalog) -> None:
         assert total == m.num_params == active, name
 
 
+def test_meta_fp8_405b_keeps_attention_embeddings_and_end_layers_in_16_bits(cat: Catalog) -> None:
+    """The checkpoint's 16-bit parameters, recomputed from the architecture, are the stored ones,
+    and with the 124 FP8 MLPs they make up the whole model."""
+    fp8, base = cat.model("meta-llama/Llama-3.1-405B-Instruct-FP8"), cat.model("Llama-3.1-405B")
+    assert (fp8.name, fp8.checkpoint_dtype) == ("Llama-3.1-405B-FP8", "fp8")
+    h, f, layers = base.hidden_size, base.intermediate_size, base.num_layers
+    attention = h * base.num_attention_heads * base.head_dim * 2 + h * base.num_kv_heads * base.head_dim * 2
+    mlp = 3 * h * f
+    kept = layers * attention + 2 * mlp + 2 * base.vocab_size * h + (2 * layers + 1) * h
+    assert fp8.unquantized_params == kept
+    assert fp8.unquantized_params + (layers - 2) * mlp == fp8.num_params == base.num_params
+    assert base.checkpoint_dtype == "" and base.unquantized_params == 0
+
+
 def test_catalogue_is_cached_and_ordered(cat: Catalog) -> None:
     assert load_catalog() is load_catalog()
     assert list(cat.models)[:2] == ["Llama-3-8B", "Llama-2-7B"]
@@ -378,6 +392,15 @@ source = "made up for a test"
         ("[gpus.Z]\nsource = ''\n", "[gpus.Z] field 'source' must be a non-empty string"),
         ("[gpus.a10]\ngemm_peak_fraction = 1.2", "[gpus.A10] field 'gemm_peak_fraction' is a share"),
         ("[gpus.a10]\nallreduce_link_fraction = 2", "[gpus.A10] field 'allreduce_link_fraction' is a share"),
+        ('[models."Llama-3-8B"]\ncheckpoint_dtype = "fp9"', "field 'checkpoint_dtype' must be one of fp8"),
+        (
+            '[models."Llama-3-8B"]\nunquantized_params = 1e9',
+            "field 'unquantized_params' needs 'checkpoint_dtype'",
+        ),
+        (
+            '[models."Llama-3-8B"]\ncheckpoint_dtype = "fp8"\nunquantized_params = 9e9',
+            "field 'unquantized_params' exceeds",
+        ),
         (
             "[gpus.a10]\nmemory_bandwidth_fraction = 1.1",
             "[gpus.A10] field 'memory_bandwidth_fraction' is a share of the memory bandwidth",

@@ -153,6 +153,35 @@ def test_fp4_weights_run_on_fp4_tensor_cores_where_the_gpu_has_them():
     assert fp4.weight_bytes == pytest.approx(fp8.weight_bytes * 0.5625, rel=0.02)
 
 
+def test_a_checkpoints_16_bit_parameters_are_read_in_2_bytes_and_multiplied_at_the_16_bit_peak():
+    catalog = load_catalog()
+    fp8, base = catalog.model("Llama-3.1-405B-FP8"), catalog.model("Llama-3.1-405B")
+    h100, a100 = catalog.gpu("H100-SXM"), catalog.gpu("A100-80GB")
+    kept, n = fp8.unquantized_params, fp8.num_params
+    p = ServingPerfParams(prefill_overhead_s=0.0, context_terms=False, roofline_norm=0.0)
+    mixed = ServingPerfModel(fp8, h100, p, tp=8, weight_dtype="fp8")
+    whole = ServingPerfModel(base, h100, p, tp=8, weight_dtype="fp8")
+    assert mixed.weight_bytes == pytest.approx((n - kept) * 1.0 + kept * 2.0)
+    assert mixed.weight_bytes_read(512) == mixed.weight_bytes
+    # a compute-bound prefill: the FP8 part at the FP8 peak, the 16-bit part at the BF16 peak
+    tokens = 8192
+    rate = 8 * p.compute_efficiency
+    expected = 2 * tokens * ((n - kept) / (rate * h100.flops_fp8) + kept / (rate * h100.flops_fp16))
+    assert mixed.iteration(tokens, 0, 0, 0, 0).compute_s == pytest.approx(expected, rel=1e-12)
+    assert whole.iteration(tokens, 0, 0, 0, 0).compute_s == pytest.approx(
+        2 * tokens * n / (rate * h100.flops_fp8), rel=1e-12
+    )
+    # the FLOPs counted (for MFU) are the same: only their rate differs
+    assert mixed.iteration(tokens, 0, 0, 0, 0).flops == whole.iteration(tokens, 0, 0, 0, 0).flops
+    # a GPU without FP8 tensor cores widens every weight: the same rate, still fewer bytes
+    on_a100 = ServingPerfModel(fp8, a100, p, tp=8, weight_dtype="fp8")
+    assert on_a100.dense_slowdown == 1.0 and on_a100.weight_bytes == mixed.weight_bytes
+    # in 16 bits the checkpoint's split changes nothing
+    in_bf16 = ServingPerfModel(fp8, h100, p, tp=8)
+    assert in_bf16.weight_bytes == ServingPerfModel(base, h100, p, tp=8).weight_bytes
+    assert in_bf16.dense_slowdown == 1.0
+
+
 def test_ring_allreduce_formula_and_its_use_per_layer():
     """One ring all-reduce: 2 (tp - 1) / tp x bytes / (link x efficiency) + (tp - 1) x latency;
     an iteration at tp > 1 pays two per layer of its activation message."""

@@ -243,13 +243,21 @@ def plan_replicas(scenario: Scenario) -> list[ReplicaPlan]:
                 if mismatch:
                     warn(mismatch)
         params, profile, note = params_by_tp[tp, gpu.name]
+        weight_dtype = group.get("weight_dtype", scenario.weight_dtype)
+        if model.checkpoint_dtype and weight_dtype != model.checkpoint_dtype:
+            where = f"replica_groups[{g_index}]: " if scenario.replica_groups else ""
+            raise ScenarioError(
+                f"{where}{model.name} is a {model.checkpoint_dtype} checkpoint but weight_dtype is "
+                f'{weight_dtype}: set weight_dtype = "{model.checkpoint_dtype}" '
+                f"(--weight-dtype {model.checkpoint_dtype}), or choose the 16-bit model"
+            )
         perf = ServingPerfModel(
             model,
             gpu,
             params,
             tp=tp,
             pp=pp,
-            weight_dtype=group.get("weight_dtype", scenario.weight_dtype),
+            weight_dtype=weight_dtype,
             kv_dtype=group.get("kv_dtype", scenario.kv_dtype),
         )
         usable = gpu.memory_bytes * scenario.gpu_memory_utilization - scenario.activation_reserve_gib * GIB

@@ -55,9 +55,14 @@ _MODEL_KEYS: dict[str, tuple[str, bool]] = {
     "num_experts": ("int", False),
     "num_experts_per_token": ("int", False),
     "max_context_tokens": ("count", False),
+    "checkpoint_dtype": ("str", False),  # a quantized checkpoint's weight dtype
+    "unquantized_params": ("num", False),  # its parameters kept in 16 bits (default 0)
     "aliases": ("aliases", False),
     "source": ("str", True),
 }
+
+# Weight dtypes a quantized checkpoint can name (the scenario's weight_dtype values but 16-bit).
+CHECKPOINT_DTYPES = ("fp8", "int8", "fp4", "int4")
 
 _GPU_KEYS: dict[str, tuple[str, bool]] = {
     "fp16_dense_tflops": ("pos", True),
@@ -157,10 +162,23 @@ def _build_model(entry: _Entry) -> ModelSpec:
         num_experts=f.get("num_experts", 1),
         num_experts_per_token=f.get("num_experts_per_token", 1),
         max_context_tokens=f.get("max_context_tokens", 0),
+        checkpoint_dtype=f.get("checkpoint_dtype", ""),
+        unquantized_params=f.get("unquantized_params", 0.0),
         source=f["source"],
         aliases=f.get("aliases", ()),
     )
     where = f"{entry.origin}: [models.{entry.name}]"
+    if spec.checkpoint_dtype and spec.checkpoint_dtype not in CHECKPOINT_DTYPES:
+        raise LibraryError(
+            f"{where} field 'checkpoint_dtype' must be one of {', '.join(CHECKPOINT_DTYPES)}, "
+            f"got {spec.checkpoint_dtype!r}"
+        )
+    if spec.unquantized_params and not spec.checkpoint_dtype:
+        raise LibraryError(
+            f"{where} field 'unquantized_params' needs 'checkpoint_dtype' (the quantized dtype)"
+        )
+    if spec.unquantized_params > spec.num_active_params:
+        raise LibraryError(f"{where} field 'unquantized_params' exceeds the parameters every token touches")
     if spec.num_kv_heads > spec.num_attention_heads:
         raise LibraryError(f"{where} field 'num_kv_heads' exceeds num_attention_heads")
     if spec.num_active_params > spec.num_params:

@@ -16,7 +16,10 @@ class ModelSpec:
     ``num_params`` is the exact total parameter count; ``num_active_params`` the parameters
     touched per token (equal to ``num_params`` for dense models, the routed experts' share for
     MoE). ``nominal_params`` is the rounded size in the model's name (8e9 for "8B"), which the
-    thesis used in its equations and which the thesis preset therefore uses too.
+    thesis used in its equations and which the thesis preset therefore uses too. A quantized
+    checkpoint (``checkpoint_dtype`` set) keeps ``unquantized_params`` of its parameters (dense
+    ones, touched by every token) in 16 bits: stored in 2 bytes and multiplied at the 16-bit rate
+    whatever the weight dtype.
     """
 
     name: str
@@ -33,6 +36,11 @@ class ModelSpec:
     num_experts: int = 1
     num_experts_per_token: int = 1
     max_context_tokens: int = 0
+    # a quantized checkpoint: the weight dtype it was published in ("" = any: the scenario's
+    # weight_dtype applies to every parameter) and the parameters it keeps in 16 bits (those its
+    # quantization skipped, e.g. self-attention, embeddings, first and last layers)
+    checkpoint_dtype: str = ""
+    unquantized_params: float = 0.0
     source: str = ""
     aliases: tuple[str, ...] = field(default_factory=tuple)
 

@@ -35,7 +35,8 @@ Iteration = tuple[float, float, float, float, float, float]
 class FitRow:
     """A measured time and the iterations whose times sum to it: ``parts`` = (count, iteration).
     ``engine`` names the serving engine (and era) that was measured: host-side overheads are
-    the engine's, efficiencies the GPU's."""
+    the engine's, efficiencies the GPU's. ``model`` groups and holds out the row (an
+    architecture); ``llm``, when set, is the catalogue entry timed (a quantized checkpoint of it)."""
 
     group: tuple[str, str, str]  # (suite, gpu, model)
     gpu: str
@@ -46,6 +47,7 @@ class FitRow:
     measured_s: float
     label: str = ""
     engine: str = "vllm-v1"
+    llm: str = ""  # the catalogue entry timed (a checkpoint of ``model``); "" = ``model``
 
 
 def prefill(batch: float, prompt: float) -> Iteration:
@@ -99,10 +101,10 @@ class Predictor:
         self.rows = list(rows)
         self._models: dict[tuple, ServingPerfModel] = {}
         for r in self.rows:
-            key = (r.gpu, r.model, r.tp, r.weight_dtype)
+            key = (r.gpu, r.llm or r.model, r.tp, r.weight_dtype)
             if key not in self._models:
                 self._models[key] = ServingPerfModel(
-                    catalog.model(r.model),
+                    catalog.model(r.llm or r.model),
                     catalog.gpu(r.gpu),
                     ServingPerfParams(),
                     tp=r.tp,
@@ -121,7 +123,7 @@ class Predictor:
         models: dict[tuple, ServingPerfModel] = {}
         out = np.empty(len(self.rows))
         for i, r in enumerate(self.rows):
-            key = (r.gpu, r.model, r.tp, r.weight_dtype, r.engine)
+            key = (r.gpu, r.llm or r.model, r.tp, r.weight_dtype, r.engine)
             m = models.get(key)
             if m is None:
                 if (r.gpu, r.engine) not in params:

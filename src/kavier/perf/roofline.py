@@ -10,6 +10,9 @@ An iteration processes ``P`` prompt tokens (prefill chunks) and ``D`` decoding s
   ``attention_efficiency`` (0, the default, means ``Ae = Ce``);
 - memory ``= (weight bytes read + KV bytes read) / (tp B Me)``; weights are read once per
   iteration (for MoE, the experts the batch's tokens touch), KV bytes are each sequence's context;
+- a quantized checkpoint's 16-bit parameters (``ModelSpec.unquantized_params``, e.g. the
+  self-attention of Meta's FP8 Llama-3.1-405B) are read in 2 bytes and multiplied at the 16-bit
+  peak: ``F`` becomes ``F / (1 + U / N_a (F / F16 - 1))`` for the dense GEMMs;
 - time ``= join(compute, memory) + all-reduce + iteration overhead + D x decode-sequence overhead
   (+ prefill overhead + S x prefill-sequence overhead when the iteration holds prefill chunks of
   S sequences)``, where ``join`` is ``max`` or, with ``roofline_norm`` p > 0, the p-norm
@@ -186,6 +189,12 @@ class ServingPerfModel:
         self.kv_bytes_per_value = BYTES_PER_DTYPE[kv_dtype]
         self.weight_dtype = weight_dtype
         self.flops = peak_flops(gpu, weight_dtype)
+        # a checkpoint's 16-bit parameters (ModelSpec.unquantized_params) under narrower weights:
+        # their extra bytes, and the dense GEMMs' time over that of all at the dtype's peak
+        narrow = self.weight_bytes_per_param < 2.0
+        kept = model.unquantized_params if narrow else 0.0
+        self.unquantized_extra_bytes = kept * (2.0 - self.weight_bytes_per_param)
+        self.dense_slowdown = 1.0 + kept / model.num_active_params * (self.flops / gpu.flops_fp16 - 1.0)
         self.kv_bytes_per_token = model.kv_bytes_per_token(self.kv_bytes_per_value)
         self.attn_flops_per_pair = 4.0 * model.num_layers * model.num_attention_heads * model.head_dim
         self._moe_split()
@@ -202,7 +211,7 @@ class ServingPerfModel:
     def _set_rates(self) -> None:
         p = self.p
         self._saturation = p.compute_saturation_tokens
-        self._compute_rate = self.tp * self.flops * p.compute_efficiency
+        self._compute_rate = self.tp * self.flops * p.compute_efficiency / self.dense_slowdown
         self._memory_rate = self.tp * self.gpu.memory_bandwidth * p.memory_efficiency
         # attention FLOPs at their own rate, or (0) folded into the GEMM FLOPs as before
         self._attn_rate = self.tp * self.flops * p.attention_efficiency if p.attention_efficiency > 0 else 0.0
@@ -223,8 +232,8 @@ class ServingPerfModel:
 
     @property
     def weight_bytes(self) -> float:
-        """All weights of the model (bytes)."""
-        return self.model.num_params * self.weight_bytes_per_param
+        """All weights of the model (bytes; a checkpoint's unquantized parameters in 16 bits)."""
+        return self.model.num_params * self.weight_bytes_per_param + self.unquantized_extra_bytes
 
     @property
     def weight_bytes_per_gpu(self) -> float:
@@ -237,7 +246,8 @@ class ServingPerfModel:
         if self.expert_params <= 0:
             return self.weight_bytes
         share = 1.0 - (1.0 - m.num_experts_per_token / m.num_experts) ** max(tokens, 1.0)
-        return (self.shared_params + self.expert_params * share) * self.weight_bytes_per_param
+        touched = (self.shared_params + self.expert_params * share) * self.weight_bytes_per_param
+        return touched + self.unquantized_extra_bytes
 
     def allreduce_bytes(self, tokens: float) -> float:
         """Bytes of one tensor-parallel all-reduce message in an iteration of ``tokens`` tokens."""

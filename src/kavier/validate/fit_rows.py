@@ -98,20 +98,21 @@ def mlenergy_rows(data: str | Path | None = None) -> list[FitRow]:
     catalog = load_catalog()
     for row in mlenergy.rows(path):
         scen = mlenergy.scenario_of(row)
-        scen["llm"] = catalog.model(scen["llm"]).name  # Llama-3.3-70B is Llama-3.1-70B's architecture
+        arch = mlenergy.architecture_of(row)
         _, it = _mlenergy_iteration(row)
-        group = ("mlenergy-h100", "H100-SXM", scen["llm"])
+        group = ("mlenergy-h100", "H100-SXM", arch)
         label = f"{row['model']} max_num_seqs {row['max_num_seqs']}"
         rows.append(
             FitRow(
                 group,
                 "H100-SXM",
-                scen["llm"],
+                arch,
                 scen["tp"],
                 scen["weight_dtype"],
                 ((1.0, it),),
                 float(row["median_itl_ms"]) / 1e3,
                 label,
+                llm=catalog.model(scen["llm"]).name,
             )
         )
     return rows
@@ -151,7 +152,6 @@ def power_rows(
     path = find(mlenergy.FILE, data)
     for row in mlenergy.rows(path) if path else []:
         scen = mlenergy.scenario_of(row)
-        scen["llm"] = catalog.model(scen["llm"]).name
         gpu = catalog.gpu("H100-SXM")
         model = ServingPerfModel(
             catalog.model(scen["llm"]),
@@ -162,7 +162,7 @@ def power_rows(
         )
         _, it = _mlenergy_iteration(row)
         per_gpu = float(row["avg_power_w"]) / scen["tp"]
-        group = ("mlenergy-h100", "H100-SXM", scen["llm"])
+        group = ("mlenergy-h100", "H100-SXM", mlenergy.architecture_of(row))
         rows.append(PowerRow(group, gpu.idle_power_w, gpu.max_power_w, (_shares(model, it),), per_gpu))
     path = find(splitwise.FILE, data)
     for (name, gpu_name, tp, p, b, t), m in (splitwise.configurations(path) if path else {}).items():

@@ -2,9 +2,11 @@
 
 Data: ``measurements/mlenergy_v3_h100_llama_chat.csv``, 42 runs of The ML.ENERGY Benchmark v3.0
 (Chung et al., 2025): Llama-3.1-8B on 1 GPU, Llama-3.1-70B and Llama-3.3-70B (bf16) on 4,
-Llama-3.1-405B (fp8) on 8, LMArena chat prompts (mean input 224 tokens; outputs of the model's
-own lengths, mean ``avg_output_len`` and coefficient of variation ``out_cv``), ``max_num_seqs``
-8..1024, ``max_num_batched_tokens`` 8192, chunked prefill on, every request queued at once.
+Llama-3.1-405B in Meta's FP8 checkpoint on 8 (its MLPs FP8, its self-attention, first and last
+layers 16-bit: the catalogue's ``Llama-3.1-405B-FP8``), LMArena chat prompts (mean input 224
+tokens; outputs of the model's own lengths, mean ``avg_output_len`` and coefficient of variation
+``out_cv``), ``max_num_seqs`` 8..1024, ``max_num_batched_tokens`` 8192, chunked prefill on, every
+request queued at once.
 
 The replay mirrors the measurement: ``N`` requests arrive at 0 on one replica of ``num_gpus``
 GPUs (``N = 1024 x repeats``; the rows do not give ``repeats``, so ``N`` is the smallest
@@ -58,7 +60,7 @@ def scenario_of(row: dict[str, str]) -> dict[str, Any]:
     fp8 = model.endswith("-FP8") or row["dtype"] == "fp8"
     max_seqs = int(row["max_num_seqs"])
     return {
-        "llm": model.removesuffix("-FP8"),
+        "llm": model,  # Llama-3.1-405B-FP8 is Meta's checkpoint: FP8 MLPs, 16-bit attention
         "gpu": "H100-SXM",
         "tp": int(row["num_gpus"]),
         "replicas": 1,
@@ -70,6 +72,12 @@ def scenario_of(row: dict[str, str]) -> dict[str, Any]:
         "gpu_memory_utilization": 0.95,  # the benchmark starts vLLM with 0.95
         "export_rate": 0.1,
     }
+
+
+def architecture_of(row: dict[str, str]) -> str:
+    """The model a row is grouped and held out by: its architecture, whichever checkpoint
+    (Llama-3.3-70B is Llama-3.1-70B's; Meta's FP8 405B is Llama-3.1-405B's)."""
+    return row["model"].replace("Llama-3.3-70B", "Llama-3.1-70B").removesuffix("-FP8")
 
 
 def num_requests(max_num_seqs: int) -> int:
@@ -166,7 +174,7 @@ def run(
         return []
     out = []
     for row in rows(path):
-        model = row["model"].replace("Llama-3.3-70B", "Llama-3.1-70B").removesuffix("-FP8")
+        model = architecture_of(row)
         extra = dict(overrides)
         if profile_for is not None:
             extra["perf_profile"] = profile_for("H100-SXM", model, "vllm-v1")
