@@ -363,7 +363,7 @@ def library(
         table = new_table(title=title, title_justify="left")
         columns = [c for c in rows[0] if c not in hidden]
         for col in columns:
-            text = col in ("name", "source", "licence", "aliases", "serving_profile")
+            text = col in ("name", "source", "licence", "aliases", "serving_profile", "checkpoint")
             table.add_column(col, justify="left" if text else "right", no_wrap=col == "name")
         for row in rows:
             table.add_row(*[_cell(row[c]) for c in columns])

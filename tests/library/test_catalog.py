@@ -428,6 +428,7 @@ def test_rows_are_in_display_units(cat: Catalog) -> None:
     assert row["params_b"] == 8.03 and row["kv_kib_per_token"] == 128.0
     assert (row["layers"], row["heads"], row["kv_heads"], row["head_dim"]) == (32, 32, 8, 128)
     assert models["Mixtral-8x7B"]["active_params_b"] == pytest.approx(12.88)
+    assert row["checkpoint"] == "-" and models["Llama-3.1-405B-FP8"]["checkpoint"] == "fp8, 81.3 B in 16-bit"
     assert row["source"]
     gpus = {r["name"]: r for r in gpu_rows(cat)}
     assert gpus["A10"] == {

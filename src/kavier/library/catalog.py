@@ -520,6 +520,12 @@ def model_row(m: ModelSpec) -> dict[str, Any]:
         "kv_heads": m.num_kv_heads,
         "head_dim": m.head_dim,
         "kv_kib_per_token": round(m.kv_bytes_per_token(2.0) / KIB, 1),
+        # a quantized checkpoint: its dtype and the billions of parameters it kept in 16 bits
+        "checkpoint": (
+            f"{m.checkpoint_dtype}, {m.unquantized_params / 1e9:.1f} B in 16-bit"
+            if m.checkpoint_dtype
+            else "-"
+        ),
         "source": m.source,
     }
 
