@@ -35,6 +35,31 @@ def test_a_quantized_checkpoint_needs_its_weight_dtype():
     assert run.summary["weight_bytes"] == pytest.approx(fp8.num_params + fp8.unquantized_params)
 
 
+def test_a_hf_config_with_a_quantization_config_is_that_checkpoint(tmp_path):
+    import json
+
+    base = load_catalog().model("Llama-3.1-8B")
+    config = {
+        "model_type": "llama",
+        "num_hidden_layers": 32,
+        "hidden_size": 4096,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "intermediate_size": 14336,
+        "vocab_size": 128256,
+        "max_position_embeddings": 131072,
+        "tie_word_embeddings": False,
+        "quantization_config": {"quant_method": "fp8", "activation_scheme": "dynamic"},
+    }
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    with pytest.raises(ScenarioError, match="is a fp8 checkpoint but weight_dtype is bf16"):
+        kavier.simulate(llm=str(path), gpu="H100-SXM", num_sessions=2)
+    run = kavier.simulate(llm=str(path), gpu="H100-SXM", weight_dtype="fp8", num_sessions=2)
+    kept = 2 * 128256 * 4096 + 65 * 4096  # embedding, head and norms stay 16-bit
+    assert run.summary["weight_bytes"] == pytest.approx(base.num_params + kept, rel=1e-9)
+
+
 def test_heterogeneous_groups(tmp_path):
     scenario = tmp_path / "s.toml"
     scenario.write_text(

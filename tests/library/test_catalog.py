@@ -261,6 +261,69 @@ def test_hf_config_llama3_8b_matches_library(cat: Catalog, tmp_path: Path) -> No
         assert (m.head_dim, m.max_context_tokens, m.num_experts) == (128, 8192, 1)
 
 
+def _quantized(tmp_path: Path, base: dict[str, object], qc: dict[str, object]) -> Path:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**base, "quantization_config": qc}))
+    return path
+
+
+def test_hf_config_of_metas_fp8_405b_gives_the_catalogue_entry(cat: Catalog, tmp_path: Path) -> None:
+    """Meta's config lists every layer's self-attention and the first and last MLPs as not
+    converted: read from it, the 16-bit parameters are the built-in entry's, counted by hand."""
+    skipped = [f"model.layers.{i}.self_attn.{p}_proj" for i in range(126) for p in "qkvo"]
+    skipped += [f"model.layers.{i}.mlp.{p}_proj" for i in (0, 125) for p in ("gate", "up", "down")]
+    qc = {"quant_method": "fbgemm_fp8", "activation_scale_ub": 1200.0, "modules_to_not_convert": skipped}
+    m = cat.model(str(_quantized(tmp_path, _llama_config("Llama-3.1-405B", cat), qc)))
+    entry = cat.model("Llama-3.1-405B-FP8")
+    assert m.checkpoint_dtype == "fp8" and m.unquantized_params == entry.unquantized_params
+    assert "fp8 checkpoint" in m.source
+
+
+@pytest.mark.parametrize(
+    ("qc", "dtype", "extra"),
+    [
+        # Red Hat / Neural Magic FP8: every block linear layer, the head ignored (16-bit anyway)
+        (
+            {
+                "quant_method": "compressed-tensors",
+                "config_groups": {"group_0": {"weights": {"num_bits": 8, "type": "float"}}},
+                "ignore": ["lm_head"],
+            },
+            "fp8",
+            0,
+        ),
+        # a regular expression skipping every attention projection
+        (
+            {
+                "quant_method": "compressed-tensors",
+                "config_groups": {"g": {"weights": {"num_bits": 4, "type": "int"}}},
+                "ignore": ["re:.*self_attn.*"],
+            },
+            "int4",
+            32 * (4096 * 4096 * 2 + 4096 * 1024 * 2),
+        ),
+        ({"quant_method": "awq", "bits": 4}, "int4", 0),
+        ({"quant_method": "modelopt", "quant_algo": "NVFP4", "exclude_modules": ["lm_head"]}, "fp4", 0),
+        ({"quant_method": "fp8", "modules_to_not_convert": ["model.layers.0"]}, "fp8", 218_103_808),
+    ],
+)
+def test_hf_quantization_configs(cat: Catalog, tmp_path: Path, qc: dict, dtype: str, extra: int) -> None:
+    """Embedding, head and norms stay 16-bit; a listed module (or everything under a listed
+    prefix, or a regex's matches) adds its weights."""
+    m = cat.model(str(_quantized(tmp_path, _llama_config("Llama-3-8B", cat), qc)))
+    always = 2 * 128256 * 4096 + (2 * 32 + 1) * 4096  # embedding, head, norms
+    assert m.checkpoint_dtype == dtype
+    assert m.unquantized_params == always + extra
+
+
+def test_hf_quantization_config_not_understood_is_one_line(cat: Catalog, tmp_path: Path) -> None:
+    path = _quantized(tmp_path, _llama_config("Llama-3-8B", cat), {"quant_method": "quip#"})
+    with pytest.raises(LibraryError) as err:
+        cat.model(str(path))
+    msg = str(err.value)
+    assert str(path) in msg and "quant_method 'quip#'" in msg and "\n" not in msg
+
+
 def test_hf_config_mixtral_counts_total_and_active(cat: Catalog, tmp_path: Path) -> None:
     cfg = {
         "_name_or_path": "mistralai/Mixtral-8x7B-v0.1",

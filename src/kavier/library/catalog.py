@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from kavier.errors import LibraryError
+from kavier.library import quantization
 from kavier.library.spec import GpuSpec, ModelSpec
 from kavier.units import GB, GIB, KIB, TERA
 
@@ -380,6 +381,14 @@ def count_params(cfg: dict[str, Any]) -> tuple[int, int]:
     unless tied, and for MoE the router, all experts (total) or the routed top-k (active) plus
     shared experts. ``cfg`` uses HuggingFace key names; see :func:`model_from_hf_config`.
     """
+    parts = _param_parts(cfg)
+    return parts["total"], parts["active"]
+
+
+def _param_parts(cfg: dict[str, Any]) -> dict[str, int]:
+    """``total`` and ``active`` parameters (see :func:`count_params`) and ``linear``: the weights
+    of the transformer blocks' linear layers (attention projections, dense MLPs, experts and
+    shared experts; no biases, router or embeddings), which weight quantization converts."""
     a = _arch(cfg)
     h, L, heads, kv, hd, inter = (
         a["hidden"], a["layers"], a["heads"], a["kv"], a["head_dim"], a["inter"]
@@ -388,7 +397,8 @@ def count_params(cfg: dict[str, Any]) -> tuple[int, int]:
     biased = mtype in _BIASED
     mats = 2 if mtype in _NON_GATED else 3
 
-    attn = h * heads * hd * 2 + h * kv * hd * 2  # q, o and k, v
+    attn_weights = h * heads * hd * 2 + h * kv * hd * 2  # q, o and k, v
+    attn = attn_weights
     if biased or cfg.get("attention_bias"):
         attn += heads * hd * 2 + kv * hd * 2
     elif mtype in ("qwen2", "qwen2_moe"):
@@ -402,15 +412,19 @@ def count_params(cfg: dict[str, Any]) -> tuple[int, int]:
     experts, top_k, moe_inter = a["experts"], a["top_k"], a["moe_inter"]
     dense_layers = int(cfg.get("first_k_dense_replace") or 0) if experts > 1 else L
     moe_layers = L - dense_layers
-    shared = int(cfg.get("n_shared_experts") or 0) * mlp(moe_inter)
+    shared = shared_weights = int(cfg.get("n_shared_experts") or 0) * mlp(moe_inter)
     if cfg.get("shared_expert_intermediate_size"):
-        shared += mlp(int(cfg["shared_expert_intermediate_size"])) + h  # + its gate
+        width = int(cfg["shared_expert_intermediate_size"])
+        shared += mlp(width) + h  # + its gate
+        shared_weights += mats * h * width
     router = h * experts
     layer_common = attn + norms
     total = L * layer_common + dense_layers * mlp(inter)
     total += moe_layers * (router + shared + experts * mlp(moe_inter))
     active = L * layer_common + dense_layers * mlp(inter)
     active += moe_layers * (router + shared + top_k * mlp(moe_inter))
+    linear = L * attn_weights + dense_layers * mats * h * inter
+    linear += moe_layers * (shared_weights + experts * mats * h * moe_inter)
 
     embed = a["vocab"] * h + h * (2 if biased else 1)  # + final norm
     if mtype == "opt":
@@ -422,7 +436,7 @@ def count_params(cfg: dict[str, Any]) -> tuple[int, int]:
     tied = cfg.get("tie_word_embeddings", mtype not in _UNTIED_DEFAULT)
     if not tied:
         embed += a["vocab"] * h
-    return total + embed, active + embed
+    return {"total": total + embed, "active": active + embed, "linear": linear}
 
 
 def _arch(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -487,6 +501,20 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
     except (KeyError, TypeError, ValueError) as exc:
         raise LibraryError(f"{file}: missing or invalid architecture field {exc}") from None
     name = cfg.get("_name_or_path") or (file.parent.name if file.stem == "config" else file.stem)
+    dtype, kept = "", 0.0
+    qc = cfg.get("quantization_config")
+    if isinstance(qc, dict) and qc:
+        try:
+            dtype = quantization.checkpoint_dtype(qc)
+        except quantization.QuantizationError as exc:
+            raise LibraryError(
+                f"{file}: quantization_config: cannot read {exc}; describe the checkpoint in a user "
+                "catalogue (checkpoint_dtype, unquantized_params) or remove the block"
+            ) from None
+        parts = _param_parts(cfg)
+        gated = a["model_type"] not in _NON_GATED
+        kept = quantization.unquantized_params(qc, a, parts["total"], gated, parts["linear"])
+        kept = min(kept, float(active))
     return ModelSpec(
         name=str(name),
         num_layers=a["layers"],
@@ -502,7 +530,9 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
         num_experts=a["experts"],
         num_experts_per_token=a["top_k"],
         max_context_tokens=a["context"],
-        source=f"HuggingFace config {file}",
+        checkpoint_dtype=dtype,
+        unquantized_params=kept,
+        source=f"HuggingFace config {file}" + (f" ({dtype} checkpoint)" if dtype else ""),
     )
 
 
