@@ -21,7 +21,8 @@ def test_tensor_parallel_and_memory_errors():
     assert r2.summary["num_gpus"] == 2 and r4.summary["num_gpus"] == 4
     assert r4.summary["tpot_mean_s"] < r2.summary["tpot_mean_s"]
     fp8 = kavier.simulate(llm="Llama-3.1-70B", gpu="H100-SXM", weight_dtype="fp8", num_sessions=3)
-    assert fp8.summary["weight_bytes"] == pytest.approx(load_catalog().model("Llama-3.1-70B").num_params)
+    llm = load_catalog().model("Llama-3.1-70B")  # its embedding and head stay 16-bit
+    assert fp8.summary["weight_bytes"] == pytest.approx(llm.num_params + 2 * llm.vocab_size * llm.hidden_size)
 
 
 def test_a_quantized_checkpoint_needs_its_weight_dtype():

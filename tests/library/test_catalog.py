@@ -143,7 +143,15 @@ def test_every_entry_cites_a_source(cat: Catalog) -> None:
 
 def test_builtin_param_counts_agree_with_the_architecture(cat: Catalog) -> None:
     """Recomputing the llama-family counts from the catalogue's numbers gives the stored count."""
-    for name in ["Llama-3-8B", "Llama-2-13B", "Llama-2-70B", "Llama-3.1-405B", "Mistral-7B"]:
+    for name in [
+        "Llama-3-8B",
+        "Llama-2-13B",
+        "Llama-2-70B",
+        "Llama-3.1-405B",
+        "Mistral-7B",
+        "Llama-3.2-1B",
+        "Llama-3.2-3B",
+    ]:
         m = cat.model(name)
         total, active = count_params(_llama_config(m.name, cat))
         assert total == m.num_params == active, name
@@ -161,6 +169,9 @@ def test_meta_fp8_405b_keeps_attention_embeddings_and_end_layers_in_16_bits(cat:
     assert fp8.unquantized_params == kept
     assert fp8.unquantized_params + (layers - 2) * mlp == fp8.num_params == base.num_params
     assert base.checkpoint_dtype == "" and base.unquantized_params == 0
+    # quantized on the fly, the 16-bit entry keeps its embedding and head in 16 bits
+    assert base.params_kept_16bit == 2 * base.vocab_size * h
+    assert cat.model("Llama-3.2-1B").params_kept_16bit == 128256 * 2048  # tied: one matrix
 
 
 def test_catalogue_is_cached_and_ordered(cat: Catalog) -> None:
@@ -241,7 +252,7 @@ def _llama_config(name: str, cat: Catalog) -> dict[str, object]:
         "vocab_size": m.vocab_size,
         "hidden_act": "silu",
         "max_position_embeddings": m.max_context_tokens,
-        "tie_word_embeddings": False,
+        "tie_word_embeddings": m.tied_embeddings,
     }
 
 
@@ -456,6 +467,7 @@ source = "made up for a test"
         ("[gpus.a10]\ngemm_peak_fraction = 1.2", "[gpus.A10] field 'gemm_peak_fraction' is a share"),
         ("[gpus.a10]\nallreduce_link_fraction = 2", "[gpus.A10] field 'allreduce_link_fraction' is a share"),
         ('[models."Llama-3-8B"]\ncheckpoint_dtype = "fp9"', "field 'checkpoint_dtype' must be one of fp8"),
+        ('[models."Llama-3-8B"]\ntied_embeddings = 1', "field 'tied_embeddings' must be true or false"),
         (
             '[models."Llama-3-8B"]\nunquantized_params = 1e9',
             "field 'unquantized_params' needs 'checkpoint_dtype'",

@@ -150,7 +150,9 @@ def test_fp4_weights_run_on_fp4_tensor_cores_where_the_gpu_has_them():
     llm = catalog.model("Llama-3.1-70B")
     fp4 = ServingPerfModel(llm, b200, ServingPerfParams(), weight_dtype="fp4")
     fp8 = ServingPerfModel(llm, b200, ServingPerfParams(), weight_dtype="fp8")
-    assert fp4.weight_bytes == pytest.approx(fp8.weight_bytes * 0.5625, rel=0.02)
+    kept = 2 * llm.vocab_size * llm.hidden_size  # embedding and head stay 16-bit
+    assert fp4.weight_bytes == pytest.approx((llm.num_params - kept) * 0.5625 + 2 * kept)
+    assert fp8.weight_bytes == pytest.approx((llm.num_params - kept) * 1.0 + 2 * kept)
 
 
 def test_a_checkpoints_16_bit_parameters_are_read_in_2_bytes_and_multiplied_at_the_16_bit_peak():
@@ -168,9 +170,11 @@ def test_a_checkpoints_16_bit_parameters_are_read_in_2_bytes_and_multiplied_at_t
     rate = 8 * p.compute_efficiency
     expected = 2 * tokens * ((n - kept) / (rate * h100.flops_fp8) + kept / (rate * h100.flops_fp16))
     assert mixed.iteration(tokens, 0, 0, 0, 0).compute_s == pytest.approx(expected, rel=1e-12)
+    head = 2 * base.vocab_size * base.hidden_size  # quantized on the fly: embedding and head 16-bit
     assert whole.iteration(tokens, 0, 0, 0, 0).compute_s == pytest.approx(
-        2 * tokens * n / (rate * h100.flops_fp8), rel=1e-12
+        2 * tokens * ((n - head) / (rate * h100.flops_fp8) + head / (rate * h100.flops_fp16)), rel=1e-12
     )
+    assert whole.weight_bytes == pytest.approx(n + head)
     # the FLOPs counted (for MFU) are the same: only their rate differs
     assert mixed.iteration(tokens, 0, 0, 0, 0).flops == whole.iteration(tokens, 0, 0, 0, 0).flops
     # a GPU without FP8 tensor cores widens every weight: the same rate, still fewer bytes

@@ -58,6 +58,7 @@ _MODEL_KEYS: dict[str, tuple[str, bool]] = {
     "max_context_tokens": ("count", False),
     "checkpoint_dtype": ("str", False),  # a quantized checkpoint's weight dtype
     "unquantized_params": ("num", False),  # its parameters kept in 16 bits (default 0)
+    "tied_embeddings": ("bool", False),  # the output head is the input embedding (default false)
     "aliases": ("aliases", False),
     "source": ("str", True),
 }
@@ -109,6 +110,10 @@ def _check(origin: str, kind: str, name: str, key: str, kind_of: str, value: Any
         if not isinstance(value, str) or not value.strip():
             raise LibraryError(f"{where} must be a non-empty string")
         return value.strip()
+    if kind_of == "bool":
+        if not isinstance(value, bool):
+            raise LibraryError(f"{where} must be true or false, got {value!r}")
+        return value
     if kind_of == "aliases":
         if not isinstance(value, list) or not all(isinstance(a, str) and a.strip() for a in value):
             raise LibraryError(f"{where} must be a list of non-empty strings")
@@ -165,6 +170,7 @@ def _build_model(entry: _Entry) -> ModelSpec:
         max_context_tokens=f.get("max_context_tokens", 0),
         checkpoint_dtype=f.get("checkpoint_dtype", ""),
         unquantized_params=f.get("unquantized_params", 0.0),
+        tied_embeddings=f.get("tied_embeddings", False),
         source=f["source"],
         aliases=f.get("aliases", ()),
     )
@@ -532,6 +538,7 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
         max_context_tokens=a["context"],
         checkpoint_dtype=dtype,
         unquantized_params=kept,
+        tied_embeddings=bool(cfg.get("tie_word_embeddings", a["model_type"] not in _UNTIED_DEFAULT)),
         source=f"HuggingFace config {file}" + (f" ({dtype} checkpoint)" if dtype else ""),
     )
 

@@ -41,8 +41,19 @@ class ModelSpec:
     # quantization skipped, e.g. self-attention, embeddings, first and last layers)
     checkpoint_dtype: str = ""
     unquantized_params: float = 0.0
+    tied_embeddings: bool = False  # the output head is the input embedding
     source: str = ""
     aliases: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def params_kept_16bit(self) -> float:
+        """Parameters a run with narrower weights keeps in 16 bits: a quantized checkpoint's
+        ``unquantized_params``; for a 16-bit entry quantized on the fly, its input embedding and
+        output head (vLLM, TensorRT-LLM and the common checkpoint formats quantize only the linear
+        layers of the transformer blocks)."""
+        if self.checkpoint_dtype:
+            return self.unquantized_params
+        return self.vocab_size * self.hidden_size * (1.0 if self.tied_embeddings else 2.0)
 
     @property
     def is_moe(self) -> bool:

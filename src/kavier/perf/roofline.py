@@ -10,9 +10,11 @@ An iteration processes ``P`` prompt tokens (prefill chunks) and ``D`` decoding s
   ``attention_efficiency`` (0, the default, means ``Ae = Ce``);
 - memory ``= (weight bytes read + KV bytes read) / (tp B Me)``; weights are read once per
   iteration (for MoE, the experts the batch's tokens touch), KV bytes are each sequence's context;
-- a quantized checkpoint's 16-bit parameters (``ModelSpec.unquantized_params``, e.g. the
-  self-attention of Meta's FP8 Llama-3.1-405B) are read in 2 bytes and multiplied at the 16-bit
-  peak: ``F`` becomes ``F / (1 + U / N_a (F / F16 - 1))`` for the dense GEMMs;
+- under weights narrower than 16 bits, the parameters kept in 16 bits
+  (``ModelSpec.params_kept_16bit``: the embedding and output head, or a quantized checkpoint's
+  ``unquantized_params``, e.g. the self-attention of Meta's FP8 Llama-3.1-405B) are read in
+  2 bytes and multiplied at the 16-bit peak: ``F`` becomes ``F / (1 + U / N_a (F / F16 - 1))``
+  for the dense GEMMs;
 - time ``= join(compute, memory) + all-reduce + iteration overhead + D x decode-sequence overhead
   (+ prefill overhead + S x prefill-sequence overhead when the iteration holds prefill chunks of
   S sequences)``, where ``join`` is ``max`` or, with ``roofline_norm`` p > 0, the p-norm
@@ -192,7 +194,7 @@ class ServingPerfModel:
         # a checkpoint's 16-bit parameters (ModelSpec.unquantized_params) under narrower weights:
         # their extra bytes, and the dense GEMMs' time over that of all at the dtype's peak
         narrow = self.weight_bytes_per_param < 2.0
-        kept = model.unquantized_params if narrow else 0.0
+        kept = model.params_kept_16bit if narrow else 0.0
         self.unquantized_extra_bytes = kept * (2.0 - self.weight_bytes_per_param)
         self.dense_slowdown = 1.0 + kept / model.num_active_params * (self.flops / gpu.flops_fp16 - 1.0)
         self.kv_bytes_per_token = model.kv_bytes_per_token(self.kv_bytes_per_value)
