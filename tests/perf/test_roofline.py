@@ -186,6 +186,25 @@ def test_a_checkpoints_16_bit_parameters_are_read_in_2_bytes_and_multiplied_at_t
     assert in_bf16.dense_slowdown == 1.0
 
 
+def test_attention_runs_at_the_peak_of_the_kv_caches_dtype():
+    """Queries meet cached keys and values: FP8 tensor cores only with an FP8 cache, whatever
+    the weights (an FP8-weight model with a BF16 cache attends at the BF16 peak)."""
+    catalog = load_catalog()
+    llm, h100, b200 = catalog.model("Llama-3.1-8B"), catalog.gpu("H100-SXM"), catalog.gpu("B200")
+    p = ServingPerfParams(attention_efficiency=0.5, roofline_norm=0.0, prefill_overhead_s=0.0)
+
+    def attention_s(gpu, weights, kv):
+        m = ServingPerfModel(llm, gpu, p, weight_dtype=weights, kv_dtype=kv)
+        with_attn = m.iteration(4096, 4096 * 4097 / 2, 0, 0, 0).compute_s
+        return with_attn - m.iteration(4096, 0, 0, 0, 0).compute_s
+
+    pairs = 4096 * 4097 / 2 * 4 * llm.num_layers * llm.num_attention_heads * llm.head_dim
+    assert attention_s(h100, "fp8", "bf16") == pytest.approx(pairs / (h100.flops_fp16 * 0.5))
+    assert attention_s(h100, "bf16", "bf16") == pytest.approx(pairs / (h100.flops_fp16 * 0.5))
+    assert attention_s(h100, "fp8", "fp8") == pytest.approx(pairs / (h100.flops_fp8 * 0.5))
+    assert attention_s(b200, "fp4", "fp8") == pytest.approx(pairs / (b200.flops_fp8 * 0.5))
+
+
 def test_ring_allreduce_formula_and_its_use_per_layer():
     """One ring all-reduce: 2 (tp - 1) / tp x bytes / (link x efficiency) + (tp - 1) x latency;
     an iteration at tp > 1 pays two per layer of its activation message."""

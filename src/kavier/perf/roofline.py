@@ -4,10 +4,11 @@ An iteration processes ``P`` prompt tokens (prefill chunks) and ``D`` decoding s
 ``N_a`` active parameters, ``b`` bytes per weight, per-GPU dense throughput ``F`` and bandwidth
 ``B``, compute efficiency ``Ce``, memory efficiency ``Me``, tensor parallelism ``tp``:
 
-- compute ``= 2 N_a (P + D) / (tp F Ce) + attention FLOPs / (tp F Ae)``; attention FLOPs are
-  ``4 L H d`` per (query token x context token): ``c (p + (c+1)/2)`` for a prefill chunk of ``c``
-  tokens after ``p`` cached ones, ``ctx`` for each decoding sequence; ``Ae`` is
-  ``attention_efficiency`` (0, the default, means ``Ae = Ce``);
+- compute ``= 2 N_a (P + D) / (tp F Ce) + attention FLOPs / (tp F_kv Ae)``; attention FLOPs
+  are ``4 L H d`` per (query token x context token): ``c (p + (c+1)/2)`` for a prefill chunk of
+  ``c`` tokens after ``p`` cached ones, ``ctx`` for each decoding sequence; ``Ae`` is
+  ``attention_efficiency`` (0, the default, means ``Ae = Ce`` at ``F``); ``F_kv`` is the peak of
+  the KV cache's dtype (FP8 with an FP8 cache, else 16-bit), whatever the weights';
 - memory ``= (weight bytes read + KV bytes read) / (tp B Me)``; weights are read once per
   iteration (for MoE, the experts the batch's tokens touch), KV bytes are each sequence's context;
 - under weights narrower than 16 bits, the parameters kept in 16 bits
@@ -191,6 +192,9 @@ class ServingPerfModel:
         self.kv_bytes_per_value = BYTES_PER_DTYPE[kv_dtype]
         self.weight_dtype = weight_dtype
         self.flops = peak_flops(gpu, weight_dtype)
+        # attention multiplies queries by the cached keys and values: in FP8 on FP8 tensor cores
+        # with an FP8 KV cache (FlashAttention-3, TensorRT-LLM's FP8 FMHA), else at 16 bits
+        self.attention_flops = peak_flops(gpu, "fp8") if kv_dtype == "fp8" else gpu.flops_fp16
         # a checkpoint's 16-bit parameters (ModelSpec.unquantized_params) under narrower weights:
         # their extra bytes, and the dense GEMMs' time over that of all at the dtype's peak
         narrow = self.weight_bytes_per_param < 2.0
@@ -216,7 +220,9 @@ class ServingPerfModel:
         self._compute_rate = self.tp * self.flops * p.compute_efficiency / self.dense_slowdown
         self._memory_rate = self.tp * self.gpu.memory_bandwidth * p.memory_efficiency
         # attention FLOPs at their own rate, or (0) folded into the GEMM FLOPs as before
-        self._attn_rate = self.tp * self.flops * p.attention_efficiency if p.attention_efficiency > 0 else 0.0
+        self._attn_rate = (
+            self.tp * self.attention_flops * p.attention_efficiency if p.attention_efficiency > 0 else 0.0
+        )
 
     def _moe_split(self) -> None:
         m = self.model
