@@ -29,7 +29,7 @@ def test_a_quantized_checkpoint_needs_its_weight_dtype():
     with pytest.raises(ScenarioError) as err:
         kavier.simulate(llm="meta-llama/Llama-3.1-405B-Instruct-FP8", gpu="H100-SXM", tp=8, num_sessions=2)
     msg = str(err.value)
-    assert "Llama-3.1-405B-FP8 is a fp8 checkpoint" in msg and "--weight-dtype fp8" in msg
+    assert "Llama-3.1-405B-FP8 is a checkpoint quantized to fp8" in msg and "--weight-dtype fp8" in msg
     assert "\n" not in msg
     run = kavier.simulate(llm="Llama-3.1-405B-FP8", gpu="H100-SXM", tp=8, weight_dtype="fp8", num_sessions=2)
     fp8 = load_catalog().model("Llama-3.1-405B-FP8")
@@ -54,7 +54,7 @@ def test_a_hf_config_with_a_quantization_config_is_that_checkpoint(tmp_path):
     }
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
-    with pytest.raises(ScenarioError, match="is a fp8 checkpoint but weight_dtype is bf16"):
+    with pytest.raises(ScenarioError, match="is a checkpoint quantized to fp8 but weight_dtype is bf16"):
         kavier.simulate(llm=str(path), gpu="H100-SXM", num_sessions=2)
     run = kavier.simulate(llm=str(path), gpu="H100-SXM", weight_dtype="fp8", num_sessions=2)
     kept = 2 * 128256 * 4096 + 65 * 4096  # embedding, head and norms stay 16-bit

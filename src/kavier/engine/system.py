@@ -247,8 +247,8 @@ def plan_replicas(scenario: Scenario) -> list[ReplicaPlan]:
         if model.checkpoint_dtype and weight_dtype != model.checkpoint_dtype:
             where = f"replica_groups[{g_index}]: " if scenario.replica_groups else ""
             raise ScenarioError(
-                f"{where}{model.name} is a {model.checkpoint_dtype} checkpoint but weight_dtype is "
-                f'{weight_dtype}: set weight_dtype = "{model.checkpoint_dtype}" '
+                f"{where}{model.name} is a checkpoint quantized to {model.checkpoint_dtype} but "
+                f'weight_dtype is {weight_dtype}: set weight_dtype = "{model.checkpoint_dtype}" '
                 f"(--weight-dtype {model.checkpoint_dtype}), or choose the 16-bit model"
             )
         perf = ServingPerfModel(

@@ -16,10 +16,10 @@ class ModelSpec:
     ``num_params`` is the exact total parameter count; ``num_active_params`` the parameters
     touched per token (equal to ``num_params`` for dense models, the routed experts' share for
     MoE). ``nominal_params`` is the rounded size in the model's name (8e9 for "8B"), which the
-    thesis used in its equations and which the thesis preset therefore uses too. A quantized
-    checkpoint (``checkpoint_dtype`` set) keeps ``unquantized_params`` of its parameters (dense
-    ones, touched by every token) in 16 bits: stored in 2 bytes and multiplied at the 16-bit rate
-    whatever the weight dtype.
+    thesis used in its equations and which the thesis preset therefore uses too. Under weights
+    narrower than 16 bits, ``params_kept_16bit`` parameters stay in 16 bits (stored in 2 bytes and
+    multiplied at the 16-bit rate): a quantized checkpoint's (``checkpoint_dtype`` set)
+    ``unquantized_params``, dense ones touched by every token; else the embedding and head.
     """
 
     name: str

@@ -195,7 +195,7 @@ class ServingPerfModel:
         # attention multiplies queries by the cached keys and values: in FP8 on FP8 tensor cores
         # with an FP8 KV cache (FlashAttention-3, TensorRT-LLM's FP8 FMHA), else at 16 bits
         self.attention_flops = peak_flops(gpu, "fp8") if kv_dtype == "fp8" else gpu.flops_fp16
-        # a checkpoint's 16-bit parameters (ModelSpec.unquantized_params) under narrower weights:
+        # the parameters kept in 16 bits under narrower weights (ModelSpec.params_kept_16bit):
         # their extra bytes, and the dense GEMMs' time over that of all at the dtype's peak
         narrow = self.weight_bytes_per_param < 2.0
         kept = model.params_kept_16bit if narrow else 0.0
@@ -240,7 +240,7 @@ class ServingPerfModel:
 
     @property
     def weight_bytes(self) -> float:
-        """All weights of the model (bytes; a checkpoint's unquantized parameters in 16 bits)."""
+        """All weights of the model (bytes; under narrower weights, those kept in 16 bits at 2)."""
         return self.model.num_params * self.weight_bytes_per_param + self.unquantized_extra_bytes
 
     @property
