@@ -270,6 +270,11 @@ def test_hf_config_llama3_8b_matches_library(cat: Catalog, tmp_path: Path) -> No
         assert m.nominal_params == m.num_params == m.num_active_params
         assert m.kv_bytes_per_token(2.0) == lib.kv_bytes_per_token(2.0) == 131072
         assert (m.head_dim, m.max_context_tokens, m.num_experts) == (128, 8192, 1)
+        assert not m.tied_embeddings
+    tied = tmp_path / "tied.json"
+    tied.write_text(json.dumps(_llama_config("Llama-3.2-1B", cat)))
+    one = cat.model(str(tied))
+    assert one.tied_embeddings and one.num_params == cat.model("Llama-3.2-1B").num_params
 
 
 def _quantized(tmp_path: Path, base: dict[str, object], qc: dict[str, object]) -> Path:

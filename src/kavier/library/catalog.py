@@ -392,9 +392,10 @@ def count_params(cfg: dict[str, Any]) -> tuple[int, int]:
 
 
 def _param_parts(cfg: dict[str, Any]) -> dict[str, int]:
-    """``total`` and ``active`` parameters (see :func:`count_params`) and ``linear``: the weights
-    of the transformer blocks' linear layers (attention projections, dense MLPs, experts and
-    shared experts; no biases, router or embeddings), which weight quantization converts."""
+    """``total`` and ``active`` parameters (see :func:`count_params`), ``linear``: the weights of
+    the transformer blocks' linear layers (attention projections, dense MLPs, experts and shared
+    experts; no biases, router or embeddings), which weight quantization converts, and ``tied``
+    (1 when the output head is the input embedding)."""
     a = _arch(cfg)
     h, L, heads, kv, hd, inter = (
         a["hidden"], a["layers"], a["heads"], a["kv"], a["head_dim"], a["inter"]
@@ -439,10 +440,10 @@ def _param_parts(cfg: dict[str, Any]) -> dict[str, int]:
         embed += int(_first(cfg, "n_positions", "max_position_embeddings") or 0) * h
     if mtype == "bloom":
         embed += 2 * h  # word_embeddings_layernorm
-    tied = cfg.get("tie_word_embeddings", mtype not in _UNTIED_DEFAULT)
+    tied = bool(cfg.get("tie_word_embeddings", mtype not in _UNTIED_DEFAULT))
     if not tied:
         embed += a["vocab"] * h
-    return {"total": total + embed, "active": active + embed, "linear": linear}
+    return {"total": total + embed, "active": active + embed, "linear": linear, "tied": int(tied)}
 
 
 def _arch(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -503,7 +504,7 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
         cfg = {**cfg, **cfg["text_config"]}  # multimodal wrappers keep the LM in text_config
     try:
         a = _arch(cfg)
-        total, active = count_params(cfg)
+        parts = _param_parts(cfg)
     except (KeyError, TypeError, ValueError) as exc:
         raise LibraryError(f"{file}: missing or invalid architecture field {exc}") from None
     name = cfg.get("_name_or_path") or (file.parent.name if file.stem == "config" else file.stem)
@@ -517,10 +518,9 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
                 f"{file}: quantization_config: cannot read {exc}; describe the checkpoint in a user "
                 "catalogue (checkpoint_dtype, unquantized_params) or remove the block"
             ) from None
-        parts = _param_parts(cfg)
         gated = a["model_type"] not in _NON_GATED
         kept = quantization.unquantized_params(qc, a, parts["total"], gated, parts["linear"])
-        kept = min(kept, float(active))
+        kept = min(kept, float(parts["active"]))
     return ModelSpec(
         name=str(name),
         num_layers=a["layers"],
@@ -530,15 +530,15 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
         head_dim=a["head_dim"],
         intermediate_size=a["inter"],
         vocab_size=a["vocab"],
-        num_params=float(total),
-        num_active_params=float(active),
-        nominal_params=float(total),
+        num_params=float(parts["total"]),
+        num_active_params=float(parts["active"]),
+        nominal_params=float(parts["total"]),
         num_experts=a["experts"],
         num_experts_per_token=a["top_k"],
         max_context_tokens=a["context"],
         checkpoint_dtype=dtype,
         unquantized_params=kept,
-        tied_embeddings=bool(cfg.get("tie_word_embeddings", a["model_type"] not in _UNTIED_DEFAULT)),
+        tied_embeddings=bool(parts["tied"]),
         source=f"HuggingFace config {file}" + (f" ({dtype} checkpoint)" if dtype else ""),
     )
 

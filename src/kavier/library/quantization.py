@@ -17,11 +17,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-# quant_method -> how its weight dtype is read
+# quant_method (lower case, "-" read as "_") -> how its weight dtype is read
 _FP8_METHODS = {"fp8", "fbgemm_fp8", "ptpc_fp8"}
-_BITS_METHODS = {"awq", "gptq", "gptq_marlin", "awq_marlin", "autoround", "auto-round", "hqq", "bitblas"}
+_BITS_METHODS = {"awq", "gptq", "gptq_marlin", "awq_marlin", "autoround", "auto_round", "hqq", "bitblas"}
 KNOWN_METHODS = sorted(
-    _FP8_METHODS | _BITS_METHODS | {"compressed-tensors", "modelopt", "bitsandbytes", "mxfp4"}
+    _FP8_METHODS | _BITS_METHODS | {"compressed_tensors", "modelopt", "bitsandbytes", "mxfp4"}
 )
 
 
@@ -39,10 +39,10 @@ def _bits_dtype(bits: Any, floating: bool = False) -> str:
 
 def checkpoint_dtype(qc: dict[str, Any]) -> str:
     """The weight dtype of a ``quantization_config`` (fp8, int8, fp4 or int4)."""
-    method = str(qc.get("quant_method", "")).lower().replace("_", "-")
-    if method.replace("-", "_") in _FP8_METHODS:
+    method = str(qc.get("quant_method", "")).lower().replace("-", "_")
+    if method in _FP8_METHODS:
         return "fp8"
-    if method == "compressed-tensors":
+    if method == "compressed_tensors":
         for group in (qc.get("config_groups") or {}).values():
             weights = group.get("weights") or {}
             return _bits_dtype(weights.get("num_bits"), weights.get("type") == "float")
@@ -62,7 +62,7 @@ def checkpoint_dtype(qc: dict[str, Any]) -> str:
         return "int4" if qc.get("load_in_4bit") else "int8"
     if method == "mxfp4":
         return "fp4"
-    if method.replace("-", "_") in {m.replace("-", "_") for m in _BITS_METHODS}:
+    if method in _BITS_METHODS:
         return _bits_dtype(qc.get("bits", qc.get("w_bit")))
     raise QuantizationError(f"quant_method {qc.get('quant_method')!r} (known: {', '.join(KNOWN_METHODS)})")
 
