@@ -85,24 +85,20 @@ def linear_modules(arch: dict[str, Any], gated: bool) -> dict[str, int]:
     """Parameters of each dense linear module of the transformer blocks, by Llama-style name
     (attention projections of every layer; the MLP of every layer that is not MoE)."""
     h, heads, kv, hd, inter = arch["hidden"], arch["heads"], arch["kv"], arch["head_dim"], arch["inter"]
-    out: dict[str, int] = {}
-    mlp = (
-        {"gate_proj": h * inter, "up_proj": h * inter, "down_proj": h * inter}
-        if gated
-        else {
-            "up_proj": h * inter,
-            "down_proj": h * inter,
-        }
-    )
+    attention = {
+        "q_proj": h * heads * hd,
+        "k_proj": h * kv * hd,
+        "v_proj": h * kv * hd,
+        "o_proj": heads * hd * h,
+    }
+    mlp = ("gate_proj", "up_proj", "down_proj") if gated else ("up_proj", "down_proj")
     dense_mlp = arch["experts"] <= 1
+    out: dict[str, int] = {}
     for i in range(arch["layers"]):
         layer = f"model.layers.{i}"
-        for name, n in (("q_proj", h * heads * hd), ("k_proj", h * kv * hd), ("v_proj", h * kv * hd)):
-            out[f"{layer}.self_attn.{name}"] = n
-        out[f"{layer}.self_attn.o_proj"] = heads * hd * h
+        out.update({f"{layer}.self_attn.{name}": n for name, n in attention.items()})
         if dense_mlp:
-            for name, n in mlp.items():
-                out[f"{layer}.mlp.{name}"] = n
+            out.update({f"{layer}.mlp.{name}": h * inter for name in mlp})
     return out
 
 
