@@ -230,6 +230,19 @@ def held_out_gpu_params(values, gpu: str, engine: str) -> tuple[ServingPerfParam
     return params, f"every {gpu} row; {donor}'s efficiencies stand in{clause}"
 
 
+def held_out_model_params(values, gpu: str, engine: str, model: str) -> tuple[ServingPerfParams, str]:
+    """A GPU's constants in the fit without ``model``'s rows, and the ``[meta] held_out`` text.
+
+    A GPU none of whose rows are left (the A10, whose only rows are Llama-3-8B's) has no
+    efficiencies of its own in that fit: it gets what a user of an unmeasured GPU gets, the
+    neighbour's scaled by the measured shares (:func:`held_out_gpu_params`), not the fit's
+    neutral starting values."""
+    if any(where == f"gpu={gpu}" for _, where in values):
+        return profile_params(values, gpu, engine), f"every {model} row"
+    params, clause = held_out_gpu_params(values, gpu, engine)
+    return params, f"every {model} row, so every {gpu} row: {clause.removeprefix(f'every {gpu} row; ')}"
+
+
 def write_profiles(gpus, models, fitted, generic, held_gpu, held_model) -> None:
     """Every engine's generic, per-GPU and held-out profiles from the fitted slot values."""
     source = (
@@ -256,10 +269,11 @@ def write_profiles(gpus, models, fitted, generic, held_gpu, held_model) -> None:
                 {"held_out": held_out, "engine": engine, "source": source},
             )
             for m in models:
+                params, held_out = held_out_model_params(held_model[m], g, engine, m)
                 write(
                     folder / "held-out" / f"model-{m}" / f"{g}.toml",
-                    profile_params(held_model[m], g, engine),
-                    {"held_out": f"every {m} row", "gpu": g, "engine": engine, "source": source},
+                    params,
+                    {"held_out": held_out, "gpu": g, "engine": engine, "source": source},
                 )
 
 
