@@ -154,6 +154,34 @@ def test_held_out_gpu_profiles_borrow_as_the_fallback_does():
                 assert held[constant] == pytest.approx(expected, rel=1e-12), (path, constant)
 
 
+def test_held_out_model_profiles_of_a_gpu_left_without_rows_borrow():
+    """A leave-one-model-out fit that keeps no row of some GPU (the A10, whose only rows are
+    Llama-3-8B's) has no efficiencies of that GPU; its held-out-by-model profile is then what an
+    unmeasured GPU gets (the donor's efficiencies scaled by the measured shares, and a [meta]
+    saying so), never the fit's neutral starting values. GPUs with rows left keep their own."""
+    import json
+
+    fit = json.loads((HERE / "fit.json").read_text(encoding="utf-8"))
+    cat = load_catalog()
+    borrowed = 0
+    for model, values in fit["held_out_model"].items():
+        for gpu in fit["held_out_gpu"]:
+            for family in FAMILIES:
+                path = HERE / family / "held-out" / f"model-{model}" / f"{gpu}.toml"
+                held = tomllib.loads(path.read_text(encoding="utf-8"))
+                if f"compute_efficiency@gpu={gpu}" in values:
+                    assert held["compute_efficiency"] == values[f"compute_efficiency@gpu={gpu}"], path
+                    assert "stand in" not in held["meta"]["held_out"], path
+                    continue
+                borrowed += 1
+                assert "stand in" in held["meta"]["held_out"], path
+                donor = held["meta"]["held_out"].split(": ", 1)[1].split("'s ", 1)[0]
+                scale = share_scale(cat.gpu(gpu), cat.gpu(donor), "gemm_peak_fraction")
+                expected = min(1.0, values[f"compute_efficiency@gpu={donor}"] * scale)
+                assert held["compute_efficiency"] == pytest.approx(expected, rel=1e-12), path
+    assert borrowed >= len(FAMILIES)  # the A10 without Llama-3-8B, in every family
+
+
 USER_GPU = """
 [gpus.My-H100-Like]
 fp16_dense_tflops = 800
