@@ -1,5 +1,7 @@
 """``kavier.engine.replica``: iteration timing, preemption under KV pressure, per-sequence charges."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -88,3 +90,51 @@ def test_a_replica_that_emits_no_token_for_too_long_stops_with_its_state(monkeyp
         ScenarioError, match=r"replica 0 ran 3 iterations in a row without emitting a token .*1 running"
     ):
         kavier.simulate(requests=req, max_batched_tokens=512, max_num_seqs=8)
+
+
+def test_iteration_log_records_every_iteration_as_the_model_times_it():
+    """With ``ITERATION_LOG`` set, a replica records each iteration it ran (a decode run as one
+    entry of ``k`` equal steps at its mean context); re-timing every entry with the performance
+    model gives back its recorded seconds, and the entries tile the busy time without overlap."""
+    from kavier.engine.system import SCENARIO_CONSTANTS
+    from kavier.perf.roofline import ServingPerfModel, ServingPerfParams
+
+    constants = {
+        "overhead_s": 0.0,
+        "context_terms": True,
+        "compute_efficiency": 0.4,
+        "memory_efficiency": 0.7,
+        "iteration_overhead_s": 0.002,
+        "decode_seq_overhead_s": 1e-4,
+        "prefill_seq_overhead_s": 0.003,
+        "attention_efficiency": 0.3,
+        "compute_saturation_tokens": 0.0,
+        "roofline_norm": 0.0,
+    }
+    rng = np.random.default_rng(3)
+    req = {
+        "num_input_tokens": rng.integers(50, 900, 24),
+        "num_output_tokens": rng.integers(5, 120, 24),
+        "arrival_s": np.sort(rng.uniform(0.0, 2.0, 24)),
+    }
+    log: list = []
+    token = replica_module.ITERATION_LOG.set(log)
+    try:
+        r = kavier.simulate(requests=req, frontend_s_per_request=0.0, frontend_s_per_token=0.0, **constants)
+    finally:
+        replica_module.ITERATION_LOG.reset(token)
+    assert replica_module.ITERATION_LOG.get() is None
+    catalog = load_catalog()
+    params = ServingPerfParams(**{SCENARIO_CONSTANTS[k]: v for k, v in constants.items()})
+    model = ServingPerfModel(catalog.model("Llama-3-8B"), catalog.gpu("A10"), params)
+    runs = 0
+    for (t0, t1, args, steps), (next_t0, *_rest) in zip(log, log[1:] + [(math.inf,)], strict=True):
+        assert t0 < t1 <= next_t0 + 1e-12
+        step_s = model.iteration(*args).time_s
+        # a decode run's steps are memory-bound here (batch <= 24 on an A10): linear in context,
+        # so its mean-context step is its mean step
+        assert steps * step_s == pytest.approx(t1 - t0, rel=1e-9)
+        runs += steps > 1
+    assert runs > 0 and len(log) > runs
+    decoded = sum(args[3] * steps for _, _, args, steps in log)
+    assert decoded == int(np.sum(r.requests.column("num_output_tokens"))) - 24  # all but first tokens

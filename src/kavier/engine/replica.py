@@ -21,6 +21,7 @@ import heapq
 import math
 from array import array
 from collections import deque
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,6 +129,15 @@ class PendingRun:
     run: LinearRun
     seqs: int
     end: float
+    context0: float = 0.0  # the decoding sequences' total context at the run's first step
+
+
+# When set (a list), every replica appends each iteration it runs: ``(t0, t1, args, steps)``,
+# ``args`` the arguments of :meth:`ServingPerfModel.iteration` for one step and ``steps`` the
+# number of equal-shaped steps (a decode run of ``k`` steps is one entry, its context the run's
+# mean). For tools that re-time a run's iterations under other constants
+# (kavier.validate.fit_rows); None (the default) records nothing.
+ITERATION_LOG: ContextVar[list | None] = ContextVar("kavier_iteration_log", default=None)
 
 
 class ServingReplica:
@@ -497,6 +507,9 @@ class ServingReplica:
                 self._stuck()
         self._account(t0, t1, kv0, cost.compute_s, cost.memory_s, p_tokens + d, prefill_share)
         self._detail(p_tokens, d, 1, cost.comm_s, cost.host_s, load_s, cost.flops, cost.bytes, held)
+        log = ITERATION_LOG.get()
+        if log is not None:
+            log.append((t0, t1, (p_tokens, pairs, p_ctx, d, d_ctx, len(chunks)), 1))
         self._finish_done(t1)
         return t1
 
@@ -522,9 +535,10 @@ class ServingReplica:
                     hi = mid - 1
             steps = lo
         d = self.n_decoding
-        run = self.perf.decode_line(d, self._decode_kv_sum() + d, steps)
+        context0 = self._decode_kv_sum() + d
+        run = self.perf.decode_line(d, context0, steps)
         end = self.now + run.total(steps)
-        self.pending = PendingRun(start=self.now, steps=steps, run=run, seqs=d, end=end)
+        self.pending = PendingRun(start=self.now, steps=steps, run=run, seqs=d, end=end, context0=context0)
         return end
 
     def _apply_run(self, k: int) -> None:
@@ -542,6 +556,10 @@ class ServingReplica:
         )
         run = p.run
         self._detail(0.0, p.seqs, k, run.comm * k, run.host * k, 0.0, run.flops_sum(k), run.bytes_sum(k), 0)
+        log = ITERATION_LOG.get()
+        if log is not None:
+            context = p.context0 + p.seqs * (k - 1) / 2.0
+            log.append((t0, t1, (0.0, 0.0, 0.0, p.seqs, context, 0), k))
         self._finish_done(t1)
 
     def _account(

@@ -185,13 +185,15 @@ def fit(
     slots: Sequence[Slot],
     max_evals: int = 2500,
     start: dict[Slot, float] | None = None,
+    bounds: dict[Slot, tuple[float, float]] | None = None,
 ) -> tuple[dict[Slot, float], float]:
     """The values of ``slots`` that minimise the objective, from ``start`` (or ``base``'s values
     and the middle of the bounds); with the objective. (A slot's key is a constant of
-    :class:`ServingPerfParams`.)"""
+    :class:`ServingPerfParams`; ``bounds`` narrows a slot's range from :data:`BOUNDS`.)"""
     slots = list(slots)
-    lo = np.log([BOUNDS[k][0] for k, _ in slots])
-    hi = np.log([BOUNDS[k][1] for k, _ in slots])
+    limits = [(bounds or {}).get(slot, BOUNDS[slot[0]]) for slot in slots]
+    lo = np.log([low for low, _ in limits])
+    hi = np.log([high for _, high in limits])
 
     def values_of(x: np.ndarray) -> dict[Slot, float]:
         return {slot: float(math.exp(v)) for slot, v in zip(slots, x, strict=True)}

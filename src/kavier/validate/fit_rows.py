@@ -3,10 +3,12 @@
 Each suite's measurements become iteration-level rows the fitter predicts in closed form:
 Splitwise's batched prefill and decode step as one iteration each; the thesis's A10 prefill as
 one prefill iteration and its request latency as a prefill plus ``n - 1`` decode steps at the
-mean context; ML.ENERGY's median inter-token latency as one iteration of the steady-state batch
-(``avg_batch`` decoding sequences at the mean context, plus the prefill tokens that join per
-iteration on average: ``avg_batch x 224 / avg_output_len``). Power rows pair each measured mean
-power with the iterations' compute and memory busy shares under the timing constants.
+mean context; ML.ENERGY's runs as the suite replays them (:func:`mlenergy_replay_rows`): the
+replay's own iterations, re-timed, against the median ITL and the steady-state seconds per output
+token. Power rows pair each measured mean power with the compute and memory busy shares of one
+iteration of the steady-state batch (``avg_batch`` decoding sequences at the mean context, plus
+the prefill tokens that join per iteration on average, ``avg_batch x 224 / avg_output_len``)
+under the timing constants.
 """
 
 from __future__ import annotations
@@ -87,8 +89,25 @@ def _mlenergy_iteration(row: dict[str, str]) -> tuple[float, tuple]:
     return batch, it
 
 
-def mlenergy_rows(data: str | Path | None = None) -> list[FitRow]:
-    """ML.ENERGY's median inter-token latency at the steady-state batch."""
+# Iterations of a replay's steady-state window kept per row (systematic sample, weighted up).
+WINDOW_SAMPLES = 48
+
+
+def mlenergy_replay_rows(data: str | Path | None = None, samples: int = WINDOW_SAMPLES) -> list[FitRow]:
+    """ML.ENERGY's rows as the suite replays them (the shipped profile), two per run, whose
+    iterations are the replay's own (their compositions held fixed, their times re-predicted):
+
+    - the median ITL: the iteration at the median of every gap of the run (each iteration of
+      ``d`` decoding sequences is ``d`` gaps of its step time; ramp-up and ramp-down included,
+      as the benchmark pools them);
+    - seconds per output token over the steady-state window (``1 / output_tokens_per_s``): the
+      window's iterations, a systematic sample of ``samples`` of them each standing for its share,
+      over the output tokens the replay emitted in the window.
+    """
+    import numpy as np
+
+    from kavier.api import simulate
+    from kavier.engine.replica import ITERATION_LOG
     from kavier.validate.data import find
 
     path = find(mlenergy.FILE, data)
@@ -98,29 +117,72 @@ def mlenergy_rows(data: str | Path | None = None) -> list[FitRow]:
     catalog = load_catalog()
     for row in mlenergy.rows(path):
         scen = mlenergy.scenario_of(row)
-        arch = mlenergy.architecture_of(row)
-        _, it = _mlenergy_iteration(row)
-        group = ("mlenergy-h100", "H100-SXM", arch)
+        max_seqs = int(row["max_num_seqs"])
+        n = mlenergy.num_requests(max_seqs)
+        requests = mlenergy.workload(n, float(row["avg_output_len"]), float(row["out_cv"]))
+        log: list = []
+        token = ITERATION_LOG.set(log)
+        try:
+            result = simulate(requests=requests, **scen)
+        finally:
+            ITERATION_LOG.reset(token)
+        span = mlenergy.window(result, max_seqs)
+        if span is None or not log:
+            continue
+        group = ("mlenergy-h100", "H100-SXM", mlenergy.architecture_of(row))
         label = f"{row['model']} max_num_seqs {row['max_num_seqs']}"
-        rows.append(
-            FitRow(
-                group,
-                "H100-SXM",
-                arch,
-                scen["tp"],
-                scen["weight_dtype"],
-                ((1.0, it),),
-                float(row["median_itl_ms"]) / 1e3,
-                label,
-                llm=catalog.model(scen["llm"]).name,
-            )
+        llm = catalog.model(scen["llm"]).name
+        step_s = np.array([(t1 - t0) / k for t0, t1, _, k in log])
+        gaps = np.array([args[3] * k for _, _, args, k in log], dtype=np.float64)
+        order = np.argsort(step_s, kind="stable")
+        cumulative = np.cumsum(gaps[order])
+        median = order[int(np.searchsorted(cumulative, cumulative[-1] / 2.0))]
+        itl = FitRow(
+            group,
+            "H100-SXM",
+            group[2],
+            scen["tp"],
+            scen["weight_dtype"],
+            ((1.0, log[median][2]),),
+            float(row["median_itl_ms"]) / 1e3,
+            label + " itl",
+            llm=llm,
         )
+        t0w, t1w = span
+        inside = [e for e in log if e[0] >= t0w and e[1] <= t1w]
+        tokens = mlenergy.window_tokens(result, t0w, t1w)
+        if not inside or tokens <= 0:
+            continue
+        # Sampled in proportion to time (at evenly spaced points of the window's cumulative
+        # time), each sample weighted by 1 / its step time: the row predicts the replay's
+        # seconds per output token times the mean ratio of new to replayed step times, exactly
+        # the replay's figure under the constants it ran with.
+        span_s = np.array([t1 - t0 for t0, t1, _, _ in inside])
+        at = (np.arange(samples) + 0.5) / samples * span_s.sum()
+        pick = np.minimum(np.searchsorted(np.cumsum(span_s), at), len(inside) - 1)
+        per_token_s = (t1w - t0w) / tokens
+        parts = tuple(
+            (per_token_s / (samples * (inside[i][1] - inside[i][0]) / inside[i][3]), inside[i][2])
+            for i in pick
+        )
+        per_token = FitRow(
+            group,
+            "H100-SXM",
+            group[2],
+            scen["tp"],
+            scen["weight_dtype"],
+            parts,
+            1.0 / float(row["output_tok_s"]),
+            label + " s per output token",
+            llm=llm,
+        )
+        rows += [itl, per_token]
     return rows
 
 
 def timing_rows(data: str | Path | None = None) -> list[FitRow]:
     """Every suite's timing rows."""
-    return a10_rows() + splitwise_rows(data) + mlenergy_rows(data)
+    return a10_rows() + splitwise_rows(data) + mlenergy_replay_rows(data)
 
 
 def _shares(model: ServingPerfModel, it: tuple) -> tuple[float, float, float]:

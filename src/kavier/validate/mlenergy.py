@@ -119,28 +119,44 @@ def tokens_in_window(
     return counts
 
 
-def steady_state(result: Any, max_num_seqs: int) -> dict[str, float] | None:
-    """The window's figures (see the module docstring) but ``itl_s``, or None when the run has
-    no window."""
-    table, series = result.requests, result.timeseries
+def window(result: Any, max_num_seqs: int) -> tuple[float, float] | None:
+    """The steady-state window ``(t0, t1)`` in seconds: from ``max_num_seqs`` requests having
+    their first token to ``N - max_num_seqs - 1`` having finished (None: the run has none)."""
+    table = result.requests
     first = table.column("first_token_s").to_numpy()
     finish = table.column("finish_s").to_numpy()
-    n_out = table.column("num_output_tokens").to_numpy()
     n = first.size
     if n <= 2 * max_num_seqs + 1:
         return None
     t0 = float(np.sort(first)[max_num_seqs - 1])
     t1 = float(np.sort(finish)[n - max_num_seqs - 2])
-    if t1 <= t0:
+    return (t0, t1) if t1 > t0 else None
+
+
+def window_tokens(result: Any, t0: float, t1: float) -> int:
+    """Output tokens the run emitted within ``[t0, t1]`` (:func:`tokens_in_window`)."""
+    table = result.requests
+    first = table.column("first_token_s").to_numpy()
+    finish = table.column("finish_s").to_numpy()
+    n_out = table.column("num_output_tokens").to_numpy()
+    return int(tokens_in_window(first, finish, n_out, t0, t1).sum())
+
+
+def steady_state(result: Any, max_num_seqs: int) -> dict[str, float] | None:
+    """The window's figures (see the module docstring) but ``itl_s``, or None when the run has
+    no window."""
+    series = result.timeseries
+    span = window(result, max_num_seqs)
+    if span is None:
         return None
+    t0, t1 = span
     start = series.column("time_s").to_numpy()
     width = series.column("interval_s").to_numpy()
     overlap = np.clip(np.minimum(start + width, t1) - np.maximum(start, t0), 0.0, None)
     energy = float(np.sum(series.column("power_w").to_numpy() * overlap))
     running = float(np.sum(series.column("running").to_numpy() * overlap))
     duration = t1 - t0
-    counts = tokens_in_window(first, finish, n_out, t0, t1)
-    tokens = int(counts.sum())
+    tokens = window_tokens(result, t0, t1)
     return {
         "output_tokens_per_s": tokens / duration,
         "j_per_output_token": energy / tokens if tokens else math.nan,
