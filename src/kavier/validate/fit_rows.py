@@ -89,7 +89,7 @@ def _mlenergy_iteration(row: dict[str, str]) -> tuple[float, tuple]:
     return batch, it
 
 
-# Iterations of a replay's steady-state window kept per row (systematic sample, weighted up).
+# Iterations of a replay's steady-state window kept per row (sampled in proportion to time).
 WINDOW_SAMPLES = 48
 
 
@@ -101,8 +101,8 @@ def mlenergy_replay_rows(data: str | Path | None = None, samples: int = WINDOW_S
       ``d`` decoding sequences is ``d`` gaps of its step time; ramp-up and ramp-down included,
       as the benchmark pools them);
     - seconds per output token over the steady-state window (``1 / output_tokens_per_s``): the
-      window's iterations, a systematic sample of ``samples`` of them each standing for its share,
-      over the output tokens the replay emitted in the window.
+      window's iterations, ``samples`` of them drawn in proportion to their time, over the
+      output tokens the replay emitted in the window.
     """
     import numpy as np
 
@@ -148,6 +148,7 @@ def mlenergy_replay_rows(data: str | Path | None = None, samples: int = WINDOW_S
             label + " itl",
             llm=llm,
         )
+        rows.append(itl)
         t0w, t1w = span
         inside = [e for e in log if e[0] >= t0w and e[1] <= t1w]
         tokens = mlenergy.window_tokens(result, t0w, t1w)
@@ -176,7 +177,7 @@ def mlenergy_replay_rows(data: str | Path | None = None, samples: int = WINDOW_S
             label + " s per output token",
             llm=llm,
         )
-        rows += [itl, per_token]
+        rows.append(per_token)
     return rows
 
 
