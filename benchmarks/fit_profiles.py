@@ -134,15 +134,9 @@ def fit_set(rows, label: str, shared_gpu: bool = False, start=None):
     slots = slots_for(rows, shared_gpu)
     # Held-out fits start from the neutral base constants (one start), never from a fit that saw
     # the held-out rows.
-    bounds = physical_bounds(slots)
-    begin = None
-    if start == "base":  # inside the narrowed bounds
-        begin = {s: getattr(BASE, s[0]) for s in slots}
-        begin = {
-            s: min(max(v, bounds[s][0]), bounds[s][1]) if s in bounds and v > 0 else v
-            for s, v in begin.items()
-        }
-    values, objective = fit(Predictor(rows), BASE, slots, start=begin, bounds=bounds)
+    begin = {s: getattr(BASE, s[0]) for s in slots} if start == "base" else None
+    # (fit clips every start into the bounds)
+    values, objective = fit(Predictor(rows), BASE, slots, start=begin, bounds=physical_bounds(slots))
     print(
         f"  {label}: {len(rows)} rows, mean |log error| {objective:.4f} ({time.perf_counter() - t0:.0f} s)",
         flush=True,

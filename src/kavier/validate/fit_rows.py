@@ -106,7 +106,6 @@ def mlenergy_replay_rows(data: str | Path | None = None, samples: int = WINDOW_S
     """
     import numpy as np
 
-    from kavier.api import simulate
     from kavier.engine.replica import ITERATION_LOG
     from kavier.validate.data import find
 
@@ -118,12 +117,10 @@ def mlenergy_replay_rows(data: str | Path | None = None, samples: int = WINDOW_S
     for row in mlenergy.rows(path):
         scen = mlenergy.scenario_of(row)
         max_seqs = int(row["max_num_seqs"])
-        n = mlenergy.num_requests(max_seqs)
-        requests = mlenergy.workload(n, float(row["avg_output_len"]), float(row["out_cv"]))
         log: list = []
         token = ITERATION_LOG.set(log)
         try:
-            result = simulate(requests=requests, **scen)
+            result = mlenergy.simulate_run(row)
         finally:
             ITERATION_LOG.reset(token)
         span = mlenergy.window(result, max_seqs)

@@ -165,13 +165,21 @@ def steady_state(result: Any, max_num_seqs: int) -> dict[str, float] | None:
     }
 
 
-def replay(row: dict[str, str], **overrides: Any) -> dict[str, float] | None:
-    """The predicted steady-state figures of one measured run."""
+def simulate_run(row: dict[str, str], **overrides: Any) -> Any:
+    """One measured run simulated as it was measured (the module docstring): its requests all at
+    0 on one replica of its scenario."""
     from kavier.api import simulate
 
+    requests = workload(
+        num_requests(int(row["max_num_seqs"])), float(row["avg_output_len"]), float(row["out_cv"])
+    )
+    return simulate(requests=requests, **{**scenario_of(row), **overrides})
+
+
+def replay(row: dict[str, str], **overrides: Any) -> dict[str, float] | None:
+    """The predicted steady-state figures of one measured run."""
     max_seqs = int(row["max_num_seqs"])
-    requests = workload(num_requests(max_seqs), float(row["avg_output_len"]), float(row["out_cv"]))
-    result = simulate(requests=requests, **{**scenario_of(row), **overrides})
+    result = simulate_run(row, **overrides)
     figures = steady_state(result, max_seqs)
     if figures is not None:
         figures["itl_s"] = result.summary["itl_p50_s"]  # every gap of the run, as measured
